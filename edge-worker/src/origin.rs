@@ -1,0 +1,123 @@
+//! The signed channel to the origin: every request carries the edge signature and a request id.
+//! Also the readiness view, which says whether the origin answers.
+
+use shared::forward::{SIGNATURE_HEADER, sign_forwarded_request};
+use shared::internal::REQUEST_ID_HEADER;
+use worker::{
+    AbortSignal, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result, RouteContext,
+};
+
+use crate::{respond, settings};
+
+/// Requests to the origin give up after this long, so a hung origin cannot hold a webhook.
+pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
+
+/// A request to the origin, before it is signed.
+pub struct OriginRequest<'a> {
+    pub method: Method,
+    /// Path and query, e.g. `/internal/v1/events`.
+    pub path_and_query: &'a str,
+    pub body: Option<&'a [u8]>,
+    /// Headers passed through besides the signature and request id.
+    pub headers: Vec<(&'a str, String)>,
+    pub request_id: &'a str,
+    pub timeout_ms: u32,
+}
+
+/// Sends `request` to `ORIGIN_URL`, signed with `EDGE_SHARED_SECRET`. An `Err` means the origin
+/// could not be reached (refused, timed out); any HTTP answer is an `Ok`.
+pub async fn send(env: &Env, request: OriginRequest<'_>) -> Result<Response> {
+    let base = settings::origin_url(env)?;
+    let secret = settings::edge_shared_secret(env)?;
+    let body = request.body.unwrap_or_default();
+    let now_secs = worker::Date::now().as_millis() / 1_000;
+    let signature = sign_forwarded_request(
+        secret.as_bytes(),
+        now_secs,
+        request.method.as_ref(),
+        request.path_and_query,
+        body,
+    );
+
+    let headers = Headers::new();
+    for (name, value) in &request.headers {
+        headers.set(name, value)?;
+    }
+    headers.set(SIGNATURE_HEADER, &signature)?;
+    headers.set(REQUEST_ID_HEADER, request.request_id)?;
+    let mut init = RequestInit::new();
+    init.with_method(request.method).with_headers(headers);
+    if request.body.is_some() {
+        init.with_body(Some(js_sys::Uint8Array::from(body).into()));
+    }
+    let outgoing = Request::new_with_init(&format!("{base}{}", request.path_and_query), &init)?;
+    let signal = AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(request.timeout_ms));
+    Fetch::Request(outgoing).send_with_signal(&signal).await
+}
+
+/// A public request relayed to the origin as a stream, for bodies too large to buffer (file
+/// uploads and downloads). Not signed: the signature would have to cover a body the edge never
+/// holds, and these routes carry their own credential (a signed URL or download token) that the
+/// origin checks.
+pub struct StreamedRequest<'a> {
+    pub method: Method,
+    pub path_and_query: &'a str,
+    /// The incoming request whose body (if any) and listed headers are passed on.
+    pub incoming: &'a Request,
+    pub headers: &'a [&'a str],
+    pub request_id: &'a str,
+    pub timeout_ms: u32,
+}
+
+/// Relays `request` and answers the origin's response as it streams back. An `Err` means the
+/// origin could not be reached.
+pub async fn stream(env: &Env, request: StreamedRequest<'_>) -> Result<Response> {
+    let headers = Headers::new();
+    for name in request.headers {
+        if let Some(value) = request.incoming.headers().get(name)? {
+            headers.set(name, &value)?;
+        }
+    }
+    headers.set(REQUEST_ID_HEADER, request.request_id)?;
+    let mut init = RequestInit::new();
+    init.with_method(request.method).with_headers(headers);
+    init.with_body(request.incoming.inner().body().map(Into::into));
+    let base = settings::origin_url(env)?;
+    let outgoing = Request::new_with_init(&format!("{base}{}", request.path_and_query), &init)?;
+    let signal = AbortSignal::from(web_sys::AbortSignal::timeout_with_u32(request.timeout_ms));
+    Fetch::Request(outgoing).send_with_signal(&signal).await
+}
+
+/// Path and query of a request URL, as the origin should see them.
+pub fn path_and_query(url: &worker::Url) -> String {
+    match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+/// `GET /readyz`: 200 when the origin's `/healthz` answers 2xx, 503 otherwise.
+pub async fn readiness(_req: Request, ctx: RouteContext<()>) -> Result<Response> {
+    let request_id = respond::new_id("req");
+    let probe = send(
+        &ctx.env,
+        OriginRequest {
+            method: Method::Get,
+            path_and_query: "/healthz",
+            body: None,
+            headers: Vec::new(),
+            request_id: &request_id,
+            timeout_ms: 2_000,
+        },
+    )
+    .await;
+    let origin_up = matches!(&probe, Ok(response) if (200..300).contains(&response.status_code()));
+    let status = if origin_up { 200 } else { 503 };
+    respond::json(
+        status,
+        &serde_json::json!({
+            "status": if origin_up { "ready" } else { "degraded" },
+            "origin": if origin_up { "up" } else { "down" },
+        }),
+    )
+}

@@ -1,0 +1,256 @@
+//! Platform webhooks: WooCommerce deliveries, eBay notifications and eBay's endpoint challenge.
+//!
+//! Each delivery is size-checked first, then rate-limited per tenant, then verified against the
+//! tenant's edge config; only a verified one is queued, and the platform gets its answer as soon
+//! as the event is on the Queue (the origin is not waited for).
+
+use std::collections::BTreeMap;
+
+use shared::ErrorCode;
+use shared::ebay::{self, SignatureHeader, compact_json, der_signature_to_raw};
+use shared::internal::{EdgeConfig, ForwardedEvent, Platform, is_plausible_tenant_id};
+use shared::ratelimit::{WEBHOOK, rate_limit_headers};
+use shared::woo::{self, creation_ping_webhook_id, verify_woocommerce_signature};
+use worker::{Env, Request, Response, Result, RouteContext};
+
+use crate::config::{self, TenantConfig};
+use crate::ebay_keys::{self, KeyError};
+use crate::{limiter, queue, respond};
+
+/// Webhook bodies above this are refused with 413 before any verification.
+pub const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
+
+/// `POST /webhooks/woocommerce/{tenantId}`.
+pub async fn woocommerce(mut req: Request, ctx: RouteContext<()>) -> Result<Response> {
+    let Some(tenant_id) = tenant_param(&ctx) else {
+        return no_such_tenant();
+    };
+    let Some(body) = respond::read_body_within(&mut req, WEBHOOK_BODY_LIMIT).await? else {
+        return respond::too_large(WEBHOOK_BODY_LIMIT);
+    };
+    let signature = req.headers().get(woo::SIGNATURE_HEADER)?;
+    if let Some(webhook_id) = creation_ping_webhook_id(&body, signature.is_some()) {
+        // WooCommerce treats anything but exactly 200 as a failed webhook creation.
+        return respond::json(
+            200,
+            &serde_json::json!({ "ping": true, "webhook_id": webhook_id }),
+        );
+    }
+    let request_id = respond::new_id("req");
+    let gate = platform_gate(&ctx.env, &tenant_id, &request_id, |c| c.woocommerce).await?;
+    let woo_config = match gate {
+        Ok(config) => config,
+        Err(refusal) => return Ok(refusal),
+    };
+    let verified = woo_config.webhook_secrets.iter().any(|secret| {
+        verify_woocommerce_signature(secret.as_bytes(), &body, signature.as_deref()).is_ok()
+    });
+    if !verified {
+        let reason = match signature {
+            None => "the X-WC-Webhook-Signature header is missing",
+            Some(_) => "the X-WC-Webhook-Signature header does not match the body",
+        };
+        return respond::error(ErrorCode::Unauthorized, reason);
+    }
+    if !woo_config.active {
+        return respond::error(
+            ErrorCode::ConnectionInactive,
+            "the WooCommerce connection is inactive",
+        );
+    }
+    let mut headers = BTreeMap::new();
+    for name in woo::FORWARDED_HEADERS {
+        if let Some(value) = req.headers().get(name)? {
+            headers.insert(name.to_ascii_lowercase(), value);
+        }
+    }
+    let event_id = enqueue(&ctx.env, &tenant_id, Platform::Woocommerce, headers, body).await?;
+    respond::json(
+        200,
+        &serde_json::json!({ "accepted": true, "event_id": event_id }),
+    )
+}
+
+/// `GET /webhooks/ebay/{tenantId}?challenge_code=…`: eBay's endpoint verification.
+pub async fn ebay_challenge(req: Request, ctx: RouteContext<()>) -> Result<Response> {
+    let Some(tenant_id) = tenant_param(&ctx) else {
+        return no_such_tenant();
+    };
+    let url = req.url()?;
+    let code = url
+        .query_pairs()
+        .find(|(name, _)| name == "challenge_code")
+        .map(|(_, value)| value.into_owned())
+        .filter(|code| !code.is_empty());
+    let Some(code) = code else {
+        return respond::error(
+            ErrorCode::InvalidRequest,
+            "the challenge_code query parameter is missing",
+        );
+    };
+    let request_id = respond::new_id("req");
+    let gate = platform_gate(&ctx.env, &tenant_id, &request_id, |c| c.ebay).await?;
+    let ebay_config = match gate {
+        Ok(config) => config,
+        Err(refusal) => return Ok(refusal),
+    };
+    let answer = ebay::ebay_challenge_response(
+        &code,
+        &ebay_config.verification_token,
+        &ebay_config.endpoint_url,
+    );
+    // eBay expects this exact object, not the envelope.
+    Response::from_json(&serde_json::json!({ "challengeResponse": answer }))
+}
+
+/// `POST /webhooks/ebay/{tenantId}`: 204 when verified and queued, 412 when the signature does
+/// not verify (as eBay's SDKs answer), 500 when eBay's key service fails (eBay then retries).
+pub async fn ebay_notification(mut req: Request, ctx: RouteContext<()>) -> Result<Response> {
+    let Some(tenant_id) = tenant_param(&ctx) else {
+        return no_such_tenant();
+    };
+    let Some(body) = respond::read_body_within(&mut req, WEBHOOK_BODY_LIMIT).await? else {
+        return respond::too_large(WEBHOOK_BODY_LIMIT);
+    };
+    let request_id = respond::new_id("req");
+    let gate = platform_gate(&ctx.env, &tenant_id, &request_id, |c| c.ebay).await?;
+    let ebay_config = match gate {
+        Ok(config) => config,
+        Err(refusal) => return Ok(refusal),
+    };
+    let header = match SignatureHeader::parse(req.headers().get(ebay::SIGNATURE_HEADER)?.as_deref())
+    {
+        Ok(header) => header,
+        Err(e) => return respond::error(ErrorCode::SignatureMismatch, &e.to_string()),
+    };
+    match verify_ebay_notification(&ctx.env, &header, &body).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return respond::error(
+                ErrorCode::SignatureMismatch,
+                "the signature does not match the message",
+            );
+        }
+        Err(KeyError::UnknownKid) => {
+            return respond::error(
+                ErrorCode::SignatureMismatch,
+                "the signature names a key eBay does not know",
+            );
+        }
+        Err(KeyError::Unavailable(reason)) => {
+            worker::console_error!("{request_id}: eBay public key unavailable: {reason}");
+            return respond::error(
+                ErrorCode::InternalError,
+                "eBay's public key could not be fetched; retry later",
+            );
+        }
+    }
+    if !ebay_config.active {
+        return respond::error(
+            ErrorCode::ConnectionInactive,
+            "the eBay connection is inactive",
+        );
+    }
+    let mut headers = BTreeMap::new();
+    if let Some(content_type) = req.headers().get("Content-Type")? {
+        headers.insert("content-type".to_owned(), content_type);
+    }
+    enqueue(&ctx.env, &tenant_id, Platform::Ebay, headers, body).await?;
+    Ok(Response::empty()?.with_status(204))
+}
+
+/// Verifies with WebCrypto over the raw bytes, then over the compact JSON re-serialisation that
+/// eBay's SDKs verify — the same order as `shared::ebay::verify_ebay_signature`.
+pub async fn verify_ebay_notification(
+    env: &Env,
+    header: &SignatureHeader,
+    body: &[u8],
+) -> std::result::Result<bool, KeyError> {
+    let key = ebay_keys::public_key(env, &header.kid).await?;
+    let checked = |e: worker::Error| KeyError::Unavailable(e.to_string());
+    let raw = match der_signature_to_raw(&header.signature_der) {
+        Ok(raw) => raw,
+        Err(_) => return Ok(false),
+    };
+    if ebay_keys::verify(&key, &raw, body).await.map_err(checked)? {
+        return Ok(true);
+    }
+    match compact_json(body) {
+        Some(compact) if compact != body => ebay_keys::verify(&key, &raw, &compact)
+            .await
+            .map_err(checked),
+        _ => Ok(false),
+    }
+}
+
+/// The tenant id from the path, if it can be one.
+fn tenant_param(ctx: &RouteContext<()>) -> Option<String> {
+    ctx.param("tenant")
+        .filter(|id| is_plausible_tenant_id(id))
+        .cloned()
+}
+
+fn no_such_tenant() -> Result<Response> {
+    respond::error(ErrorCode::NotFound, "no such tenant")
+}
+
+/// The per-tenant webhook rate limit, then the tenant's config for one platform (`pick`).
+/// `Err` holds the refusal to send: 429, 404 (no such tenant or no such connection), 503.
+async fn platform_gate<T>(
+    env: &Env,
+    tenant_id: &str,
+    request_id: &str,
+    pick: impl FnOnce(EdgeConfig) -> Option<T>,
+) -> Result<std::result::Result<T, Response>> {
+    match limiter::check(env, &WEBHOOK, &format!("webhook:{tenant_id}")).await {
+        Ok(decision) if !decision.allowed => {
+            let refusal = respond::error(
+                ErrorCode::RateLimited,
+                "too many webhook deliveries for this tenant",
+            )?;
+            return Ok(Err(respond::with_headers(
+                refusal,
+                &rate_limit_headers(&decision),
+            )?));
+        }
+        Ok(_) => {}
+        // A platform delivery is worth more than the limit: let it through if the limiter fails.
+        Err(e) => worker::console_error!("{request_id}: webhook rate limiter failed: {e}"),
+    }
+    Ok(
+        match config::tenant_config(env, tenant_id, request_id).await? {
+            TenantConfig::Known(config) => match pick(config) {
+                Some(platform) => Ok(platform),
+                None => Err(respond::error(
+                    ErrorCode::NotFound,
+                    "this tenant has no connection for this platform",
+                )?),
+            },
+            TenantConfig::Unknown => Err(no_such_tenant()?),
+            TenantConfig::Unavailable => Err(respond::error(
+                ErrorCode::UpstreamUnavailable,
+                "the tenant's configuration cannot be loaded right now; retry later",
+            )?),
+        },
+    )
+}
+
+/// Puts a verified delivery on the Queue; answers only after the Queue has it.
+async fn enqueue(
+    env: &Env,
+    tenant_id: &str,
+    platform: Platform,
+    headers: BTreeMap<String, String>,
+    body: Vec<u8>,
+) -> Result<String> {
+    let event = ForwardedEvent {
+        edge_event_id: respond::new_id("evt"),
+        tenant_id: tenant_id.to_owned(),
+        platform,
+        received_at_ms: worker::Date::now().as_millis(),
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    queue::enqueue(env, &event).await?;
+    Ok(event.edge_event_id)
+}

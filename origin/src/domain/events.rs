@@ -1,0 +1,90 @@
+//! Event identity: the key an event is stored under once per tenant. It comes from the
+//! platform's own identity of the event (never from a delivery header alone), so the same
+//! change delivered twice — a retry, a replay, a second webhook — is one event.
+
+use serde_json::Value;
+use shared::internal::Platform;
+
+/// The dedupe key of an event body from `platform`, or one built from `edge_event_id` when
+/// the body does not carry the platform's identity (pings, unparsable bodies).
+pub fn dedupe_key(platform: Platform, body: &str, edge_event_id: &str) -> String {
+    let parsed: Option<Value> = serde_json::from_str(body).ok();
+    let platform_key = parsed.as_ref().and_then(|json| match platform {
+        Platform::Woocommerce => woocommerce_key(json),
+        Platform::Ebay => json
+            .pointer("/notification/notificationId")
+            .and_then(scalar)
+            .map(|id| format!("ebay:{id}")),
+        Platform::Etsy => {
+            let receipt = json.get("receipt_id").and_then(scalar)?;
+            let updated = json
+                .get("updated_timestamp")
+                .and_then(scalar)
+                .unwrap_or_default();
+            Some(format!("etsy:receipt:{receipt}:{updated}"))
+        }
+    });
+    platform_key.unwrap_or_else(|| format!("edge:{edge_event_id}"))
+}
+
+/// An order (or other resource) as of one modification: id, status and modification time.
+fn woocommerce_key(json: &Value) -> Option<String> {
+    let id = json.get("id").and_then(scalar)?;
+    let modified = json
+        .get("date_modified_gmt")
+        .or_else(|| json.get("date_modified"))
+        .and_then(scalar)?;
+    let status = json.get("status").and_then(scalar).unwrap_or_default();
+    Some(format!("woocommerce:{id}:{status}:{modified}"))
+}
+
+fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WOO: &str = include_str!("../../../fixtures/woocommerce/order-created.body");
+    const WOO_REFUNDED: &str =
+        include_str!("../../../fixtures/woocommerce/order-updated-refunded.body");
+    const EBAY: &str = include_str!("../../../fixtures/ebay/notification-order-confirmation.body");
+
+    #[test]
+    fn woocommerce_orders_are_keyed_by_id_status_and_modification() {
+        let key = dedupe_key(Platform::Woocommerce, WOO, "evt_a");
+        assert!(key.starts_with("woocommerce:1287:processing:"), "{key}");
+        assert_eq!(
+            key,
+            dedupe_key(Platform::Woocommerce, WOO, "evt_b"),
+            "edge id is not identity"
+        );
+        assert_ne!(
+            key,
+            dedupe_key(Platform::Woocommerce, WOO_REFUNDED, "evt_a")
+        );
+    }
+
+    #[test]
+    fn ebay_notifications_are_keyed_by_notification_id() {
+        let key = dedupe_key(Platform::Ebay, EBAY, "evt_a");
+        assert!(key.starts_with("ebay:5d0c1f3e-"), "{key}");
+    }
+
+    #[test]
+    fn bodies_without_identity_fall_back_to_the_edge_id() {
+        assert_eq!(
+            dedupe_key(Platform::Woocommerce, r#"{"webhook_id":42}"#, "evt_1"),
+            "edge:evt_1"
+        );
+        assert_eq!(
+            dedupe_key(Platform::Ebay, "not json", "evt_2"),
+            "edge:evt_2"
+        );
+    }
+}

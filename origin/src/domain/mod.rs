@@ -1,0 +1,6 @@
+//! Rules with no HTTP and no SQL in them.
+
+pub mod events;
+pub mod intake;
+pub mod scopes;
+pub mod templates;

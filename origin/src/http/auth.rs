@@ -1,0 +1,63 @@
+//! API-key authentication: `Authorization: Bearer ys_live_…`, looked up by SHA-256 only.
+//! The presented key is hashed and the hash is the lookup key, so no stored secret is ever
+//! compared byte by byte; unknown, revoked, expired and malformed keys all answer 401.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+
+use super::error::ApiError;
+use crate::app::AppState;
+use crate::domain::scopes;
+use crate::ids::now_ms;
+
+/// Refresh `last_used_at` at most this often, so reads stay reads.
+const TOUCH_EVERY_MS: i64 = 60_000;
+
+/// The authenticated caller: a key of one tenant.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub tenant_id: String,
+    pub key_id: String,
+    scopes: String,
+}
+
+impl Auth {
+    /// Refuses with 403 unless the key carries `scope`.
+    pub fn require(&self, scope: &'static str) -> Result<(), ApiError> {
+        if scopes::allows(&self.scopes, scope) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(scope))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or(ApiError::Unauthorized("missing Authorization header"))?
+            .to_str()
+            .map_err(|_| ApiError::Unauthorized("malformed API key"))?;
+        let parsed = shared::apikey::parse_bearer(header)
+            .map_err(|_| ApiError::Unauthorized("malformed API key"))?;
+        let now = now_ms();
+        let key = state
+            .store
+            .find_usable_api_key(&parsed.hash, now)
+            .await?
+            .ok_or(ApiError::Unauthorized("unknown or revoked API key"))?;
+        if key.last_used_at.is_none_or(|at| now - at > TOUCH_EVERY_MS) {
+            state.store.touch_api_key(&key.id, now).await?;
+        }
+        Ok(Auth {
+            tenant_id: key.tenant_id,
+            key_id: key.id,
+            scopes: key.scopes,
+        })
+    }
+}

@@ -1,0 +1,373 @@
+//! `/api/v1/connections`: the tenant's WooCommerce, eBay and Etsy connections. Platform
+//! secrets are sealed with the master key before they are stored and are never answered.
+
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Auth;
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiQuery, Page};
+use super::response::{ApiResponse, ApiResult};
+use crate::app::AppState;
+use crate::ids::{new_id, now_ms, rfc3339};
+use crate::store::ConnectionRow;
+
+/// A new connection; which fields apply depends on `platform`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "platform", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ConnectionIn {
+    /// `webhook_secret` for a manual set-up, or `consumer_key` + `consumer_secret` for the REST
+    /// API (the origin then makes up the webhook secret and shows it once).
+    Woocommerce {
+        store_url: String,
+        webhook_secret: Option<String>,
+        consumer_key: Option<String>,
+        consumer_secret: Option<String>,
+    },
+    /// `endpoint_url` defaults to `{PUBLIC_BASE_URL}/webhooks/ebay/{tenantId}`.
+    Ebay {
+        verification_token: String,
+        endpoint_url: Option<String>,
+        /// The seller's user token (scope `sell.fulfillment`), for fetching paid orders.
+        access_token: Option<String>,
+    },
+    Etsy {
+        shop_id: String,
+        api_key: Option<String>,
+        access_token: Option<String>,
+        refresh_token: Option<String>,
+    },
+}
+
+/// The secrets of a connection, sealed together as one JSON document.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct ConnectionSecrets {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumer_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumer_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+impl ConnectionSecrets {
+    fn names(&self) -> Vec<&'static str> {
+        [
+            ("webhook_secret", &self.webhook_secret),
+            ("consumer_key", &self.consumer_key),
+            ("consumer_secret", &self.consumer_secret),
+            ("verification_token", &self.verification_token),
+            ("api_key", &self.api_key),
+            ("access_token", &self.access_token),
+            ("refresh_token", &self.refresh_token),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.as_ref().map(|_| name))
+        .collect()
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionOut {
+    pub id: String,
+    pub platform: String,
+    /// `active` or `inactive`.
+    pub status: String,
+    pub store_url: Option<String>,
+    pub shop_id: Option<String>,
+    pub endpoint_url: Option<String>,
+    /// Which secrets are stored (their values are never answered).
+    pub secrets_set: Vec<&'static str>,
+    pub last_event_at: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Only in the answer to a create that generated the WooCommerce webhook secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generated_webhook_secret: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// 1 to 100, default 25.
+    pub limit: Option<u32>,
+    /// `meta.next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+pub fn open_secrets(state: &AppState, row: &ConnectionRow) -> Result<ConnectionSecrets, ApiError> {
+    let plain = state
+        .master_key
+        .open(&row.secrets_sealed)
+        .map_err(ApiError::internal)?;
+    serde_json::from_slice(&plain).map_err(ApiError::internal)
+}
+
+fn out(state: &AppState, row: ConnectionRow) -> Result<ConnectionOut, ApiError> {
+    let secrets = open_secrets(state, &row)?;
+    Ok(ConnectionOut {
+        secrets_set: secrets.names(),
+        id: row.id,
+        platform: row.platform,
+        status: row.status,
+        store_url: row.store_url,
+        shop_id: row.shop_id,
+        endpoint_url: row.endpoint_url,
+        last_event_at: row.last_event_at.map(rfc3339),
+        last_error: row.last_error,
+        created_at: rfc3339(row.created_at),
+        updated_at: rfc3339(row.updated_at),
+        generated_webhook_secret: None,
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/connections", tag = "connections", params(ListParams),
+    security(("api_key" = ["connections:read"])),
+    responses((status = 200, description = "A page of connections", body = [ConnectionOut]), super::docs::KeyErrors, super::docs::BadInput))]
+pub async fn list_connections(
+    auth: Auth,
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Vec<ConnectionOut>> {
+    auth.require("connections:read")?;
+    let page = Page::new(params.limit, params.cursor.as_deref())?;
+    let rows = state
+        .store
+        .list_connections(&auth.tenant_id, &page.query)
+        .await?;
+    let (rows, next) = page.finish(rows, |r| &r.id);
+    let data = rows
+        .into_iter()
+        .map(|r| out(&state, r))
+        .collect::<Result<_, _>>()?;
+    Ok(ApiResponse::ok(data).with_next_cursor(next))
+}
+
+#[utoipa::path(post, path = "/api/v1/connections", tag = "connections", request_body = ConnectionIn,
+    security(("api_key" = ["connections:write"])),
+    responses((status = 201, description = "Connected", body = ConnectionOut), super::docs::KeyErrors, super::docs::BadInput, super::docs::TooLarge, super::docs::WrongMediaType))]
+pub async fn create_connection(
+    auth: Auth,
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<ConnectionIn>,
+) -> ApiResult<ConnectionOut> {
+    auth.require("connections:write")?;
+    let now = now_ms();
+    let mut secrets = ConnectionSecrets::default();
+    let mut generated = None;
+    let (platform, store_url, shop_id, endpoint_url) = match input {
+        ConnectionIn::Woocommerce {
+            store_url,
+            webhook_secret,
+            consumer_key,
+            consumer_secret,
+        } => {
+            require_http_url("store_url", &store_url)?;
+            match (&webhook_secret, &consumer_key, &consumer_secret) {
+                (Some(secret), _, _) => non_empty("webhook_secret", secret)?,
+                (None, Some(key), Some(secret)) => {
+                    non_empty("consumer_key", key)?;
+                    non_empty("consumer_secret", secret)?;
+                    generated = Some(crate::crypto::random_hex(24));
+                }
+                _ => {
+                    return Err(ApiError::validation(
+                        "webhook_secret",
+                        "a WooCommerce connection needs webhook_secret, or consumer_key and consumer_secret",
+                        "send the webhook secret you set in WooCommerce, or REST API keys",
+                    ));
+                }
+            }
+            secrets.webhook_secret = webhook_secret.or_else(|| generated.clone());
+            secrets.consumer_key = consumer_key;
+            secrets.consumer_secret = consumer_secret;
+            (
+                "woocommerce",
+                Some(store_url.trim_end_matches('/').to_owned()),
+                None,
+                None,
+            )
+        }
+        ConnectionIn::Ebay {
+            verification_token,
+            endpoint_url,
+            access_token,
+        } => {
+            // eBay requires 32 to 80 characters of [A-Za-z0-9_-].
+            let valid = (32..=80).contains(&verification_token.len())
+                && verification_token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !valid {
+                return Err(ApiError::validation(
+                    "verification_token",
+                    "the verification token must be 32 to 80 characters of letters, digits, _ and -",
+                    "use the token you entered in eBay's developer portal",
+                ));
+            }
+            let endpoint = match endpoint_url {
+                Some(url) => {
+                    require_http_url("endpoint_url", &url)?;
+                    url
+                }
+                None => format!("{}/webhooks/ebay/{}", state.public_base_url, auth.tenant_id),
+            };
+            secrets.verification_token = Some(verification_token);
+            secrets.access_token = access_token;
+            ("ebay", None, None, Some(endpoint))
+        }
+        ConnectionIn::Etsy {
+            shop_id,
+            api_key,
+            access_token,
+            refresh_token,
+        } => {
+            non_empty("shop_id", &shop_id)?;
+            if !shop_id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ApiError::validation(
+                    "shop_id",
+                    "shop_id must be Etsy's numeric shop id",
+                    "e.g. 12345678",
+                ));
+            }
+            secrets.api_key = api_key;
+            secrets.access_token = access_token;
+            secrets.refresh_token = refresh_token;
+            ("etsy", None, Some(shop_id), None)
+        }
+    };
+    // A store that cannot be reached now still gets its connection (reconciliation polls it);
+    // the failure shows as the connection's last error.
+    let mut registration_error = None;
+    if let (Some(secret), Some(key), Some(consumer_secret), Some(url)) = (
+        &generated,
+        &secrets.consumer_key,
+        &secrets.consumer_secret,
+        &store_url,
+    ) {
+        registration_error = register_woocommerce_webhooks(
+            &state,
+            &auth.tenant_id,
+            url,
+            key,
+            consumer_secret,
+            secret,
+        )
+        .await
+        .err();
+    }
+    let plain = serde_json::to_vec(&secrets).map_err(ApiError::internal)?;
+    let row = ConnectionRow {
+        id: new_id("con"),
+        tenant_id: auth.tenant_id.clone(),
+        platform: platform.to_owned(),
+        status: "active".to_owned(),
+        store_url,
+        shop_id,
+        endpoint_url,
+        secrets_sealed: state.master_key.seal(&plain),
+        last_event_at: None,
+        last_error: registration_error,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.insert_connection(&row).await?;
+    let mut answer = out(&state, row)?;
+    answer.generated_webhook_secret = generated;
+    Ok(ApiResponse::created(answer))
+}
+
+#[utoipa::path(get, path = "/api/v1/connections/{id}", tag = "connections",
+    params(("id" = String, Path, description = "Connection id")), security(("api_key" = ["connections:read"])),
+    responses((status = 200, description = "The connection", body = ConnectionOut), super::docs::KeyErrors, super::docs::Missing))]
+pub async fn get_connection(
+    auth: Auth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<ConnectionOut> {
+    auth.require("connections:read")?;
+    let row = state
+        .store
+        .get_connection(&auth.tenant_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("connection"))?;
+    Ok(ApiResponse::ok(out(&state, row)?))
+}
+
+#[utoipa::path(post, path = "/api/v1/connections/{id}/deactivate", tag = "connections",
+    params(("id" = String, Path, description = "Connection id")), security(("api_key" = ["connections:write"])),
+    responses((status = 200, description = "Now inactive: the edge refuses its deliveries with CONNECTION_INACTIVE; late ones are kept as `ignored`", body = ConnectionOut), super::docs::KeyErrors, super::docs::Missing))]
+pub async fn deactivate_connection(
+    auth: Auth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<ConnectionOut> {
+    auth.require("connections:write")?;
+    let row = state
+        .store
+        .set_connection_status(&auth.tenant_id, &id, "inactive", now_ms())
+        .await?
+        .ok_or(ApiError::NotFound("connection"))?;
+    Ok(ApiResponse::ok(out(&state, row)?))
+}
+
+/// Registers the order webhooks in the store through its REST API, signed with `secret` and
+/// delivering to the edge's WooCommerce route of the tenant; why not, when it fails.
+async fn register_woocommerce_webhooks(
+    state: &AppState,
+    tenant_id: &str,
+    store_url: &str,
+    consumer_key: &str,
+    consumer_secret: &str,
+    secret: &str,
+) -> Result<(), String> {
+    let client = crate::platforms::woocommerce::WooRestClient::new(
+        crate::platforms::client::http_client(),
+        store_url,
+        consumer_key,
+        consumer_secret,
+    );
+    let delivery_url = format!("{}/webhooks/woocommerce/{tenant_id}", state.public_base_url);
+    for topic in ["order.created", "order.updated"] {
+        client
+            .register_webhook(topic, &delivery_url, secret)
+            .await
+            .map_err(|error| format!("webhook registration for {topic} failed: {error}"))?;
+    }
+    Ok(())
+}
+
+fn non_empty(field: &'static str, value: &str) -> Result<(), ApiError> {
+    if value.trim().is_empty() {
+        return Err(ApiError::validation(
+            field,
+            format!("{field} must not be empty"),
+            "send a non-empty value",
+        ));
+    }
+    Ok(())
+}
+
+fn require_http_url(field: &'static str, value: &str) -> Result<(), ApiError> {
+    let ok = (value.starts_with("https://") || value.starts_with("http://"))
+        && value.len() > "https://".len();
+    if !ok {
+        return Err(ApiError::validation(
+            field,
+            format!("{field} must be an http(s) URL"),
+            "e.g. https://shop.example.com",
+        ));
+    }
+    Ok(())
+}

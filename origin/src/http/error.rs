@@ -1,0 +1,150 @@
+//! `ApiError`: every way a request can fail, turned into the `{data, meta, error}` envelope in
+//! exactly one place. Handlers return `Result<_, ApiError>` and never build an error body.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use shared::ErrorCode;
+use shared::envelope::{Envelope, ErrorBody};
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request cannot be parsed (JSON, types, unknown fields, query parameters).
+    #[error("{message}")]
+    InvalidRequest {
+        message: String,
+        field: Option<String>,
+        hint: Option<String>,
+    },
+    /// The request parsed but a value breaks a rule.
+    #[error("{message}")]
+    Validation {
+        message: String,
+        field: Option<String>,
+        hint: Option<String>,
+    },
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("this key lacks the scope {0}")]
+    Forbidden(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("no route for this path")]
+    NoRoute,
+    #[error("the route does not accept this method")]
+    MethodNotAllowed,
+    #[error("a product with this SKU already exists")]
+    DuplicateSku,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the token balance ({balance}) cannot pay for {needed} item(s)")]
+    InsufficientTokens { balance: i64, needed: i64 },
+    #[error("the body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: u64 },
+    #[error("{0}")]
+    UnsupportedMediaType(&'static str),
+    /// Details go to the log, never to the client.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid(
+        field: impl Into<String>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        ApiError::InvalidRequest {
+            message: message.into(),
+            field: Some(field.into()),
+            hint: Some(hint.into()),
+        }
+    }
+
+    pub fn validation(
+        field: impl Into<String>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        ApiError::Validation {
+            message: message.into(),
+            field: Some(field.into()),
+            hint: Some(hint.into()),
+        }
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        ApiError::Internal(cause.to_string())
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ApiError::InvalidRequest { .. } => ErrorCode::InvalidRequest,
+            ApiError::Validation { .. } => ErrorCode::ValidationFailed,
+            ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::NotFound(_) | ApiError::NoRoute => ErrorCode::NotFound,
+            ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            ApiError::DuplicateSku => ErrorCode::DuplicateSku,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::InsufficientTokens { .. } => ErrorCode::InsufficientTokens,
+            ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            ApiError::Internal(_) => ErrorCode::InternalError,
+        }
+    }
+
+    fn body(&self) -> ErrorBody {
+        let mut body = ErrorBody::new(self.code(), self.to_string());
+        match self {
+            ApiError::InvalidRequest { field, hint, .. }
+            | ApiError::Validation { field, hint, .. } => {
+                body.field = field.clone();
+                body.hint = hint.clone();
+            }
+            ApiError::Forbidden(scope) => {
+                body = body.with_hint(format!("create a key with the {scope} scope"));
+            }
+            ApiError::Unauthorized(_) => {
+                body = body.with_hint("send Authorization: Bearer ys_live_… with an active key");
+            }
+            ApiError::DuplicateSku => body = body.with_field("sku").with_hint("choose another SKU"),
+            ApiError::InsufficientTokens { .. } => {
+                body = body.with_hint("add tokens to the account")
+            }
+            _ => {}
+        }
+        body
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::DuplicateSku => ApiError::DuplicateSku,
+            StoreError::InsufficientTokens { balance, needed } => {
+                ApiError::InsufficientTokens { balance, needed }
+            }
+            StoreError::OutOfStock => {
+                ApiError::Conflict("no license code is available for this product".into())
+            }
+            StoreError::AlreadyExists => ApiError::Conflict("the resource already exists".into()),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(%cause, "request failed");
+        }
+        let status = StatusCode::from_u16(self.code().http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut envelope: Envelope<Value> = Envelope::failure(self.body());
+        envelope.meta.request_id = super::request_id::current();
+        (status, axum::Json(envelope)).into_response()
+    }
+}

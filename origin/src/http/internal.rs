@@ -1,0 +1,246 @@
+//! The edge's internal routes: edge config per tenant, event ingest, dead-letter record.
+//! Every request must carry a fresh, valid edge signature over method, path and raw body
+//! (`shared::forward`); anything else is refused with 401 before a handler runs.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use shared::internal::{
+    DeadLetter, EbayEdgeConfig, EdgeConfig, ForwardedEvent, Platform, WooEdgeConfig,
+};
+use utoipa::ToSchema;
+
+use super::error::ApiError;
+use super::extract::{RawBody, parse_json};
+use super::response::{ApiResponse, ApiResult};
+use crate::app::AppState;
+use crate::domain::events::dedupe_key;
+use crate::ids::{new_id, now_ms};
+use crate::store::{ConnectionRow, EventRow};
+
+/// Largest forwarded body the origin reads. The edge accepts webhook bodies up to 1 MB and
+/// forwards them as a JSON string inside [`ForwardedEvent`], where escaping can double them.
+pub const MAX_FORWARDED_BYTES: usize = 4 * 1024 * 1024;
+
+/// Middleware on `/internal/…`: verifies `X-YS-Edge-Signature`, then hands the body on.
+pub async fn require_edge_signature(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let too_large = || {
+        ApiError::PayloadTooLarge {
+            limit: MAX_FORWARDED_BYTES as u64,
+        }
+        .into_response()
+    };
+    // A declared length over the limit is refused before a byte of the body is read, so the
+    // sender gets the answer instead of a connection reset while it is still writing.
+    if declared_length(request.headers()).is_some_and(|length| length > MAX_FORWARDED_BYTES) {
+        return too_large();
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_FORWARDED_BYTES).await else {
+        return too_large();
+    };
+    let header = parts
+        .headers
+        .get(shared::forward::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let now = u64::try_from(now_ms() / 1000).unwrap_or_default();
+    let secret = state.edge_secret.expose_secret().as_bytes();
+    if let Err(error) = shared::forward::verify_forwarded_request(
+        &[secret],
+        header,
+        now,
+        parts.method.as_str(),
+        path_and_query,
+        &bytes,
+    ) {
+        tracing::warn!(%error, "refused an internal request");
+        return ApiError::Unauthorized("missing, stale or invalid edge signature").into_response();
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+fn declared_length(headers: &axum::http::HeaderMap) -> Option<usize> {
+    headers
+        .get(axum::http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// What the origin answers once an event or dead letter is stored.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventAccepted {
+    pub event_id: String,
+    /// True when this event was already stored; nothing new was written.
+    pub duplicate: bool,
+}
+
+/// The webhook secrets and eBay facts the edge verifies deliveries with.
+#[utoipa::path(get, path = "/internal/v1/tenants/{tenant_id}/edge-config", tag = "internal",
+    params(("tenant_id" = String, Path, description = "Tenant id")),
+    responses(
+        (status = 200, description = "`shared::internal::EdgeConfig` in `data`", body = serde_json::Value),
+        (status = 401, description = "UNAUTHORIZED: bad edge signature", body = super::docs::ErrorEnvelope),
+        (status = 404, description = "NOT_FOUND: unknown tenant", body = super::docs::ErrorEnvelope)))]
+pub async fn edge_config(
+    State(state): State<AppState>,
+    Path(tenant_id): Path<String>,
+) -> ApiResult<EdgeConfig> {
+    ensure_tenant(&state, &tenant_id).await?;
+    let connections = state.store.all_connections(&tenant_id).await?;
+    let mut config = EdgeConfig {
+        tenant_id,
+        woocommerce: None,
+        ebay: None,
+    };
+    let woo: Vec<&ConnectionRow> = connections
+        .iter()
+        .filter(|c| c.platform == "woocommerce")
+        .collect();
+    if !woo.is_empty() {
+        let mut secrets = Vec::new();
+        for connection in &woo {
+            if let Some(secret) =
+                super::connections::open_secrets(&state, connection)?.webhook_secret
+            {
+                secrets.push(secret);
+            }
+        }
+        config.woocommerce = Some(WooEdgeConfig {
+            webhook_secrets: secrets,
+            active: woo.iter().any(|c| c.status == "active"),
+        });
+    }
+    // The newest active eBay connection wins; an inactive one still tells the edge to refuse.
+    let ebay = connections
+        .iter()
+        .filter(|c| c.platform == "ebay")
+        .max_by_key(|c| (c.status == "active", c.id.clone()));
+    if let Some(connection) = ebay {
+        let secrets = super::connections::open_secrets(&state, connection)?;
+        config.ebay = Some(EbayEdgeConfig {
+            verification_token: secrets.verification_token.unwrap_or_default(),
+            endpoint_url: connection.endpoint_url.clone().unwrap_or_default(),
+            active: connection.status == "active",
+        });
+    }
+    Ok(ApiResponse::ok(config))
+}
+
+/// Stores a verified platform delivery once; answers only after the row is committed.
+#[utoipa::path(post, path = "/internal/v1/events", tag = "internal",
+    request_body(content = serde_json::Value, description = "`shared::internal::ForwardedEvent`"),
+    responses(
+        (status = 200, description = "Stored (or already stored)", body = EventAccepted),
+        (status = 400, description = "INVALID_REQUEST", body = super::docs::ErrorEnvelope),
+        (status = 401, description = "UNAUTHORIZED: bad edge signature", body = super::docs::ErrorEnvelope),
+        (status = 404, description = "NOT_FOUND: unknown tenant", body = super::docs::ErrorEnvelope)))]
+pub async fn ingest_event(
+    State(state): State<AppState>,
+    RawBody(body): RawBody,
+) -> ApiResult<EventAccepted> {
+    let event: ForwardedEvent = parse_json(&body)?;
+    ensure_tenant(&state, &event.tenant_id).await?;
+    let connections = state.store.all_connections(&event.tenant_id).await?;
+    let platform = event.platform.as_str();
+    let of_platform = || connections.iter().filter(|c| c.platform == platform);
+    // The edge refuses deliveries for an inactive connection, but one it accepted just before
+    // the deactivation reached it still arrives. Refusing it would only have the edge retry it
+    // into a dead letter: keep it, unprocessed and replayable, and say why.
+    let row = if of_platform().next().is_some() && !of_platform().any(|c| c.status == "active") {
+        let reason = format!("the {platform} connection was inactive when the event arrived");
+        event_row(&event, "ignored", 1, Some(reason))?
+    } else {
+        event_row(&event, "received", 1, None)?
+    };
+    let (event_id, duplicate) = state.ingest.ingest(row).await?;
+    tracing::info!(%event_id, duplicate, platform, "event ingested");
+    Ok(ApiResponse::ok(EventAccepted {
+        event_id,
+        duplicate,
+    }))
+}
+
+/// Records an event the edge gave up forwarding, as an event with status `dead`.
+#[utoipa::path(post, path = "/internal/v1/dead-letters", tag = "internal",
+    request_body(content = serde_json::Value, description = "`shared::internal::DeadLetter`"),
+    responses(
+        (status = 200, description = "Recorded (or already recorded)", body = EventAccepted),
+        (status = 400, description = "INVALID_REQUEST", body = super::docs::ErrorEnvelope),
+        (status = 401, description = "UNAUTHORIZED: bad edge signature", body = super::docs::ErrorEnvelope),
+        (status = 404, description = "NOT_FOUND: unknown tenant", body = super::docs::ErrorEnvelope)))]
+pub async fn record_dead_letter(
+    State(state): State<AppState>,
+    RawBody(body): RawBody,
+) -> ApiResult<EventAccepted> {
+    let letter: DeadLetter = parse_json(&body)?;
+    ensure_tenant(&state, &letter.event.tenant_id).await?;
+    let row = event_row(
+        &letter.event,
+        "dead",
+        i64::from(letter.attempts),
+        Some(letter.last_error.clone()),
+    )?;
+    let (event_id, duplicate) = state.store.record_dead_letter(&row).await?;
+    tracing::warn!(%event_id, duplicate, attempts = letter.attempts, "dead letter recorded");
+    Ok(ApiResponse::ok(EventAccepted {
+        event_id,
+        duplicate,
+    }))
+}
+
+async fn ensure_tenant(state: &AppState, tenant_id: &str) -> Result<(), ApiError> {
+    if !shared::internal::is_plausible_tenant_id(tenant_id)
+        || state.store.get_tenant(tenant_id).await?.is_none()
+    {
+        return Err(ApiError::NotFound("tenant"));
+    }
+    Ok(())
+}
+
+fn event_row(
+    event: &ForwardedEvent,
+    status: &str,
+    attempts: i64,
+    last_error: Option<String>,
+) -> Result<EventRow, ApiError> {
+    if event.edge_event_id.is_empty() || event.edge_event_id.len() > 200 {
+        return Err(ApiError::validation(
+            "edge_event_id",
+            "edge_event_id must be 1 to 200 characters",
+            "send the id the edge assigned",
+        ));
+    }
+    let headers: &BTreeMap<String, String> = &event.headers;
+    Ok(EventRow {
+        id: new_id("evt"),
+        tenant_id: event.tenant_id.clone(),
+        platform: event.platform.as_str().to_owned(),
+        status: status.to_owned(),
+        dedupe_key: dedupe_key(event.platform, &event.body, &event.edge_event_id),
+        edge_event_id: event.edge_event_id.clone(),
+        headers: serde_json::to_string(headers).map_err(ApiError::internal)?,
+        body: event.body.clone(),
+        received_at: i64::try_from(event.received_at_ms).unwrap_or(i64::MAX),
+        stored_at: now_ms(),
+        attempts,
+        last_error,
+    })
+}
+
+/// Lets the platform enum appear in docs and filters by its wire name.
+pub fn platform_from_str(value: &str) -> Option<Platform> {
+    serde_json::from_value(serde_json::Value::String(value.to_owned())).ok()
+}

@@ -1,0 +1,469 @@
+//! `/api/v1/products`: digital products (FILE, CODE, HYBRID) with their platform mappings,
+//! code stock and files, plus license-code import.
+
+use axum::extract::{Path, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Auth;
+use super::error::ApiError;
+use super::events::one_of;
+use super::extract::{ApiJson, ApiQuery, Page, parse_json, read_body};
+use super::files::{FileOut, file_out};
+use super::response::{ApiResponse, ApiResult};
+use crate::app::AppState;
+use crate::ids::{new_id, now_ms, rfc3339};
+use crate::store::{CodeStock, ProductFilter, ProductRow};
+
+pub const PRODUCT_TYPES: [&str; 3] = ["FILE", "CODE", "HYBRID"];
+const PRODUCT_STATUSES: [&str; 2] = ["active", "archived"];
+/// Longest license code accepted.
+const MAX_CODE_LEN: usize = 500;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ProductType {
+    File,
+    Code,
+    Hybrid,
+}
+
+impl ProductType {
+    fn as_str(self) -> &'static str {
+        match self {
+            ProductType::File => "FILE",
+            ProductType::Code => "CODE",
+            ProductType::Hybrid => "HYBRID",
+        }
+    }
+}
+
+/// How the product is known on each platform; orders are matched to products through these.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformMappings {
+    pub woocommerce_product_id: Option<i64>,
+    pub woocommerce_variation_id: Option<i64>,
+    pub ebay_item_id: Option<String>,
+    pub ebay_sku: Option<String>,
+    pub etsy_listing_id: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductIn {
+    /// Unique per tenant.
+    pub sku: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub product_type: ProductType,
+    /// The email template; the tenant's default when absent.
+    pub template_id: Option<String>,
+    /// A low-stock warning shows when available codes fall to this number.
+    pub low_stock_threshold: Option<i64>,
+    pub mappings: Option<PlatformMappings>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductUpdate {
+    pub sku: Option<String>,
+    pub name: Option<String>,
+    /// `null` clears it (the default template applies).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub template_id: Option<Option<String>>,
+    pub low_stock_threshold: Option<i64>,
+    /// Replaces all mappings.
+    pub mappings: Option<PlatformMappings>,
+    /// `active` or `archived`.
+    pub status: Option<String>,
+}
+
+/// Distinguishes an explicit `null` (Some(None)) from an absent field (None).
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StockOut {
+    pub available: i64,
+    pub allocated: i64,
+    /// Available codes at or below the product's threshold (CODE and HYBRID only).
+    pub low_stock: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductOut {
+    pub id: String,
+    pub sku: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub product_type: String,
+    /// `active` or `archived`.
+    pub status: String,
+    pub template_id: Option<String>,
+    pub low_stock_threshold: i64,
+    pub mappings: PlatformMappings,
+    /// Only on single-product answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stock: Option<StockOut>,
+    /// Only on single-product answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<FileOut>>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProductParams {
+    /// `FILE`, `CODE` or `HYBRID`.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub product_type: Option<String>,
+    /// Exact SKU.
+    pub sku: Option<String>,
+    /// Case-insensitive substring of name or SKU.
+    pub search: Option<String>,
+    /// `active` (default) or `archived`.
+    pub status: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CodeImportOut {
+    /// Codes in the request (non-empty lines or array entries).
+    pub received: usize,
+    /// New codes stored.
+    pub imported: u64,
+    /// Codes repeated in the request or already stored for the product.
+    pub duplicates: u64,
+    pub stock: StockOut,
+}
+
+fn product_out(
+    row: ProductRow,
+    stock: Option<CodeStock>,
+    files: Option<Vec<FileOut>>,
+) -> ProductOut {
+    let has_codes = row.product_type != "FILE";
+    ProductOut {
+        stock: stock.map(|s| StockOut {
+            available: s.available,
+            allocated: s.allocated,
+            low_stock: has_codes && s.available <= row.low_stock_threshold,
+        }),
+        files,
+        mappings: serde_json::from_str(&row.mappings).unwrap_or_default(),
+        id: row.id,
+        sku: row.sku,
+        name: row.name,
+        product_type: row.product_type,
+        status: row.status,
+        template_id: row.template_id,
+        low_stock_threshold: row.low_stock_threshold,
+        created_at: rfc3339(row.created_at),
+        updated_at: rfc3339(row.updated_at),
+    }
+}
+
+/// The product of `auth`'s tenant, or 404 (also for another tenant's id).
+pub async fn find_product(state: &AppState, auth: &Auth, id: &str) -> Result<ProductRow, ApiError> {
+    state
+        .store
+        .get_product(&auth.tenant_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("product"))
+}
+
+async fn full_product(
+    state: &AppState,
+    auth: &Auth,
+    row: ProductRow,
+) -> Result<ProductOut, ApiError> {
+    // Independent reads: on PostgreSQL each is a round trip, so they run side by side.
+    let (stock, files) = tokio::try_join!(
+        state.store.code_stock(&auth.tenant_id, &row.id),
+        state.store.list_files(&auth.tenant_id, &row.id),
+    )?;
+    Ok(product_out(
+        row,
+        Some(stock),
+        Some(files.into_iter().map(file_out).collect()),
+    ))
+}
+
+fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.trim().is_empty() || value.len() > max {
+        return Err(ApiError::validation(
+            field,
+            format!("{field} must be 1 to {max} characters"),
+            "send a shorter, non-empty value",
+        ));
+    }
+    Ok(())
+}
+
+fn check_threshold(value: i64) -> Result<i64, ApiError> {
+    if !(0..=1_000_000).contains(&value) {
+        return Err(ApiError::validation(
+            "low_stock_threshold",
+            "low_stock_threshold must be 0 to 1000000",
+            "e.g. 10",
+        ));
+    }
+    Ok(value)
+}
+
+async fn check_template(
+    state: &AppState,
+    auth: &Auth,
+    template_id: Option<&str>,
+) -> Result<(), ApiError> {
+    if let Some(id) = template_id
+        && state
+            .store
+            .get_template(&auth.tenant_id, id)
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::validation(
+            "template_id",
+            "no such template",
+            "use an id from GET /api/v1/templates",
+        ));
+    }
+    Ok(())
+}
+
+#[utoipa::path(get, path = "/api/v1/products", tag = "products", params(ProductParams),
+    security(("api_key" = ["products:read"])),
+    responses((status = 200, description = "A page of products, newest first", body = [ProductOut]), super::docs::KeyErrors, super::docs::BadInput))]
+pub async fn list_products(
+    auth: Auth,
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<ProductParams>,
+) -> ApiResult<Vec<ProductOut>> {
+    auth.require("products:read")?;
+    let page = Page::new(params.limit, params.cursor.as_deref())?;
+    one_of("type", params.product_type.as_deref(), &PRODUCT_TYPES)?;
+    one_of("status", params.status.as_deref(), &PRODUCT_STATUSES)?;
+    let filter = ProductFilter {
+        product_type: params.product_type,
+        sku: params.sku,
+        search: params.search.filter(|s| !s.is_empty()),
+        status: Some(params.status.unwrap_or_else(|| "active".to_owned())),
+        page: page.query.clone(),
+    };
+    let rows = state.store.list_products(&auth.tenant_id, &filter).await?;
+    let (rows, next) = page.finish(rows, |r| &r.id);
+    let data = rows
+        .into_iter()
+        .map(|r| product_out(r, None, None))
+        .collect();
+    Ok(ApiResponse::ok(data).with_next_cursor(next))
+}
+
+#[utoipa::path(post, path = "/api/v1/products", tag = "products", request_body = ProductIn,
+    security(("api_key" = ["products:write"])),
+    responses((status = 201, description = "Created", body = ProductOut), (status = 409, description = "DUPLICATE_SKU", body = super::docs::ErrorEnvelope), super::docs::KeyErrors, super::docs::BadInput, super::docs::TooLarge, super::docs::WrongMediaType))]
+pub async fn create_product(
+    auth: Auth,
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<ProductIn>,
+) -> ApiResult<ProductOut> {
+    auth.require("products:write")?;
+    check_text("sku", &input.sku, 100)?;
+    check_text("name", &input.name, 300)?;
+    let threshold = check_threshold(input.low_stock_threshold.unwrap_or(0))?;
+    check_template(&state, &auth, input.template_id.as_deref()).await?;
+    let now = now_ms();
+    let row = ProductRow {
+        id: new_id("prd"),
+        tenant_id: auth.tenant_id.clone(),
+        sku: input.sku.trim().to_owned(),
+        name: input.name.trim().to_owned(),
+        product_type: input.product_type.as_str().to_owned(),
+        status: "active".to_owned(),
+        template_id: input.template_id,
+        low_stock_threshold: threshold,
+        mappings: serde_json::to_string(&input.mappings.unwrap_or_default())
+            .map_err(ApiError::internal)?,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.insert_product(&row).await?;
+    Ok(ApiResponse::created(
+        full_product(&state, &auth, row).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/products/{id}", tag = "products", params(("id" = String, Path, description = "Product id")),
+    security(("api_key" = ["products:read"])),
+    responses((status = 200, description = "The product with files and code stock", body = ProductOut), super::docs::KeyErrors, super::docs::Missing))]
+pub async fn get_product(
+    auth: Auth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<ProductOut> {
+    auth.require("products:read")?;
+    let row = find_product(&state, &auth, &id).await?;
+    Ok(ApiResponse::ok(full_product(&state, &auth, row).await?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/products/{id}", tag = "products", params(("id" = String, Path, description = "Product id")),
+    request_body = ProductUpdate, security(("api_key" = ["products:write"])),
+    responses((status = 200, description = "Updated", body = ProductOut),
+        (status = 409, description = "DUPLICATE_SKU", body = super::docs::ErrorEnvelope), super::docs::KeyErrors, super::docs::BadInput, super::docs::Missing, super::docs::TooLarge, super::docs::WrongMediaType))]
+pub async fn update_product(
+    auth: Auth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<ProductUpdate>,
+) -> ApiResult<ProductOut> {
+    auth.require("products:write")?;
+    let mut row = find_product(&state, &auth, &id).await?;
+    if let Some(sku) = input.sku {
+        check_text("sku", &sku, 100)?;
+        row.sku = sku.trim().to_owned();
+    }
+    if let Some(name) = input.name {
+        check_text("name", &name, 300)?;
+        row.name = name.trim().to_owned();
+    }
+    if let Some(template_id) = input.template_id {
+        check_template(&state, &auth, template_id.as_deref()).await?;
+        row.template_id = template_id;
+    }
+    if let Some(threshold) = input.low_stock_threshold {
+        row.low_stock_threshold = check_threshold(threshold)?;
+    }
+    if let Some(mappings) = input.mappings {
+        row.mappings = serde_json::to_string(&mappings).map_err(ApiError::internal)?;
+    }
+    if let Some(status) = input.status {
+        if !PRODUCT_STATUSES.contains(&status.as_str()) {
+            return Err(ApiError::validation(
+                "status",
+                "status must be active or archived",
+                "use active or archived",
+            ));
+        }
+        row.status = status;
+    }
+    row.updated_at = now_ms();
+    state.store.update_product(&row).await?;
+    Ok(ApiResponse::ok(full_product(&state, &auth, row).await?))
+}
+
+/// Products are archived rather than erased: orders keep pointing at them.
+#[utoipa::path(delete, path = "/api/v1/products/{id}", tag = "products", params(("id" = String, Path, description = "Product id")),
+    security(("api_key" = ["products:write"])),
+    responses((status = 200, description = "Archived: hidden from lists unless status=archived, no longer delivered", body = ProductOut), super::docs::KeyErrors, super::docs::Missing))]
+pub async fn archive_product(
+    auth: Auth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<ProductOut> {
+    auth.require("products:write")?;
+    let mut row = find_product(&state, &auth, &id).await?;
+    row.status = "archived".to_owned();
+    row.updated_at = now_ms();
+    state.store.update_product(&row).await?;
+    Ok(ApiResponse::ok(full_product(&state, &auth, row).await?))
+}
+
+/// Imports license codes: a JSON array of strings, or `text/plain` with one code per line.
+#[utoipa::path(post, path = "/api/v1/products/{id}/codes", tag = "products", params(("id" = String, Path, description = "Product id")),
+    request_body(content = Vec<String>, description = "JSON array of codes, or text/plain one code per line",
+        content_type = "application/json"),
+    security(("api_key" = ["products:write"])),
+    responses((status = 200, description = "Counts and the new stock", body = CodeImportOut),
+        (status = 409, description = "CONFLICT: a FILE product has no codes", body = super::docs::ErrorEnvelope), super::docs::KeyErrors, super::docs::BadInput, super::docs::Missing, super::docs::TooLarge, super::docs::WrongMediaType))]
+pub async fn import_codes(
+    auth: Auth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> ApiResult<CodeImportOut> {
+    auth.require("products:write")?;
+    let content_type = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let body = read_body(request, &state).await?;
+    let codes: Vec<String> = match content_type.as_str() {
+        "application/json" => parse_json(&body)?,
+        "text/plain" => String::from_utf8(body.to_vec())
+            .map_err(|_| {
+                ApiError::invalid(
+                    "body",
+                    "the body is not UTF-8 text",
+                    "send one code per line",
+                )
+            })?
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+        _ => {
+            return Err(ApiError::UnsupportedMediaType(
+                "send application/json (array of codes) or text/plain (one per line)",
+            ));
+        }
+    };
+    let product = find_product(&state, &auth, &id).await?;
+    if product.product_type == "FILE" {
+        return Err(ApiError::Conflict(
+            "FILE products have no license codes".into(),
+        ));
+    }
+    let mut unique: Vec<String> = Vec::with_capacity(codes.len());
+    let mut seen = std::collections::HashSet::new();
+    let mut received = 0;
+    for (index, code) in codes.iter().enumerate() {
+        let code = code.trim();
+        if code.is_empty() {
+            continue;
+        }
+        if code.len() > MAX_CODE_LEN {
+            return Err(ApiError::validation(
+                format!("[{index}]"),
+                format!("codes are at most {MAX_CODE_LEN} characters"),
+                "check the line",
+            ));
+        }
+        received += 1;
+        if seen.insert(code.to_owned()) {
+            unique.push(code.to_owned());
+        }
+    }
+    if received == 0 {
+        return Err(ApiError::validation(
+            "body",
+            "no codes in the request",
+            "send at least one non-empty code",
+        ));
+    }
+    let imported = state
+        .store
+        .import_codes(&auth.tenant_id, &product.id, &unique, now_ms())
+        .await?;
+    let stock = state.store.code_stock(&auth.tenant_id, &product.id).await?;
+    Ok(ApiResponse::ok(CodeImportOut {
+        received,
+        imported,
+        duplicates: received as u64 - imported,
+        stock: StockOut {
+            available: stock.available,
+            allocated: stock.allocated,
+            low_stock: stock.available <= product.low_stock_threshold,
+        },
+    }))
+}

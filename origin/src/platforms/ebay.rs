@@ -1,0 +1,290 @@
+//! eBay notifications (what arrives at the webhook) and Fulfillment API orders (what we fetch
+//! for an `ORDER_CONFIRMATION`: the notification itself names no buyer).
+
+use serde_json::Value;
+use shared::internal::Platform;
+
+use super::client::{PlatformError, success_body};
+use super::{
+    ListingRef, OrderState, ParseError, PlatformItem, PlatformOrder, field, non_empty, parse_json,
+    quantity,
+};
+
+/// A notification, identified by eBay's `notificationId` (retries reuse it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EbayNotification {
+    pub notification_id: String,
+    pub topic: String,
+    pub kind: NotificationKind,
+}
+
+impl EbayNotification {
+    pub fn identity(&self) -> String {
+        format!("ebay:{}", self.notification_id)
+    }
+}
+
+/// The topics we act on; anything else is stored and acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotificationKind {
+    /// A buyer completed checkout: fetch the order and deliver it.
+    OrderConfirmation {
+        seller_user_id: Option<String>,
+        seller_username: Option<String>,
+        order_id: String,
+        line_item_ids: Vec<String>,
+    },
+    /// An eBay user closed their account: erase what we hold about them.
+    AccountDeletion {
+        user_id: String,
+        username: Option<String>,
+    },
+    /// The seller revoked our access: the connection goes inactive.
+    AuthorizationRevocation {
+        user_id: String,
+        username: Option<String>,
+    },
+    Other,
+}
+
+pub fn parse_notification(body: &[u8]) -> Result<EbayNotification, ParseError> {
+    let value = parse_json(body)?;
+    let topic =
+        non_empty(&value["metadata"]["topic"]).ok_or(field("metadata.topic", "a string"))?;
+    let notification = &value["notification"];
+    let notification_id = non_empty(&notification["notificationId"])
+        .ok_or(field("notification.notificationId", "a string"))?;
+    let data = &notification["data"];
+    let kind = match topic.as_str() {
+        "ORDER_CONFIRMATION" => NotificationKind::OrderConfirmation {
+            seller_user_id: non_empty(&data["user"]["userId"]),
+            seller_username: non_empty(&data["user"]["username"]),
+            order_id: non_empty(&data["order"]["orderId"])
+                .ok_or(field("notification.data.order.orderId", "a string"))?,
+            line_item_ids: data["order"]["orderLineItems"]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|item| non_empty(&item["orderLineItemId"]))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        },
+        "MARKETPLACE_ACCOUNT_DELETION" => NotificationKind::AccountDeletion {
+            user_id: non_empty(&data["userId"])
+                .ok_or(field("notification.data.userId", "a string"))?,
+            username: non_empty(&data["username"]),
+        },
+        "AUTHORIZATION_REVOCATION" => NotificationKind::AuthorizationRevocation {
+            user_id: non_empty(&data["userId"])
+                .ok_or(field("notification.data.userId", "a string"))?,
+            username: non_empty(&data["username"]),
+        },
+        _ => NotificationKind::Other,
+    };
+    Ok(EbayNotification {
+        notification_id,
+        topic,
+        kind,
+    })
+}
+
+/// Reads `GET /sell/fulfillment/v1/order/{orderId}`.
+pub fn parse_order(body: &[u8]) -> Result<PlatformOrder, ParseError> {
+    let order = parse_json(body)?;
+    let order_id = non_empty(&order["orderId"]).ok_or(field("orderId", "a string"))?;
+    let items = order["lineItems"]
+        .as_array()
+        .ok_or(field("lineItems", "an array"))?
+        .iter()
+        .map(read_line_item)
+        .collect::<Result<_, _>>()?;
+    let buyer = &order["buyer"];
+    let registration = &buyer["buyerRegistrationAddress"];
+    // The registration address is the documented place; shipTo carries the same relay address.
+    let ship_to = &order["fulfillmentStartInstructions"][0]["shippingStep"]["shipTo"];
+    let currency = non_empty(&order["pricingSummary"]["total"]["currency"]);
+    Ok(PlatformOrder {
+        platform: Platform::Ebay,
+        order_id,
+        state: state_of(&order),
+        buyer_email: non_empty(&registration["email"]).or_else(|| non_empty(&ship_to["email"])),
+        buyer_name: non_empty(&registration["fullName"])
+            .or_else(|| non_empty(&ship_to["fullName"])),
+        buyer_id: non_empty(&buyer["username"]),
+        currency,
+        items,
+    })
+}
+
+fn state_of(order: &Value) -> OrderState {
+    if order["cancelStatus"]["cancelState"].as_str() == Some("CANCELED") {
+        return OrderState::Cancelled;
+    }
+    match order["orderPaymentStatus"].as_str() {
+        Some("PAID") | Some("PARTIALLY_REFUNDED") => OrderState::Paid,
+        Some("FULLY_REFUNDED") => OrderState::Refunded,
+        _ => OrderState::Unpaid,
+    }
+}
+
+fn read_line_item(item: &Value) -> Result<PlatformItem, ParseError> {
+    Ok(PlatformItem {
+        line_item_id: non_empty(&item["lineItemId"])
+            .ok_or(field("lineItems[].lineItemId", "a string"))?,
+        listing: ListingRef {
+            product_id: non_empty(&item["legacyItemId"])
+                .ok_or(field("lineItems[].legacyItemId", "a string"))?,
+            variation_id: non_empty(&item["legacyVariationId"]),
+        },
+        title: non_empty(&item["title"]).unwrap_or_default(),
+        sku: non_empty(&item["sku"]),
+        quantity: quantity(&item["quantity"], "lineItems[].quantity")?,
+    })
+}
+
+/// eBay's Fulfillment API, called with the seller's user token.
+pub struct EbayClient {
+    http: reqwest::Client,
+    base_url: String,
+}
+
+impl EbayClient {
+    pub fn new(http: reqwest::Client, base_url: &str) -> Self {
+        EbayClient {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// `GET /sell/fulfillment/v1/order/{orderId}`: line items and the buyer's (relay) email.
+    pub async fn get_order(
+        &self,
+        user_token: &str,
+        order_id: &str,
+    ) -> Result<PlatformOrder, PlatformError> {
+        // The id goes into the path: only what eBay order ids are made of.
+        if order_id.is_empty()
+            || !order_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(PlatformError::Unreadable(field(
+                "orderId",
+                "an eBay order id",
+            )));
+        }
+        let response = self
+            .http
+            .get(format!(
+                "{}/sell/fulfillment/v1/order/{order_id}",
+                self.base_url
+            ))
+            .bearer_auth(user_token)
+            .send()
+            .await?;
+        let (_, body) = success_body(response).await?;
+        Ok(parse_order(&body)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORDER_CONFIRMATION: &[u8] =
+        include_bytes!("../../../fixtures/ebay/notification-order-confirmation.body");
+    const DELETION: &[u8] =
+        include_bytes!("../../../fixtures/ebay/notification-account-deletion.body");
+    const REVOCATION: &[u8] =
+        include_bytes!("../../../fixtures/ebay/notification-authorization-revocation.body");
+    const ORDER: &[u8] = include_bytes!("../../../fixtures/ebay/get-order.response.json");
+
+    #[test]
+    fn reads_an_order_confirmation() {
+        let n = parse_notification(ORDER_CONFIRMATION).unwrap();
+        assert_eq!(
+            n.identity(),
+            "ebay:5d0c1f3e-8a62-4b7d-9e1a-2c4f6b8d0e13_7a9b1c2d-3e4f-4a5b-8c6d-9e0f1a2b3c4d"
+        );
+        assert_eq!(
+            n.kind,
+            NotificationKind::OrderConfirmation {
+                seller_user_id: Some("Qp3mV8sLkTw".into()),
+                seller_username: Some("pixelforge_digital".into()),
+                order_id: "13-12345-67890".into(),
+                line_item_ids: vec!["10071234567813".into(), "10071234567913".into()],
+            }
+        );
+    }
+
+    #[test]
+    fn reads_account_deletion_and_revocation() {
+        let deletion = parse_notification(DELETION).unwrap();
+        assert_eq!(
+            deletion.kind,
+            NotificationKind::AccountDeletion {
+                user_id: "ma8vp1jySJC".into(),
+                username: Some("test_user".into())
+            }
+        );
+        let revocation = parse_notification(REVOCATION).unwrap();
+        assert!(matches!(
+            revocation.kind,
+            NotificationKind::AuthorizationRevocation { ref user_id, .. } if user_id == "Qp3mV8sLkTw"
+        ));
+        let other = br#"{"metadata":{"topic":"ITEM_SOLD"},"notification":{"notificationId":"n1","data":{}}}"#;
+        assert_eq!(
+            parse_notification(other).unwrap().kind,
+            NotificationKind::Other
+        );
+    }
+
+    #[test]
+    fn reads_the_fulfillment_order() {
+        let order = parse_order(ORDER).unwrap();
+        assert_eq!(order.order_id, "13-12345-67890");
+        assert_eq!(order.state, OrderState::Paid);
+        assert_eq!(
+            order.buyer_email.as_deref(),
+            Some("0a1b2c3d4e5f60718293@members.ebay.com")
+        );
+        assert_eq!(order.buyer_name.as_deref(), Some("Jordan Buyer"));
+        assert_eq!(order.currency.as_deref(), Some("USD"));
+        assert_eq!(order.items.len(), 2);
+        assert_eq!(order.items[0].listing.product_id, "296512345678");
+        assert_eq!(
+            order.items[0].listing.variation_id.as_deref(),
+            Some("600123456789")
+        );
+        assert_eq!(order.items[1].listing.variation_id, None);
+        assert_eq!(order.items[1].quantity, 2);
+        assert_eq!(order.items[1].sku.as_deref(), Some("EBOOK-RUST-PDF"));
+    }
+
+    #[test]
+    fn refunds_and_cancellations_are_read() {
+        let mut order: Value = serde_json::from_slice(ORDER).unwrap();
+        order["orderPaymentStatus"] = "FULLY_REFUNDED".into();
+        assert_eq!(state_of(&order), OrderState::Refunded);
+        order["cancelStatus"]["cancelState"] = "CANCELED".into();
+        assert_eq!(state_of(&order), OrderState::Cancelled);
+        order["cancelStatus"]["cancelState"] = "NONE_REQUESTED".into();
+        order["orderPaymentStatus"] = "PENDING".into();
+        assert_eq!(state_of(&order), OrderState::Unpaid);
+    }
+
+    #[test]
+    fn bad_payloads_name_the_field() {
+        assert_eq!(
+            parse_notification(br#"{"metadata":{"topic":"ORDER_CONFIRMATION"},"notification":{"notificationId":"n","data":{}}}"#),
+            Err(field("notification.data.order.orderId", "a string"))
+        );
+        assert_eq!(
+            parse_notification(br#"{"notification":{}}"#),
+            Err(field("metadata.topic", "a string"))
+        );
+        assert_eq!(parse_order(b"{}"), Err(field("orderId", "a string")));
+    }
+}

@@ -1,0 +1,300 @@
+//! WooCommerce order payloads: webhook deliveries (`order.created` / `order.updated`) and the
+//! REST orders list the reconciliation poller reads. Both carry the same REST v3 order shape.
+
+use serde_json::{Value, json};
+use shared::internal::Platform;
+
+use super::client::{PlatformError, success_body};
+use super::{
+    ListingRef, OrderState, ParseError, PlatformItem, PlatformOrder, field, id_string, non_empty,
+    parse_json, quantity,
+};
+
+/// An order as one delivery or poll saw it, with what identifies that observation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WooOrderEvent {
+    pub order: PlatformOrder,
+    /// WooCommerce's own `status` (processing, completed, refunded, …).
+    pub status: String,
+    /// `date_modified_gmt`: two deliveries of the same state carry the same value.
+    pub modified_gmt: String,
+}
+
+impl WooOrderEvent {
+    /// The platform's identity of this event: order id + status + modification time. Two
+    /// deliveries of the same order state dedupe to one; a later change is a new event.
+    /// (`X-WC-Webhook-Delivery-ID` is not used: two deliveries in one second share it.)
+    pub fn identity(&self) -> String {
+        format!(
+            "woocommerce:{}:{}:{}",
+            self.order.order_id, self.status, self.modified_gmt
+        )
+    }
+}
+
+/// Reads one webhook body.
+pub fn parse_order_webhook(body: &[u8]) -> Result<WooOrderEvent, ParseError> {
+    read_order(&parse_json(body)?)
+}
+
+/// Reads a `GET /wp-json/wc/v3/orders` page (a JSON array of orders).
+pub fn parse_orders_page(body: &[u8]) -> Result<Vec<WooOrderEvent>, ParseError> {
+    match parse_json(body)? {
+        Value::Array(orders) => orders.iter().map(read_order).collect(),
+        _ => Err(field("(root)", "an array of orders")),
+    }
+}
+
+fn read_order(order: &Value) -> Result<WooOrderEvent, ParseError> {
+    let order_id = id_string(&order["id"]).ok_or(field("id", "an order id"))?;
+    let status = non_empty(&order["status"]).ok_or(field("status", "a string"))?;
+    let modified_gmt = non_empty(&order["date_modified_gmt"])
+        .or_else(|| non_empty(&order["date_modified"]))
+        .ok_or(field("date_modified_gmt", "a date"))?;
+    let date_paid_set =
+        non_empty(&order["date_paid_gmt"]).is_some() || non_empty(&order["date_paid"]).is_some();
+    let items = order["line_items"]
+        .as_array()
+        .ok_or(field("line_items", "an array"))?
+        .iter()
+        .map(read_line_item)
+        .collect::<Result<_, _>>()?;
+    let billing = &order["billing"];
+    let buyer_name = [
+        non_empty(&billing["first_name"]),
+        non_empty(&billing["last_name"]),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ");
+    Ok(WooOrderEvent {
+        order: PlatformOrder {
+            platform: Platform::Woocommerce,
+            order_id,
+            state: state_of(&status, date_paid_set),
+            buyer_email: non_empty(&billing["email"]),
+            buyer_name: (!buyer_name.is_empty()).then_some(buyer_name),
+            buyer_id: id_string(&order["customer_id"]),
+            currency: non_empty(&order["currency"]),
+            items,
+        },
+        status,
+        modified_gmt,
+    })
+}
+
+/// Paid means `processing` or `completed` (virtual + downloadable orders skip straight to
+/// `completed`), or any other open status once `date_paid` is set.
+fn state_of(status: &str, date_paid_set: bool) -> OrderState {
+    match status {
+        "processing" | "completed" => OrderState::Paid,
+        "refunded" => OrderState::Refunded,
+        "cancelled" => OrderState::Cancelled,
+        "failed" | "trash" | "checkout-draft" => OrderState::Unpaid,
+        _ if date_paid_set => OrderState::Paid,
+        _ => OrderState::Unpaid,
+    }
+}
+
+fn read_line_item(item: &Value) -> Result<PlatformItem, ParseError> {
+    Ok(PlatformItem {
+        line_item_id: id_string(&item["id"]).ok_or(field("line_items[].id", "an id"))?,
+        listing: ListingRef {
+            product_id: id_string(&item["product_id"])
+                .ok_or(field("line_items[].product_id", "a product id"))?,
+            variation_id: id_string(&item["variation_id"]),
+        },
+        title: non_empty(&item["name"]).unwrap_or_default(),
+        sku: non_empty(&item["sku"]),
+        quantity: quantity(&item["quantity"], "line_items[].quantity")?,
+    })
+}
+
+/// A store's REST API, reached with a connection's consumer key pair.
+pub struct WooRestClient {
+    http: reqwest::Client,
+    store_url: String,
+    consumer_key: String,
+    consumer_secret: String,
+}
+
+/// One page of the orders list, oldest modification first.
+#[derive(Debug)]
+pub struct OrdersPage {
+    pub orders: Vec<WooOrderEvent>,
+    pub total_pages: u32,
+}
+
+/// Orders per page: WooCommerce's maximum.
+pub const ORDERS_PER_PAGE: u32 = 100;
+
+impl WooRestClient {
+    pub fn new(
+        http: reqwest::Client,
+        store_url: &str,
+        consumer_key: &str,
+        consumer_secret: &str,
+    ) -> Self {
+        WooRestClient {
+            http,
+            store_url: store_url.trim_end_matches('/').to_owned(),
+            consumer_key: consumer_key.to_owned(),
+            consumer_secret: consumer_secret.to_owned(),
+        }
+    }
+
+    /// Paid orders (`processing`, `completed`) modified after `after_gmt` (`YYYY-MM-DDTHH:MM:SS`,
+    /// UTC), page `page` (from 1). Needs WooCommerce >= 5.8 for `modified_after`.
+    pub async fn paid_orders_modified_after(
+        &self,
+        after_gmt: &str,
+        page: u32,
+    ) -> Result<OrdersPage, PlatformError> {
+        let response = self
+            .http
+            .get(format!("{}/wp-json/wc/v3/orders", self.store_url))
+            .basic_auth(&self.consumer_key, Some(&self.consumer_secret))
+            .query(&[
+                ("status", "processing,completed"),
+                ("modified_after", after_gmt),
+                ("dates_are_gmt", "true"),
+                ("orderby", "modified"),
+                ("order", "asc"),
+                ("per_page", &ORDERS_PER_PAGE.to_string()),
+                ("page", &page.to_string()),
+            ])
+            .send()
+            .await?;
+        let (headers, body) = success_body(response).await?;
+        let total_pages = headers
+            .get("x-wp-totalpages")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        Ok(OrdersPage {
+            orders: parse_orders_page(&body)?,
+            total_pages,
+        })
+    }
+
+    /// Registers a webhook for `topic` delivering to `delivery_url`, signed with `secret`.
+    /// Returns the store's webhook id.
+    pub async fn register_webhook(
+        &self,
+        topic: &str,
+        delivery_url: &str,
+        secret: &str,
+    ) -> Result<u64, PlatformError> {
+        let response = self
+            .http
+            .post(format!("{}/wp-json/wc/v3/webhooks", self.store_url))
+            .basic_auth(&self.consumer_key, Some(&self.consumer_secret))
+            .json(&json!({
+                "name": format!("YourSender: {topic}"),
+                "topic": topic,
+                "delivery_url": delivery_url,
+                "secret": secret,
+                "status": "active",
+            }))
+            .send()
+            .await?;
+        let (_, body) = success_body(response).await?;
+        parse_json(&body)?["id"]
+            .as_u64()
+            .ok_or(PlatformError::Unreadable(field("id", "a webhook id")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CREATED: &[u8] = include_bytes!("../../../fixtures/woocommerce/order-created.body");
+    const REFUNDED: &[u8] =
+        include_bytes!("../../../fixtures/woocommerce/order-updated-refunded.body");
+    const LIST: &[u8] = include_bytes!("../../../fixtures/woocommerce/rest-orders-list.json");
+
+    #[test]
+    fn reads_a_paid_order_with_a_variation() {
+        let event = parse_order_webhook(CREATED).unwrap();
+        let order = &event.order;
+        assert_eq!(order.order_id, "1287");
+        assert_eq!(order.state, OrderState::Paid);
+        assert_eq!(
+            order.buyer_email.as_deref(),
+            Some("anna.keller@example.net")
+        );
+        assert_eq!(order.buyer_name.as_deref(), Some("Anna Keller"));
+        assert_eq!(order.currency.as_deref(), Some("EUR"));
+        assert_eq!(order.items.len(), 2);
+        let variation = &order.items[0];
+        assert_eq!(variation.line_item_id, "3301");
+        assert_eq!(
+            variation.listing,
+            ListingRef {
+                product_id: "501".into(),
+                variation_id: Some("503".into())
+            }
+        );
+        assert_eq!(variation.sku.as_deref(), Some("PBP-1SITE"));
+        let simple = &order.items[1];
+        assert_eq!(simple.listing.variation_id, None);
+        assert_eq!(simple.quantity, 2);
+    }
+
+    #[test]
+    fn a_refund_is_a_new_event_of_the_same_order() {
+        let created = parse_order_webhook(CREATED).unwrap();
+        let refunded = parse_order_webhook(REFUNDED).unwrap();
+        assert_eq!(refunded.order.order_id, created.order.order_id);
+        assert_eq!(refunded.order.state, OrderState::Refunded);
+        assert_ne!(refunded.identity(), created.identity());
+        assert_eq!(
+            created.identity(),
+            parse_order_webhook(CREATED).unwrap().identity()
+        );
+    }
+
+    #[test]
+    fn reads_the_rest_orders_list() {
+        let page = parse_orders_page(LIST).unwrap();
+        let ids: Vec<_> = page.iter().map(|e| e.order.order_id.as_str()).collect();
+        assert_eq!(ids, ["1288", "1287"]);
+        assert!(page.iter().all(|e| e.order.state == OrderState::Paid));
+    }
+
+    #[test]
+    fn paid_follows_status_then_date_paid() {
+        assert_eq!(state_of("processing", false), OrderState::Paid);
+        assert_eq!(state_of("completed", false), OrderState::Paid);
+        assert_eq!(state_of("pending", false), OrderState::Unpaid);
+        assert_eq!(state_of("on-hold", true), OrderState::Paid);
+        assert_eq!(state_of("failed", true), OrderState::Unpaid);
+        assert_eq!(state_of("refunded", true), OrderState::Refunded);
+        assert_eq!(state_of("cancelled", false), OrderState::Cancelled);
+    }
+
+    #[test]
+    fn bad_payloads_name_the_field() {
+        assert!(matches!(
+            parse_order_webhook(b"webhook_id=1"),
+            Err(ParseError::NotJson(_))
+        ));
+        assert_eq!(
+            parse_order_webhook(br#"{"status":"processing"}"#),
+            Err(field("id", "an order id"))
+        );
+        let zero_quantity =
+            br#"{"id":1,"status":"processing","date_modified_gmt":"2025-01-01T00:00:00",
+            "line_items":[{"id":2,"product_id":3,"quantity":0}]}"#;
+        assert_eq!(
+            parse_order_webhook(zero_quantity),
+            Err(field("line_items[].quantity", "a positive integer"))
+        );
+        assert_eq!(
+            parse_orders_page(b"{}"),
+            Err(field("(root)", "an array of orders"))
+        );
+    }
+}

@@ -1,0 +1,300 @@
+//! Storage of the delivery pipeline: event leases, the delivery ledger, download links,
+//! pollers and alerts. Every piece of work that must survive a crash is a row here, claimed
+//! with a lease; the SQL is in `pipeline_sql` and runs on both backends.
+
+use async_trait::async_trait;
+use sqlx::FromRow;
+
+use super::{EventRow, FileRow, OrderRow, StoreResult};
+
+/// A paid order as the pipeline takes it in, its items already mapped to products.
+#[derive(Debug, Clone)]
+pub struct OrderIntake {
+    pub tenant_id: String,
+    pub platform: String,
+    pub platform_order_id: String,
+    pub buyer_email: String,
+    pub buyer_name: Option<String>,
+    pub buyer_platform_id: Option<String>,
+    pub currency: Option<String>,
+    pub items: Vec<IntakeItem>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IntakeItem {
+    pub line_item_id: String,
+    pub name: String,
+    pub quantity: i64,
+    /// `(product id, product type)` when a mapping matched.
+    pub product: Option<(String, String)>,
+}
+
+/// What each allocation applies: limits of the download links made for FILE/HYBRID units,
+/// and the balance under which a low-tokens alert is recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryPolicy {
+    pub link_ttl_ms: i64,
+    pub max_downloads: i64,
+    pub low_tokens: i64,
+}
+
+/// One unit of work on a delivery: `(tenant id, order id, delivery id)`.
+pub type UnitRef = (String, String, String);
+
+/// An event leased to the worker, with how many processing attempts it has had.
+#[derive(Debug, Clone, FromRow)]
+pub struct ClaimedEvent {
+    #[sqlx(flatten)]
+    pub event: EventRow,
+    pub process_attempts: i64,
+}
+
+/// What applying an order did.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOutcome {
+    pub order_id: Option<String>,
+    /// Deliveries allocated and charged by this call, leased to the caller for sending.
+    pub allocated: Vec<String>,
+    pub waiting: usize,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub order_id: String,
+    pub order_item_id: String,
+    pub product_id: String,
+    pub product_type: String,
+    pub platform: String,
+    pub platform_order_id: String,
+    pub line_item_id: String,
+    pub unit: i64,
+    pub status: String,
+    pub license_code_id: Option<String>,
+    pub code: Option<String>,
+    pub generation: i64,
+    pub send_attempts: i64,
+    pub next_attempt_at: i64,
+    pub lease_until: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct LinkRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub delivery_id: String,
+    pub file_id: String,
+    pub expires_at: i64,
+    pub max_downloads: i64,
+    pub downloads: i64,
+    pub revoked_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// Everything an email about some deliveries of one order needs.
+#[derive(Debug, Clone)]
+pub struct DeliveryBundle {
+    pub order: OrderRow,
+    /// With the product's name and template.
+    pub units: Vec<BundleUnit>,
+    /// The tenant's default template: `(subject, body)`.
+    pub default_template: Option<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BundleUnit {
+    pub delivery: DeliveryRow,
+    pub product_name: String,
+    pub template: Option<(String, String)>,
+    pub links: Vec<(LinkRow, String)>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct PollerRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub connection_id: String,
+    pub platform: String,
+    pub checkpoint: i64,
+    pub next_run_at: i64,
+    pub lease_until: i64,
+    pub runs: i64,
+    pub last_run_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AlertRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub kind: String,
+    pub subject: String,
+    pub detail: String,
+    pub at: i64,
+}
+
+/// Why a download is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownloadRefusal {
+    Unknown,
+    Expired,
+    Revoked,
+    Exhausted,
+}
+
+#[async_trait]
+pub trait PipelineStore: Send + Sync {
+    // Events.
+    /// Leases up to `limit` events due for processing until `now + lease_ms`.
+    async fn claim_events(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<ClaimedEvent>>;
+    /// Marks an event processed (for events that change no order).
+    async fn finish_event(&self, event_id: &str) -> StoreResult<()>;
+    /// Records a failed attempt: retried at `retry_at`, or `dead` when None.
+    async fn fail_event(
+        &self,
+        event_id: &str,
+        attempts: i64,
+        retry_at: Option<i64>,
+        error: &str,
+    ) -> StoreResult<()>;
+    /// Puts a dead (or failed) event back in the queue; the event after the change.
+    async fn replay_event(&self, tenant_id: &str, event_id: &str) -> StoreResult<Option<EventRow>>;
+    /// Stores events in one transaction, each once per dedupe key (or edge id), stamping
+    /// their platform's active connections: per event, the stored id and whether it was
+    /// already there. The batched form of `Store::ingest_event`.
+    async fn ingest_events(&self, events: &[EventRow]) -> StoreResult<Vec<(String, bool)>>;
+    /// Stores an event found by a poller once per dedupe key; whether it was new.
+    async fn insert_polled_event(&self, event: &EventRow) -> StoreResult<bool>;
+
+    // Orders and the ledger.
+    /// The tenant's active products with their mappings JSON: `(id, type, mappings)`.
+    async fn mappable_products(
+        &self,
+        tenant_id: &str,
+    ) -> StoreResult<Vec<(String, String, String)>>;
+    /// In one transaction: the order and its items (once), a ledger row per unit (once),
+    /// allocation and charging of each new unit, the audit trail, and the event marked
+    /// processed.
+    async fn apply_order(
+        &self,
+        intake: &OrderIntake,
+        event_id: Option<&str>,
+        policy: DeliveryPolicy,
+        now: i64,
+        lease_ms: i64,
+    ) -> StoreResult<ApplyOutcome>;
+    /// Refund or cancellation: the order's status, its codes and links revoked.
+    async fn revoke_order(
+        &self,
+        tenant_id: &str,
+        platform: &str,
+        platform_order_id: &str,
+        status: &str,
+        event_id: Option<&str>,
+        now: i64,
+    ) -> StoreResult<Option<String>>;
+    /// Retries up to `limit` waiting units (stock or tokens); those now allocated, leased to
+    /// the caller.
+    async fn resume_waiting(
+        &self,
+        policy: DeliveryPolicy,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<UnitRef>>;
+    /// Leases up to `limit` allocated units whose email is due.
+    async fn claim_sends(&self, now: i64, lease_ms: i64, limit: i64) -> StoreResult<Vec<UnitRef>>;
+    async fn delivery_bundle(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+        delivery_ids: &[String],
+    ) -> StoreResult<Option<DeliveryBundle>>;
+    /// The units' email went out: `sent`, with the audit rows.
+    async fn mark_sent(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+        delivery_ids: &[String],
+        audit: &[(String, String)],
+        now: i64,
+    ) -> StoreResult<()>;
+    /// The send failed: retried at `retry_at`, or `failed` with the reason when None.
+    async fn mark_send_failed(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+        delivery_ids: &[String],
+        retry_at: Option<i64>,
+        error: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    // Downloads.
+    /// Counts one download of a link if it may still be used; its file.
+    async fn use_download_link(
+        &self,
+        link_id: &str,
+        now: i64,
+    ) -> StoreResult<Result<FileRow, DownloadRefusal>>;
+
+    // Platform housekeeping.
+    /// Erases the buyer's personal data from the tenant's orders of `platform`; how many.
+    async fn anonymise_buyer(
+        &self,
+        tenant_id: &str,
+        platform: &str,
+        buyer_platform_ids: &[String],
+        now: i64,
+    ) -> StoreResult<u64>;
+    async fn deactivate_platform(
+        &self,
+        tenant_id: &str,
+        platform: &str,
+        now: i64,
+    ) -> StoreResult<u64>;
+    async fn update_connection_secrets(
+        &self,
+        connection_id: &str,
+        sealed: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Stamps a connection with the time it last brought an event.
+    async fn touch_connection(&self, connection_id: &str, now: i64) -> StoreResult<()>;
+    async fn set_connection_warning(
+        &self,
+        connection_id: &str,
+        warning: Option<&str>,
+    ) -> StoreResult<()>;
+
+    // Pollers.
+    /// Makes sure every active Etsy and WooCommerce connection has its poller row.
+    async fn ensure_pollers(&self, now: i64) -> StoreResult<()>;
+    async fn claim_pollers(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<PollerRow>>;
+    async fn finish_poller(
+        &self,
+        poller_id: &str,
+        checkpoint: i64,
+        next_run_at: i64,
+        error: Option<&str>,
+        now: i64,
+    ) -> StoreResult<()>;
+
+    // Alerts.
+    async fn list_alerts(&self, tenant_id: &str) -> StoreResult<Vec<AlertRow>>;
+}

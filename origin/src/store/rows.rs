@@ -1,0 +1,184 @@
+//! Row types as stored, and the filters list queries take. HTTP DTOs live in `http/`.
+
+use sqlx::FromRow;
+
+/// Keyset pagination: rows come newest first (ids are time-ordered), strictly after `after`.
+#[derive(Debug, Clone, Default)]
+pub struct PageQuery {
+    /// The id of the last row of the previous page.
+    pub after: Option<String>,
+    /// How many rows to fetch: the page size plus one, to know whether another page exists.
+    pub fetch: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct TenantRow {
+    pub id: String,
+    pub name: String,
+    pub tokens: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub prefix: String,
+    pub key_hash: String,
+    pub environment: String,
+    /// Space-separated; empty means every scope.
+    pub scopes: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    /// Set when the key was rotated: it stops working at this instant.
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ConnectionRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub platform: String,
+    pub status: String,
+    pub store_url: Option<String>,
+    pub shop_id: Option<String>,
+    pub endpoint_url: Option<String>,
+    /// The platform secrets as JSON, sealed with the master key (see `crypto`).
+    pub secrets_sealed: String,
+    pub last_event_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct EventRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub platform: String,
+    pub status: String,
+    pub dedupe_key: String,
+    pub edge_event_id: String,
+    pub headers: String,
+    pub body: String,
+    pub received_at: i64,
+    pub stored_at: i64,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub status: Option<String>,
+    pub platform: Option<String>,
+    pub page: PageQuery,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ProductRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub sku: String,
+    pub name: String,
+    pub product_type: String,
+    pub status: String,
+    pub template_id: Option<String>,
+    pub low_stock_threshold: i64,
+    /// Platform mappings as JSON (see `http::products::PlatformMappings`).
+    pub mappings: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProductFilter {
+    pub product_type: Option<String>,
+    pub sku: Option<String>,
+    pub search: Option<String>,
+    pub status: Option<String>,
+    pub page: PageQuery,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CodeStock {
+    pub available: i64,
+    pub allocated: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct FileRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub product_id: String,
+    pub filename: String,
+    pub content_type: String,
+    pub status: String,
+    pub size_bytes: Option<i64>,
+    pub sha256: Option<String>,
+    pub storage_key: String,
+    pub created_at: i64,
+    pub uploaded_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct OrderRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub platform: String,
+    pub platform_order_id: String,
+    pub status: String,
+    pub buyer_email: String,
+    pub buyer_name: Option<String>,
+    pub currency: Option<String>,
+    pub total_cents: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub platform: Option<String>,
+    pub status: Option<String>,
+    pub created_from: Option<i64>,
+    pub created_to: Option<i64>,
+    pub buyer_email: Option<String>,
+    pub page: PageQuery,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct OrderItemRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub order_id: String,
+    pub product_id: Option<String>,
+    pub product_type: Option<String>,
+    pub name: String,
+    pub quantity: i64,
+    pub delivery_status: String,
+    pub license_code: Option<String>,
+    pub delivered_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AuditRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub order_id: String,
+    pub at: i64,
+    pub action: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct TemplateRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub subject: String,
+    pub body: String,
+    pub is_default: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}

