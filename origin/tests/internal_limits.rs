@@ -6,9 +6,9 @@ mod common;
 use common::{Backend, TestApp, assert_error};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use shared::internal::INGEST_PATH;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use shared::internal::INGEST_PATH;
 
 fn forwarded(tenant: &str, edge_id: &str, body: &str) -> String {
     json!({
@@ -52,7 +52,11 @@ async fn a_webhook_at_the_edge_limit_is_ingested_and_larger_is_refused(backend: 
     let (status, body) = app.get("/api/v1/events", &tenant.key).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let stored: Vec<&Value> = body["data"].as_array().unwrap().iter().collect();
-    assert_eq!(stored.len(), 1, "only the event at the limit is stored: {body}");
+    assert_eq!(
+        stored.len(),
+        1,
+        "only the event at the limit is stored: {body}"
+    );
 }
 
 /// Sends the headers of a signed ingest request for `body` (with its real length) and none of
