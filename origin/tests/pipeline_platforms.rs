@@ -339,6 +339,27 @@ async fn woocommerce_connect_registers_webhooks_and_reconciliation_catches_misse
         .to_owned();
     assert!(warning.contains("reconciliation"), "{connections}");
     assert!(store.order_list_requests() >= 1);
+
+    // Webhooks arrive again (an order with nothing to deliver): the warning goes.
+    let mut nothing: Value = serde_json::from_str(WOO_BODY).unwrap();
+    nothing["id"] = 9_999.into();
+    nothing["line_items"] = json!([]);
+    ingest(
+        &app,
+        &tenant,
+        "woocommerce",
+        "evt_back",
+        &nothing.to_string(),
+    )
+    .await;
+    wait_until("the warning cleared", 15, || async {
+        let (_, connections) = app.get("/api/v1/connections", &tenant.key).await;
+        match &connections["data"][0]["last_error"] {
+            Value::Null => Ok(()),
+            warning => Err(format!("still warning: {warning}")),
+        }
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         balance(&app, &tenant).await,

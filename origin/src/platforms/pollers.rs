@@ -272,7 +272,12 @@ async fn reconcile_woocommerce(
     let warning = (missed > 0).then(|| {
         format!("{missed} paid order(s) reached YourSender only through reconciliation: webhook deliveries are failing or the webhook was disabled in WooCommerce")
     });
-    if warning.is_some() {
+    // Webhooks arriving since the last run, with nothing missed, mean deliveries work again.
+    let webhooks_arrived = matches!(
+        (connection.last_event_at, poller.last_run_at),
+        (Some(event), Some(run)) if event > run
+    );
+    if warning.is_some() || (connection.last_error.is_some() && webhooks_arrived) {
         pipeline
             .store
             .set_connection_warning(&connection.id, warning.as_deref())
