@@ -485,10 +485,73 @@ async fn failing_events_go_dead_and_replay_from_the_api(backend: Backend) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// One claimed batch: paid orders are taken in together, a refund in the middle applies
+/// after the paid order before it, and an unreadable event fails alone.
+async fn one_batch_applies_its_events_in_order_and_fails_them_alone(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant(10).await;
+    let product_id = product(&app, &tenant, "CODE", 904, &codes("B", 3)).await;
+    let mut refunded: Value = serde_json::from_str(&woo_order(8001, 904, 1)).unwrap();
+    refunded["status"] = "refunded".into();
+    let events = [
+        ("evt_b1", woo_order(8001, 904, 1)),
+        ("evt_b2", woo_order(8002, 904, 1)),
+        ("evt_b3", refunded.to_string()),
+        (
+            "evt_b4",
+            r#"{"id": 8004, "status": "processing"}"#.to_owned(),
+        ),
+        ("evt_b5", woo_order(8005, 904, 2)),
+    ];
+    for (edge_id, body) in &events {
+        ingest(&app, &tenant, "woocommerce", edge_id, body).await;
+    }
+
+    let settings =
+        origin::delivery::worker::PipelineSettings::defaults(app.data_dir.path(), PUBLIC_BASE_URL);
+    let pipeline = origin::delivery::worker::Pipeline::new(
+        app.store.clone(),
+        origin::crypto::MasterKey::from_hex(&"ab".repeat(32)).unwrap(),
+        settings,
+    )
+    .unwrap();
+    assert_eq!(pipeline.run_events_once().await.unwrap(), events.len());
+
+    let all = orders(&app, &tenant).await;
+    let status_of = |platform_id: &str| {
+        let order = all
+            .iter()
+            .find(|o| o["platform_order_id"] == platform_id)
+            .unwrap_or_else(|| panic!("order {platform_id}: {all:?}"));
+        order["status"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(status_of("8001"), "refunded");
+    assert_eq!(status_of("8002"), "delivered");
+    assert_eq!(status_of("8005"), "processing", "one unit waits for stock");
+    assert_eq!(all.len(), 3, "the unreadable event made no order");
+    assert_eq!(item_statuses(&all, "awaiting_stock"), 1);
+    assert_eq!(
+        balance(&app, &tenant).await,
+        7,
+        "three units charged once each"
+    );
+    assert_eq!(outbox(&app).len(), 3);
+
+    let (_, body) = app.get("/api/v1/events?status=dead", &tenant.key).await;
+    let dead: Vec<&Value> = body["data"].as_array().unwrap().iter().collect();
+    assert_eq!(dead.len(), 1, "{body}");
+    assert_eq!(dead[0]["edge_event_id"], "evt_b4");
+    let (_, body) = app
+        .get(&format!("/api/v1/products/{product_id}"), &tenant.key)
+        .await;
+    assert_eq!(body["data"]["stock"]["available"], 0, "{body}");
+}
+
 on_both_backends!(
     woocommerce_order_is_delivered_once_with_code_and_link,
     concurrent_orders_wait_for_stock_and_never_share_a_code,
     units_wait_for_tokens_and_resume_when_tokens_are_added,
     resend_and_replace_really_deliver,
     failing_events_go_dead_and_replay_from_the_api,
+    one_batch_applies_its_events_in_order_and_fails_them_alone,
 );

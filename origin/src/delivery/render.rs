@@ -22,7 +22,7 @@ pub struct RenderedEmail {
 }
 
 /// The data a template sees.
-pub fn template_data(bundle: &DeliveryBundle, shop_name: &str, links: &LinkSigner<'_>) -> Value {
+pub fn template_data(bundle: &DeliveryBundle, links: &LinkSigner<'_>) -> Value {
     let order = &bundle.order;
     let items: Vec<Value> = bundle
         .units
@@ -56,7 +56,7 @@ pub fn template_data(bundle: &DeliveryBundle, shop_name: &str, links: &LinkSigne
     json!({
         "buyer": { "name": order.buyer_name.clone().unwrap_or_default(), "email": order.buyer_email },
         "order": { "id": order.id, "platform": order.platform, "platform_order_id": order.platform_order_id },
-        "shop": { "name": shop_name },
+        "shop": { "name": bundle.shop_name },
         "items": items,
     })
 }
@@ -65,11 +65,10 @@ pub fn template_data(bundle: &DeliveryBundle, shop_name: &str, links: &LinkSigne
 /// broken template never keeps a buyer from their purchase.
 pub fn render_email(
     bundle: &DeliveryBundle,
-    shop_name: &str,
     links: &LinkSigner<'_>,
     delivery_key: String,
 ) -> RenderedEmail {
-    let data = template_data(bundle, shop_name, links);
+    let data = template_data(bundle, links);
     let product = bundle.units.iter().find_map(|u| u.template.clone());
     let candidates = [
         (product, "product"),

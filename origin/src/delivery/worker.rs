@@ -23,7 +23,9 @@ use crate::platforms::client::http_client;
 use crate::platforms::ebay::{EbayClient, NotificationKind, parse_notification};
 use crate::platforms::woocommerce::parse_order_webhook;
 use crate::platforms::{OrderState, PlatformOrder};
-use crate::store::pipeline::{ClaimedEvent, DeliveryPolicy, UnitRef};
+use crate::store::pipeline::{
+    ApplyOutcome, ClaimedEvent, DeliveryPolicy, OrderIntake, SentEmail, UnitRef,
+};
 use crate::store::{ConnectionRow, Store};
 
 /// Header on events a poller stored: their body is a [`PlatformOrder`].
@@ -175,64 +177,84 @@ impl Pipeline {
     }
 
     /// Claims and processes one batch of due events; how many there were.
+    ///
+    /// Events are read concurrently (parsing, platform fetches), then taken in claim order:
+    /// paid orders go to the ledger together in one transaction, and a refund or cancellation
+    /// is applied only after the paid orders before it.
     pub async fn run_events_once(&self) -> Result<usize, crate::store::StoreError> {
         let claimed = self
             .store
             .claim_events(now_ms(), self.settings.lease_ms, EVENT_BATCH)
             .await?;
         let count = claimed.len();
-        futures_util::stream::iter(claimed)
-            .for_each_concurrent(CONCURRENCY, |event| async move {
-                self.handle_event(event).await;
+        let opened: Vec<_> = futures_util::stream::iter(claimed)
+            .map(|event| async move {
+                let order = self.open_event(&event).await;
+                (event, order)
             })
+            .buffered(CONCURRENCY)
+            .collect()
             .await;
+        let mut paid = Vec::new();
+        for (event, order) in opened {
+            match order {
+                Ok(Some(order)) if order.state == OrderState::Paid => paid.push((event, order)),
+                Ok(Some(order)) => {
+                    self.deliver_paid(std::mem::take(&mut paid)).await;
+                    let settled = self.settle_unpaid(&event.event, &order).await;
+                    self.record_outcome(&event, settled).await;
+                }
+                Ok(None) => {}
+                Err(error) => self.record_outcome(&event, Err(error)).await,
+            }
+        }
+        self.deliver_paid(paid).await;
         Ok(count)
     }
 
-    async fn handle_event(&self, claimed: ClaimedEvent) {
-        let id = claimed.event.id.clone();
-        let outcome = self.process_event(&claimed).await;
-        let recorded = match outcome {
-            Ok(()) => Ok(()),
-            Err(error) => {
-                let attempts = claimed.process_attempts + 1;
-                let (next, message) = match error {
-                    ProcessError::Retry(message) => (retry_at(attempts, now_ms()), message),
-                    ProcessError::Permanent(message) => (None, message),
-                };
-                tracing::warn!(event_id = %id, attempts, dead = next.is_none(), error = %message, "event processing failed");
-                self.store.fail_event(&id, attempts, next, &message).await
-            }
+    /// Records a failed attempt at an event: retried later, or dead.
+    async fn record_outcome(&self, claimed: &ClaimedEvent, outcome: Result<(), ProcessError>) {
+        let Err(error) = outcome else { return };
+        let id = &claimed.event.id;
+        let attempts = claimed.process_attempts + 1;
+        let (next, message) = match error {
+            ProcessError::Retry(message) => (retry_at(attempts, now_ms()), message),
+            ProcessError::Permanent(message) => (None, message),
         };
-        if let Err(error) = recorded {
+        tracing::warn!(event_id = %id, attempts, dead = next.is_none(), error = %message, "event processing failed");
+        if let Err(error) = self.store.fail_event(id, attempts, next, &message).await {
             tracing::warn!(event_id = %id, %error, "recording the event outcome failed; its lease will expire");
         }
     }
 
-    async fn process_event(&self, claimed: &ClaimedEvent) -> Result<(), ProcessError> {
+    /// The order an event is about. Events about anything else (the WooCommerce creation
+    /// ping, eBay account deletions and revocations) are handled here and answer None.
+    async fn open_event(
+        &self,
+        claimed: &ClaimedEvent,
+    ) -> Result<Option<PlatformOrder>, ProcessError> {
         let event = &claimed.event;
         let polled = serde_json::from_str::<BTreeMap<String, String>>(&event.headers)
             .map(|h| h.contains_key(POLLED_HEADER))
             .unwrap_or(false);
         if polled {
-            let order: PlatformOrder = serde_json::from_str(&event.body)
-                .map_err(|e| ProcessError::Permanent(format!("polled order unreadable: {e}")))?;
-            return self.take_order(&event.tenant_id, &event.id, &order).await;
+            return serde_json::from_str(&event.body)
+                .map(Some)
+                .map_err(|e| ProcessError::Permanent(format!("polled order unreadable: {e}")));
         }
         match event.platform.as_str() {
             "woocommerce" => {
                 // The creation ping is acknowledged and has nothing to deliver.
                 if event.body.starts_with("webhook_id=") {
                     self.store.finish_event(&event.id).await?;
-                    return Ok(());
+                    return Ok(None);
                 }
                 let woo = parse_order_webhook(event.body.as_bytes())
                     .map_err(|e| ProcessError::Permanent(e.to_string()))?;
-                self.take_order(&event.tenant_id, &event.id, &woo.order)
-                    .await
+                Ok(Some(woo.order))
             }
             "ebay" => {
-                self.process_ebay(&event.tenant_id, &event.id, &event.body)
+                self.open_ebay(&event.tenant_id, &event.id, &event.body)
                     .await
             }
             other => Err(ProcessError::Permanent(format!(
@@ -241,12 +263,12 @@ impl Pipeline {
         }
     }
 
-    async fn process_ebay(
+    async fn open_ebay(
         &self,
         tenant_id: &str,
         event_id: &str,
         body: &str,
-    ) -> Result<(), ProcessError> {
+    ) -> Result<Option<PlatformOrder>, ProcessError> {
         let notification = parse_notification(body.as_bytes())
             .map_err(|e| ProcessError::Permanent(e.to_string()))?;
         let now = now_ms();
@@ -265,7 +287,7 @@ impl Pipeline {
                     .get_order(&token, &order_id)
                     .await
                     .map_err(|e| ProcessError::Retry(format!("getOrder: {e}")))?;
-                return self.take_order(tenant_id, event_id, &order).await;
+                return Ok(Some(order));
             }
             NotificationKind::AccountDeletion { user_id, username } => {
                 let ids: Vec<String> = std::iter::once(user_id).chain(username).collect();
@@ -283,49 +305,100 @@ impl Pipeline {
             NotificationKind::Other => {}
         }
         self.store.finish_event(event_id).await?;
-        Ok(())
+        Ok(None)
     }
 
-    /// Delivers a paid order, revokes a refunded or cancelled one, ignores an unpaid one.
-    pub async fn take_order(
+    /// Takes paid orders into the ledger in one transaction (one by one when the batch
+    /// fails, so one bad order cannot hold back the others), then sends what was allocated.
+    async fn deliver_paid(&self, paid: Vec<(ClaimedEvent, PlatformOrder)>) {
+        if paid.is_empty() {
+            return;
+        }
+        let mut products: BTreeMap<String, Vec<(String, String, String)>> = BTreeMap::new();
+        let mut taken = Vec::with_capacity(paid.len());
+        for (event, order) in paid {
+            let tenant_id = event.event.tenant_id.clone();
+            if !products.contains_key(&tenant_id) {
+                match self.store.mappable_products(&tenant_id).await {
+                    Ok(list) => products.insert(tenant_id.clone(), list),
+                    Err(error) => {
+                        self.record_outcome(&event, Err(error.into())).await;
+                        continue;
+                    }
+                };
+            }
+            let intake = intake(&tenant_id, &order, &products[&tenant_id]);
+            taken.push((event, intake));
+        }
+        // Stable by tenant: a tenant's orders keep their order, and transactions on
+        // PostgreSQL take tenant rows in one order.
+        taken.sort_by(|a, b| a.1.tenant_id.cmp(&b.1.tenant_id));
+        let (events, orders): (Vec<ClaimedEvent>, Vec<(OrderIntake, Option<String>)>) = taken
+            .into_iter()
+            .map(|(event, intake)| {
+                let id = event.event.id.clone();
+                (event, (intake, Some(id)))
+            })
+            .unzip();
+        let (policy, lease_ms) = (self.settings.policy, self.settings.lease_ms);
+        let outcomes = match self
+            .store
+            .apply_orders(&orders, policy, now_ms(), lease_ms)
+            .await
+        {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(error) => {
+                tracing::warn!(%error, orders = orders.len(), "taking in a batch of orders failed; taking them one by one");
+                let mut each = Vec::with_capacity(orders.len());
+                for order in &orders {
+                    let one = self
+                        .store
+                        .apply_orders(std::slice::from_ref(order), policy, now_ms(), lease_ms)
+                        .await;
+                    each.push(one.map(|mut outcome| outcome.remove(0)));
+                }
+                each
+            }
+        };
+        let mut allocated = Vec::new();
+        for (event, outcome) in events.iter().zip(outcomes) {
+            match outcome {
+                Ok(ApplyOutcome {
+                    order_id: Some(order_id),
+                    allocated: units,
+                    ..
+                }) => allocated.extend(
+                    units
+                        .into_iter()
+                        .map(|unit| (event.event.tenant_id.clone(), order_id.clone(), unit)),
+                ),
+                Ok(_) => {}
+                Err(error) => self.record_outcome(event, Err(error.into())).await,
+            }
+        }
+        self.send_grouped(allocated).await;
+    }
+
+    /// A refunded or cancelled order is revoked; an unpaid one waits for its paid event.
+    async fn settle_unpaid(
         &self,
-        tenant_id: &str,
-        event_id: &str,
+        event: &crate::store::EventRow,
         order: &PlatformOrder,
     ) -> Result<(), ProcessError> {
-        let now = now_ms();
-        let platform = order.platform.as_str();
         match order.state {
-            OrderState::Paid => {
-                let products = self.store.mappable_products(tenant_id).await?;
-                let intake = intake(tenant_id, order, &products);
-                let outcome = self
-                    .store
-                    .apply_order(
-                        &intake,
-                        Some(event_id),
-                        self.settings.policy,
-                        now,
-                        self.settings.lease_ms,
-                    )
-                    .await?;
-                if let (Some(order_id), false) = (outcome.order_id, outcome.allocated.is_empty()) {
-                    self.send(tenant_id, &order_id, &outcome.allocated).await;
-                }
-            }
             OrderState::Refunded | OrderState::Cancelled => {
                 self.store
                     .revoke_order(
-                        tenant_id,
-                        platform,
+                        &event.tenant_id,
+                        order.platform.as_str(),
                         &order.order_id,
                         order.state.as_str(),
-                        Some(event_id),
-                        now,
+                        Some(&event.id),
+                        now_ms(),
                     )
                     .await?;
             }
-            OrderState::Unpaid => self.store.finish_event(event_id).await?,
+            OrderState::Unpaid | OrderState::Paid => self.store.finish_event(&event.id).await?,
         }
         Ok(())
     }
@@ -362,10 +435,20 @@ impl Pipeline {
             .map_err(|e| ProcessError::Permanent(format!("connection secrets: {e}")))
     }
 
-    /// Renders and sends the email for some leased units of one order, then records it.
-    pub async fn send(&self, tenant_id: &str, order_id: &str, delivery_ids: &[String]) {
-        if let Err(error) = self.try_send(tenant_id, order_id, delivery_ids).await {
-            tracing::warn!(%order_id, %error, "recording a send failed; the lease will expire and it is retried");
+    /// Renders and sends the email for some leased units of one order. A sent email is
+    /// answered for the caller to record; a failed one is recorded here.
+    async fn send(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+        delivery_ids: &[String],
+    ) -> Option<SentEmail> {
+        match self.try_send(tenant_id, order_id, delivery_ids).await {
+            Ok(sent) => sent,
+            Err(error) => {
+                tracing::warn!(%order_id, %error, "recording a send failed; the lease will expire and it is retried");
+                None
+            }
         }
     }
 
@@ -374,13 +457,13 @@ impl Pipeline {
         tenant_id: &str,
         order_id: &str,
         delivery_ids: &[String],
-    ) -> Result<(), crate::store::StoreError> {
+    ) -> Result<Option<SentEmail>, crate::store::StoreError> {
         let Some(bundle) = self
             .store
             .delivery_bundle(tenant_id, order_id, delivery_ids)
             .await?
         else {
-            return Ok(());
+            return Ok(None);
         };
         let units: Vec<&crate::store::pipeline::DeliveryRow> = bundle
             .units
@@ -389,7 +472,7 @@ impl Pipeline {
             .filter(|d| d.status == "allocated")
             .collect();
         if units.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let ids: Vec<String> = units.iter().map(|d| d.id.clone()).collect();
         let generation = units.iter().map(|d| d.generation).max().unwrap_or(0);
@@ -397,18 +480,11 @@ impl Pipeline {
         // Stable for this set of units and generation: a repeat after a crash rewrites the
         // same outbox file and reuses the Message-ID.
         let key = format!("{order_id}-{}-g{generation}", ids[0]);
-        let shop = self
-            .store
-            .get_tenant(tenant_id)
-            .await?
-            .map(|t| t.name)
-            .unwrap_or_default();
         let signer = LinkSigner {
             base_url: &self.settings.download_base_url,
             secret: self.link_secret.as_bytes(),
         };
-        let rendered = render_email(&bundle, &shop, &signer, key.clone());
-        let now = now_ms();
+        let rendered = render_email(&bundle, &signer, key.clone());
         match self.mailer.send(&rendered.email).await {
             Ok(()) => {
                 let units_json = serde_json::json!(ids);
@@ -429,11 +505,15 @@ impl Pipeline {
                             .to_string(),
                     ));
                 }
-                self.store
-                    .mark_sent(tenant_id, order_id, &ids, &audit, now)
-                    .await
+                Ok(Some(SentEmail {
+                    tenant_id: tenant_id.to_owned(),
+                    order_id: order_id.to_owned(),
+                    delivery_ids: ids,
+                    audit,
+                }))
             }
             Err(error) => {
+                let now = now_ms();
                 let retry = if error.is_permanent() {
                     None
                 } else {
@@ -442,7 +522,8 @@ impl Pipeline {
                 tracing::warn!(%order_id, attempts, permanent = retry.is_none(), %error, "delivery email not sent");
                 self.store
                     .mark_send_failed(tenant_id, order_id, &ids, retry, &error.to_string(), now)
-                    .await
+                    .await?;
+                Ok(None)
             }
         }
     }
@@ -472,16 +553,26 @@ impl Pipeline {
         Ok(count)
     }
 
+    /// Sends the units' emails, one per order and several at once, then records every sent
+    /// email in one transaction. Until that commits the units stay leased: a crash before it
+    /// sends them again, to the same outbox file and with the same Message-ID.
     async fn send_grouped(&self, units: Vec<UnitRef>) {
         let mut by_order: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
         for (tenant, order, delivery) in units {
             by_order.entry((tenant, order)).or_default().push(delivery);
         }
-        futures_util::stream::iter(by_order)
-            .for_each_concurrent(CONCURRENCY, |((tenant, order), ids)| async move {
-                self.send(&tenant, &order, &ids).await;
-            })
+        let sent: Vec<SentEmail> = futures_util::stream::iter(by_order)
+            .map(|((tenant, order), ids)| async move { self.send(&tenant, &order, &ids).await })
+            .buffer_unordered(CONCURRENCY)
+            .filter_map(std::future::ready)
+            .collect()
             .await;
+        if sent.is_empty() {
+            return;
+        }
+        if let Err(error) = self.store.mark_sent(&sent, now_ms()).await {
+            tracing::warn!(%error, emails = sent.len(), "recording sent emails failed; their leases will expire and they are sent again");
+        }
     }
 
     async fn resume_loop(self: Arc<Self>) {

@@ -41,6 +41,16 @@ pub struct DeliveryPolicy {
 /// One unit of work on a delivery: `(tenant id, order id, delivery id)`.
 pub type UnitRef = (String, String, String);
 
+/// The units of one order whose email went out, and the audit rows that record it.
+#[derive(Debug, Clone)]
+pub struct SentEmail {
+    pub tenant_id: String,
+    pub order_id: String,
+    pub delivery_ids: Vec<String>,
+    /// `(action, detail JSON)`.
+    pub audit: Vec<(String, String)>,
+}
+
 /// An event leased to the worker, with how many processing attempts it has had.
 #[derive(Debug, Clone, FromRow)]
 pub struct ClaimedEvent {
@@ -100,6 +110,8 @@ pub struct LinkRow {
 #[derive(Debug, Clone)]
 pub struct DeliveryBundle {
     pub order: OrderRow,
+    /// The tenant's name, shown as the shop.
+    pub shop_name: String,
     /// With the product's name and template.
     pub units: Vec<BundleUnit>,
     /// The tenant's default template: `(subject, body)`.
@@ -182,17 +194,17 @@ pub trait PipelineStore: Send + Sync {
         &self,
         tenant_id: &str,
     ) -> StoreResult<Vec<(String, String, String)>>;
-    /// In one transaction: the order and its items (once), a ledger row per unit (once),
-    /// allocation and charging of each new unit, the audit trail, and the event marked
-    /// processed.
-    async fn apply_order(
+    /// Takes paid orders in, all in one transaction; per order, in the order given: the order
+    /// and its items (once), a ledger row per unit (once), allocation and charging of each
+    /// new unit, the audit trail, and its event (when given) marked processed. One outcome per
+    /// order; an error leaves every order of the batch untouched.
+    async fn apply_orders(
         &self,
-        intake: &OrderIntake,
-        event_id: Option<&str>,
+        orders: &[(OrderIntake, Option<String>)],
         policy: DeliveryPolicy,
         now: i64,
         lease_ms: i64,
-    ) -> StoreResult<ApplyOutcome>;
+    ) -> StoreResult<Vec<ApplyOutcome>>;
     /// Refund or cancellation: the order's status, its codes and links revoked.
     async fn revoke_order(
         &self,
@@ -220,15 +232,8 @@ pub trait PipelineStore: Send + Sync {
         order_id: &str,
         delivery_ids: &[String],
     ) -> StoreResult<Option<DeliveryBundle>>;
-    /// The units' email went out: `sent`, with the audit rows.
-    async fn mark_sent(
-        &self,
-        tenant_id: &str,
-        order_id: &str,
-        delivery_ids: &[String],
-        audit: &[(String, String)],
-        now: i64,
-    ) -> StoreResult<()>;
+    /// These emails went out: their units `sent`, with the audit rows, in one transaction.
+    async fn mark_sent(&self, sent: &[SentEmail], now: i64) -> StoreResult<()>;
     /// The send failed: retried at `retry_at`, or `failed` with the reason when None.
     async fn mark_send_failed(
         &self,

@@ -149,108 +149,21 @@ macro_rules! impl_pipeline_store {
                     .await?)
                 }
 
-                async fn apply_order(
+                async fn apply_orders(
                     &self,
-                    i: &OrderIntake,
-                    event_id: Option<&str>,
+                    orders: &[(OrderIntake, Option<String>)],
                     policy: DeliveryPolicy,
                     now: i64,
                     lease_ms: i64,
-                ) -> StoreResult<ApplyOutcome> {
+                ) -> StoreResult<Vec<ApplyOutcome>> {
                     let _writer = write_gate().await;
                     let mut tx = self.pool.begin_with($begin_write).await?;
-                    let inserted: Option<(String,)> = sqlx::query_as(
-                        "INSERT INTO orders (id, tenant_id, platform, platform_order_id, status, buyer_email, \
-                         buyer_name, currency, total_cents, created_at, updated_at, buyer_platform_id) \
-                         VALUES ($1, $2, $3, $4, 'processing', $5, $6, $7, NULL, $8, $8, $9) \
-                         ON CONFLICT DO NOTHING RETURNING id",
-                    )
-                    .bind(new_id("ord"))
-                    .bind(&i.tenant_id)
-                    .bind(&i.platform)
-                    .bind(&i.platform_order_id)
-                    .bind(i.buyer_email.to_lowercase())
-                    .bind(i.buyer_name.as_deref())
-                    .bind(i.currency.as_deref())
-                    .bind(now)
-                    .bind(i.buyer_platform_id.as_deref())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    let mut outcome = ApplyOutcome::default();
-                    // An order already taken in has its items and ledger rows: a replayed or
-                    // repeated event changes nothing.
-                    let Some((order_id,)) = inserted else {
-                        finish_event_in(&mut tx, event_id).await?;
-                        tx.commit().await?;
-                        return Ok(outcome);
-                    };
-                    let received = serde_json::json!({ "platform": i.platform, "platform_order_id": i.platform_order_id, "event_id": event_id });
-                    let mut mapped = Vec::new();
-                    let mut unmapped = Vec::new();
-                    for item in &i.items {
-                        let item_id = new_id("itm");
-                        let status = if item.product.is_some() { "pending" } else { "unmapped" };
-                        sqlx::query(
-                            "INSERT INTO order_items (id, tenant_id, order_id, product_id, product_type, name, \
-                             quantity, delivery_status, license_code, delivered_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)",
-                        )
-                        .bind(&item_id)
-                        .bind(&i.tenant_id)
-                        .bind(&order_id)
-                        .bind(item.product.as_ref().map(|p| p.0.as_str()))
-                        .bind(item.product.as_ref().map(|p| p.1.as_str()))
-                        .bind(&item.name)
-                        .bind(item.quantity)
-                        .bind(status)
-                        .execute(&mut *tx)
-                        .await?;
-                        let Some((product_id, product_type)) = &item.product else {
-                            unmapped.push(item.line_item_id.clone());
-                            continue;
-                        };
-                        mapped.push(serde_json::json!({ "line_item_id": item.line_item_id, "product_id": product_id, "quantity": item.quantity }));
-                        for unit in 0..item.quantity {
-                            let delivery: Option<DeliveryRow> = sqlx::query_as(
-                                "INSERT INTO deliveries (id, tenant_id, order_id, order_item_id, product_id, product_type, \
-                                 platform, platform_order_id, line_item_id, unit, status, created_at, updated_at) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $11) \
-                                 ON CONFLICT DO NOTHING RETURNING *",
-                            )
-                            .bind(new_id("dlv"))
-                            .bind(&i.tenant_id)
-                            .bind(&order_id)
-                            .bind(&item_id)
-                            .bind(product_id)
-                            .bind(product_type)
-                            .bind(&i.platform)
-                            .bind(&i.platform_order_id)
-                            .bind(&item.line_item_id)
-                            .bind(unit)
-                            .bind(now)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                            let Some(delivery) = delivery else { continue };
-                            match allocate_unit(&mut tx, &delivery, policy, now, lease_ms).await? {
-                                Allocation::Allocated => outcome.allocated.push(delivery.id),
-                                _ => outcome.waiting += 1,
-                            }
-                        }
+                    let mut outcomes = Vec::with_capacity(orders.len());
+                    for (intake, event_id) in orders {
+                        outcomes.push(apply_order_in(&mut tx, intake, event_id.as_deref(), policy, now, lease_ms).await?);
                     }
-                    let detail = serde_json::json!({ "mapped": mapped, "unmapped_line_items": unmapped });
-                    // `received` is written with `mapped`, one statement; the audit trail orders
-                    // by id and time, and both carry the same time.
-                    let rows = [("received", received.to_string()), ("mapped", detail.to_string())];
-                    audit_rows(&mut tx, &i.tenant_id, &order_id, now, &rows).await?;
-                    // Allocated units are pending until their email is recorded, which refreshes
-                    // the statuses; only waiting units change them now.
-                    if outcome.waiting > 0 {
-                        refresh_order(&mut tx, &i.tenant_id, &order_id, now).await?;
-                    }
-                    finish_event_in(&mut tx, event_id).await?;
                     tx.commit().await?;
-                    outcome.order_id = Some(order_id);
-                    Ok(outcome)
+                    Ok(outcomes)
                 }
 
                 async fn revoke_order(
@@ -378,47 +291,52 @@ macro_rules! impl_pipeline_store {
                     order_id: &str,
                     delivery_ids: &[String],
                 ) -> StoreResult<Option<DeliveryBundle>> {
-                    let order: Option<OrderRow> = sqlx::query_as("SELECT * FROM orders WHERE tenant_id = $1 AND id = $2")
-                        .bind(tenant_id)
-                        .bind(order_id)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    let Some(order) = order else { return Ok(None) };
-                    let mut query = QueryBuilder::<$db>::new("SELECT * FROM deliveries WHERE tenant_id = ");
-                    query.push_bind(tenant_id).push(" AND order_id = ").push_bind(order_id);
-                    push_id_list(&mut query, delivery_ids);
-                    query.push(" ORDER BY id");
-                    let deliveries: Vec<DeliveryRow> = query.build_query_as().fetch_all(&self.pool).await?;
+                    let order: Option<OrderWithShop> = sqlx::query_as(
+                        "SELECT o.*, t.name AS shop_name FROM orders o JOIN tenants t ON t.id = o.tenant_id \
+                         WHERE o.tenant_id = $1 AND o.id = $2",
+                    )
+                    .bind(tenant_id)
+                    .bind(order_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    let Some(OrderWithShop { order, shop_name }) = order else { return Ok(None) };
+                    let mut query = QueryBuilder::<$db>::new(
+                        "SELECT d.*, p.name AS product_name, p.template_id FROM deliveries d \
+                         JOIN products p ON p.id = d.product_id WHERE d.tenant_id = ",
+                    );
+                    query.push_bind(tenant_id).push(" AND d.order_id = ").push_bind(order_id);
+                    push_id_list(&mut query, "d.id", delivery_ids);
+                    query.push(" ORDER BY d.id");
+                    let deliveries: Vec<DeliveryWithProduct> = query.build_query_as().fetch_all(&self.pool).await?;
+                    let mut query = QueryBuilder::<$db>::new(
+                        "SELECT l.*, f.filename FROM download_links l JOIN product_files f ON f.id = l.file_id \
+                         WHERE l.revoked_at IS NULL",
+                    );
+                    push_id_list(&mut query, "l.delivery_id", delivery_ids);
+                    query.push(" ORDER BY l.id");
+                    let links: Vec<LinkWithFilename> = query.build_query_as().fetch_all(&self.pool).await?;
+                    let mut templates: std::collections::BTreeMap<String, Option<(String, String)>> = Default::default();
                     let mut units = Vec::with_capacity(deliveries.len());
-                    for delivery in deliveries {
-                        let (product_name, template_id): (String, Option<String>) =
-                            sqlx::query_as("SELECT name, template_id FROM products WHERE id = $1")
-                                .bind(&delivery.product_id)
-                                .fetch_one(&self.pool)
-                                .await?;
+                    for DeliveryWithProduct { delivery, product_name, template_id } in deliveries {
                         let template = match template_id {
-                            Some(id) => sqlx::query_as("SELECT subject, body FROM templates WHERE tenant_id = $1 AND id = $2")
-                                .bind(tenant_id)
-                                .bind(id)
-                                .fetch_optional(&self.pool)
-                                .await?,
+                            Some(id) if !templates.contains_key(&id) => {
+                                let template = sqlx::query_as("SELECT subject, body FROM templates WHERE tenant_id = $1 AND id = $2")
+                                    .bind(tenant_id)
+                                    .bind(&id)
+                                    .fetch_optional(&self.pool)
+                                    .await?;
+                                templates.insert(id, template.clone());
+                                template
+                            }
+                            Some(id) => templates[&id].clone(),
                             None => None,
                         };
-                        let links: Vec<LinkRow> = sqlx::query_as(
-                            "SELECT * FROM download_links WHERE delivery_id = $1 AND revoked_at IS NULL ORDER BY id",
-                        )
-                        .bind(&delivery.id)
-                        .fetch_all(&self.pool)
-                        .await?;
-                        let mut named = Vec::with_capacity(links.len());
-                        for link in links {
-                            let (filename,): (String,) = sqlx::query_as("SELECT filename FROM product_files WHERE id = $1")
-                                .bind(&link.file_id)
-                                .fetch_one(&self.pool)
-                                .await?;
-                            named.push((link, filename));
-                        }
-                        units.push(BundleUnit { delivery, product_name, template, links: named });
+                        let links = links
+                            .iter()
+                            .filter(|l| l.link.delivery_id == delivery.id)
+                            .map(|l| (l.link.clone(), l.filename.clone()))
+                            .collect();
+                        units.push(BundleUnit { delivery, product_name, template, links });
                     }
                     let default_template = if units.iter().any(|u| u.template.is_some()) {
                         None
@@ -428,29 +346,25 @@ macro_rules! impl_pipeline_store {
                             .fetch_optional(&self.pool)
                             .await?
                     };
-                    Ok(Some(DeliveryBundle { order, units, default_template }))
+                    Ok(Some(DeliveryBundle { order, shop_name, units, default_template }))
                 }
 
-                async fn mark_sent(
-                    &self,
-                    tenant_id: &str,
-                    order_id: &str,
-                    delivery_ids: &[String],
-                    audit: &[(String, String)],
-                    now: i64,
-                ) -> StoreResult<()> {
+                async fn mark_sent(&self, sent: &[SentEmail], now: i64) -> StoreResult<()> {
                     let _writer = write_gate().await;
                     let mut tx = self.pool.begin_with($begin_write).await?;
-                    let mut query = QueryBuilder::<$db>::new("UPDATE deliveries SET status = 'sent', lease_until = 0, sent_at = ");
-                    query.push_bind(now).push(", updated_at = ").push_bind(now);
-                    query.push(" WHERE status = 'allocated' AND tenant_id = ").push_bind(tenant_id);
-                    push_id_list(&mut query, delivery_ids);
-                    query.build().execute(&mut *tx).await?;
-                    let rows: Vec<(&str, String)> = audit.iter().map(|(a, d)| (a.as_str(), d.clone())).collect();
-                    if !rows.is_empty() {
-                        audit_rows(&mut tx, tenant_id, order_id, now, &rows).await?;
+                    for email in sent {
+                        let (tenant_id, order_id) = (email.tenant_id.as_str(), email.order_id.as_str());
+                        let mut query = QueryBuilder::<$db>::new("UPDATE deliveries SET status = 'sent', lease_until = 0, sent_at = ");
+                        query.push_bind(now).push(", updated_at = ").push_bind(now);
+                        query.push(" WHERE status = 'allocated' AND tenant_id = ").push_bind(tenant_id);
+                        push_id_list(&mut query, "id", &email.delivery_ids);
+                        query.build().execute(&mut *tx).await?;
+                        let rows: Vec<(&str, String)> = email.audit.iter().map(|(a, d)| (a.as_str(), d.clone())).collect();
+                        if !rows.is_empty() {
+                            audit_rows(&mut tx, tenant_id, order_id, now, &rows).await?;
+                        }
+                        refresh_order(&mut tx, tenant_id, order_id, now).await?;
                     }
-                    refresh_order(&mut tx, tenant_id, order_id, now).await?;
                     tx.commit().await?;
                     Ok(())
                 }
@@ -472,7 +386,7 @@ macro_rules! impl_pipeline_store {
                     query.push(", last_error = ").push_bind(error);
                     query.push(", updated_at = ").push_bind(now);
                     query.push(" WHERE status = 'allocated' AND tenant_id = ").push_bind(tenant_id);
-                    push_id_list(&mut query, delivery_ids);
+                    push_id_list(&mut query, "id", delivery_ids);
                     query.build().execute(&mut *tx).await?;
                     if retry_at.is_none() {
                         let detail = serde_json::json!({ "deliveries": delivery_ids, "reason": error });
@@ -648,6 +562,109 @@ macro_rules! impl_pipeline_store {
                         .fetch_all(&self.pool)
                         .await?)
                 }
+            }
+
+            /// Takes one paid order in, in the caller's transaction: the order and its items
+            /// (once), a ledger row per unit (once), allocation and charging of each new unit,
+            /// the audit trail, and the event marked processed.
+            async fn apply_order_in(
+                tx: &mut Tx<'_>,
+                i: &OrderIntake,
+                event_id: Option<&str>,
+                policy: DeliveryPolicy,
+                now: i64,
+                lease_ms: i64,
+            ) -> StoreResult<ApplyOutcome> {
+                let inserted: Option<(String,)> = sqlx::query_as(
+                    "INSERT INTO orders (id, tenant_id, platform, platform_order_id, status, buyer_email, \
+                     buyer_name, currency, total_cents, created_at, updated_at, buyer_platform_id) \
+                     VALUES ($1, $2, $3, $4, 'processing', $5, $6, $7, NULL, $8, $8, $9) \
+                     ON CONFLICT DO NOTHING RETURNING id",
+                )
+                .bind(new_id("ord"))
+                .bind(&i.tenant_id)
+                .bind(&i.platform)
+                .bind(&i.platform_order_id)
+                .bind(i.buyer_email.to_lowercase())
+                .bind(i.buyer_name.as_deref())
+                .bind(i.currency.as_deref())
+                .bind(now)
+                .bind(i.buyer_platform_id.as_deref())
+                .fetch_optional(&mut **tx)
+                .await?;
+                let mut outcome = ApplyOutcome::default();
+                // An order already taken in has its items and ledger rows: a replayed or
+                // repeated event changes nothing.
+                let Some((order_id,)) = inserted else {
+                    finish_event_in(tx, event_id).await?;
+                    return Ok(outcome);
+                };
+                let received = serde_json::json!({ "platform": i.platform, "platform_order_id": i.platform_order_id, "event_id": event_id });
+                let mut mapped = Vec::new();
+                let mut unmapped = Vec::new();
+                for item in &i.items {
+                    let item_id = new_id("itm");
+                    let status = if item.product.is_some() { "pending" } else { "unmapped" };
+                    sqlx::query(
+                        "INSERT INTO order_items (id, tenant_id, order_id, product_id, product_type, name, \
+                         quantity, delivery_status, license_code, delivered_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)",
+                    )
+                    .bind(&item_id)
+                    .bind(&i.tenant_id)
+                    .bind(&order_id)
+                    .bind(item.product.as_ref().map(|p| p.0.as_str()))
+                    .bind(item.product.as_ref().map(|p| p.1.as_str()))
+                    .bind(&item.name)
+                    .bind(item.quantity)
+                    .bind(status)
+                    .execute(&mut **tx)
+                    .await?;
+                    let Some((product_id, product_type)) = &item.product else {
+                        unmapped.push(item.line_item_id.clone());
+                        continue;
+                    };
+                    mapped.push(serde_json::json!({ "line_item_id": item.line_item_id, "product_id": product_id, "quantity": item.quantity }));
+                    for unit in 0..item.quantity {
+                        let delivery: Option<DeliveryRow> = sqlx::query_as(
+                            "INSERT INTO deliveries (id, tenant_id, order_id, order_item_id, product_id, product_type, \
+                             platform, platform_order_id, line_item_id, unit, status, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $11) \
+                             ON CONFLICT DO NOTHING RETURNING *",
+                        )
+                        .bind(new_id("dlv"))
+                        .bind(&i.tenant_id)
+                        .bind(&order_id)
+                        .bind(&item_id)
+                        .bind(product_id)
+                        .bind(product_type)
+                        .bind(&i.platform)
+                        .bind(&i.platform_order_id)
+                        .bind(&item.line_item_id)
+                        .bind(unit)
+                        .bind(now)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                        let Some(delivery) = delivery else { continue };
+                        match allocate_unit(tx, &delivery, policy, now, lease_ms).await? {
+                            Allocation::Allocated => outcome.allocated.push(delivery.id),
+                            _ => outcome.waiting += 1,
+                        }
+                    }
+                }
+                let detail = serde_json::json!({ "mapped": mapped, "unmapped_line_items": unmapped });
+                // `received` is written with `mapped`, one statement; the audit trail orders
+                // by id and time, and both carry the same time.
+                let rows = [("received", received.to_string()), ("mapped", detail.to_string())];
+                audit_rows(tx, &i.tenant_id, &order_id, now, &rows).await?;
+                // Allocated units are pending until their email is recorded, which refreshes
+                // the statuses; only waiting units change them now.
+                if outcome.waiting > 0 {
+                    refresh_order(tx, &i.tenant_id, &order_id, now).await?;
+                }
+                finish_event_in(tx, event_id).await?;
+                outcome.order_id = Some(order_id);
+                Ok(outcome)
             }
 
             /// Allocates one unit in the caller's transaction: a code (CODE/HYBRID), download
@@ -830,14 +847,37 @@ macro_rules! impl_pipeline_store {
                 Ok(())
             }
 
-            /// Appends ` AND id IN (…)` with the ids bound.
-            fn push_id_list<'q>(query: &mut QueryBuilder<'q, $db>, ids: &'q [String]) {
-                query.push(" AND id IN (");
+            /// Appends ` AND {column} IN (…)` with the ids bound.
+            fn push_id_list<'q>(query: &mut QueryBuilder<'q, $db>, column: &str, ids: &'q [String]) {
+                query.push(format_args!(" AND {column} IN ("));
                 let mut list = query.separated(", ");
                 for id in ids {
                     list.push_bind(id);
                 }
                 query.push(")");
+            }
+
+            /// An order with its tenant's name, as an email shows it.
+            #[derive(sqlx::FromRow)]
+            struct OrderWithShop {
+                #[sqlx(flatten)]
+                order: OrderRow,
+                shop_name: String,
+            }
+
+            #[derive(sqlx::FromRow)]
+            struct DeliveryWithProduct {
+                #[sqlx(flatten)]
+                delivery: DeliveryRow,
+                product_name: String,
+                template_id: Option<String>,
+            }
+
+            #[derive(sqlx::FromRow)]
+            struct LinkWithFilename {
+                #[sqlx(flatten)]
+                link: LinkRow,
+                filename: String,
             }
 
             /// The store's own event insert, inside the caller's transaction.
