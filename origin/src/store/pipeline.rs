@@ -162,7 +162,8 @@ pub enum DownloadRefusal {
 #[async_trait]
 pub trait PipelineStore: Send + Sync {
     // Events.
-    /// Leases up to `limit` events due for processing until `now + lease_ms`.
+    /// Leases up to `limit` events due for processing until `now + lease_ms`, in the order
+    /// they arrived.
     async fn claim_events(
         &self,
         now: i64,

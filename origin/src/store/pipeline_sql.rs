@@ -37,7 +37,7 @@ macro_rules! impl_pipeline_store {
             impl PipelineStore for $store {
                 async fn claim_events(&self, now: i64, lease_ms: i64, limit: i64) -> StoreResult<Vec<ClaimedEvent>> {
                     let _writer = write_gate().await;
-                    Ok(sqlx::query_as(concat!(
+                    let mut claimed: Vec<ClaimedEvent> = sqlx::query_as(concat!(
                         "UPDATE events SET lease_until = $1 WHERE id IN (SELECT id FROM events \
                          WHERE status IN ('received', 'failed') AND next_attempt_at <= $2 AND lease_until <= $2 \
                          ORDER BY next_attempt_at, id LIMIT $3",
@@ -48,7 +48,10 @@ macro_rules! impl_pipeline_store {
                     .bind(now)
                     .bind(limit)
                     .fetch_all(&self.pool)
-                    .await?)
+                    .await?;
+                    // RETURNING follows no ORDER BY: ids are time-ordered, so this is arrival order.
+                    claimed.sort_by(|a, b| a.event.id.cmp(&b.event.id));
+                    Ok(claimed)
                 }
 
                 async fn finish_event(&self, event_id: &str) -> StoreResult<()> {
