@@ -328,6 +328,27 @@ async fn concurrent_orders_wait_for_stock_and_never_share_a_code(backend: Backen
     assert_eq!(balance(&app, &tenant).await, 80);
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(outbox(&app).len(), 20);
+
+    // Stock back at the threshold (2): the alert goes.
+    import_codes(&app, &tenant, &product_id, &codes("C", 1)).await;
+    assert_eq!(
+        alert_kinds(&app, &tenant).await,
+        ["low_stock"],
+        "1 code < 2"
+    );
+    import_codes(&app, &tenant, &product_id, &codes("D", 1)).await;
+    assert!(alert_kinds(&app, &tenant).await.is_empty());
+}
+
+async fn alert_kinds(app: &TestApp, tenant: &Tenant) -> Vec<String> {
+    let (status, alerts) = app.get("/api/v1/alerts", &tenant.key).await;
+    assert_eq!(status, StatusCode::OK, "{alerts}");
+    alerts["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 async fn units_wait_for_tokens_and_resume_when_tokens_are_added(backend: Backend) {
@@ -368,6 +389,12 @@ async fn units_wait_for_tokens_and_resume_when_tokens_are_added(backend: Backend
     for code in ["T-0000", "T-0001", "T-0002"] {
         assert!(text.contains(code), "{code} in {text}");
     }
+
+    // The balance back at the threshold (10): the alert goes.
+    app.store.add_tokens(&tenant.id, 6).await.unwrap();
+    assert_eq!(alert_kinds(&app, &tenant).await, ["low_tokens"], "9 < 10");
+    app.store.add_tokens(&tenant.id, 1).await.unwrap();
+    assert!(alert_kinds(&app, &tenant).await.is_empty());
 }
 
 async fn resend_and_replace_really_deliver(backend: Backend) {

@@ -98,7 +98,23 @@ macro_rules! impl_store {
                 .bind(tenant_id)
                 .fetch_optional(&self.pool)
                 .await?;
-                Ok(balance.map(|(b,)| b))
+                let Some((balance,)) = balance else { return Ok(None) };
+                // The low-tokens alert goes once the balance is back at the threshold it names.
+                let alert: Option<(String, String)> =
+                    sqlx::query_as("SELECT id, detail FROM alerts WHERE tenant_id = $1 AND kind = 'low_tokens'")
+                        .bind(tenant_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                if let Some((id, detail)) = alert {
+                    let threshold = serde_json::from_str::<serde_json::Value>(&detail)
+                        .ok()
+                        .and_then(|d| d["threshold"].as_i64())
+                        .unwrap_or(1);
+                    if balance >= threshold {
+                        sqlx::query("DELETE FROM alerts WHERE id = $1").bind(id).execute(&self.pool).await?;
+                    }
+                }
+                Ok(Some(balance))
             }
 
             async fn insert_api_key(&self, key: &ApiKeyRow) -> StoreResult<()> {
@@ -383,6 +399,17 @@ macro_rules! impl_store {
                     query.push(" ON CONFLICT DO NOTHING");
                     imported += query.build().execute(&mut *tx).await?.rows_affected();
                 }
+                // The low-stock alert goes once the stock is back at the product's threshold.
+                sqlx::query(
+                    "DELETE FROM alerts WHERE tenant_id = $1 AND kind = 'low_stock' AND subject = $2 \
+                     AND (SELECT COUNT(*) FROM license_codes WHERE product_id = $2 AND status = 'available') \
+                     >= (SELECT CASE WHEN low_stock_threshold > 0 THEN low_stock_threshold ELSE 1 END \
+                         FROM products WHERE id = $2)",
+                )
+                .bind(tenant_id)
+                .bind(product_id)
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
                 Ok(imported)
             }
