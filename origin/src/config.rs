@@ -147,6 +147,12 @@ pub struct PipelineArgs {
     /// How often idle workers look for work, in milliseconds.
     #[arg(long, env = "PIPELINE_TICK_MS", default_value_t = 200)]
     pub pipeline_tick_ms: u64,
+    /// Events a worker claims at once; their paid orders are taken in by one transaction.
+    #[arg(long, env = "PIPELINE_BATCH", default_value_t = 64)]
+    pub pipeline_batch: u32,
+    /// Events read and emails sent at once by a worker (platform fetches, outbox or SMTP).
+    #[arg(long, env = "PIPELINE_CONCURRENCY", default_value_t = 8)]
+    pub pipeline_concurrency: u32,
 }
 
 #[derive(Debug, Clone, Subcommand)]

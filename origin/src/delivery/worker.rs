@@ -31,10 +31,6 @@ use crate::store::{ConnectionRow, Store};
 /// Header on events a poller stored: their body is a [`PlatformOrder`].
 pub const POLLED_HEADER: &str = "x-yoursender-polled";
 
-const EVENT_BATCH: i64 = 64;
-const SEND_BATCH: i64 = 128;
-const CONCURRENCY: usize = 8;
-
 /// Resolved pipeline settings.
 #[derive(Clone)]
 pub struct PipelineSettings {
@@ -52,6 +48,10 @@ pub struct PipelineSettings {
     pub woo_reconcile_interval: Duration,
     pub poll_initial_lookback_secs: i64,
     pub tick: Duration,
+    /// Events claimed at once.
+    pub batch: i64,
+    /// Events read and emails sent at once.
+    pub concurrency: usize,
     /// How long a claim holds before another worker may take the row over, in ms.
     pub lease_ms: i64,
 }
@@ -92,6 +92,8 @@ impl PipelineSettings {
             poll_initial_lookback_secs: i64::try_from(args.poll_initial_lookback_secs)
                 .unwrap_or(86_400),
             tick: Duration::from_millis(args.pipeline_tick_ms.max(10)),
+            batch: i64::from(args.pipeline_batch.max(1)),
+            concurrency: usize::try_from(args.pipeline_concurrency.max(1)).unwrap_or(8),
             lease_ms: i64::try_from(args.pipeline_lease_secs.max(1))
                 .unwrap_or(60)
                 .saturating_mul(1000),
@@ -170,7 +172,7 @@ impl Pipeline {
     }
 
     async fn event_loop(self: Arc<Self>) {
-        keep_claiming("events", EVENT_BATCH, self.settings.tick, || {
+        keep_claiming("events", self.settings.batch, self.settings.tick, || {
             self.run_events_once()
         })
         .await;
@@ -184,7 +186,7 @@ impl Pipeline {
     pub async fn run_events_once(&self) -> Result<usize, crate::store::StoreError> {
         let claimed = self
             .store
-            .claim_events(now_ms(), self.settings.lease_ms, EVENT_BATCH)
+            .claim_events(now_ms(), self.settings.lease_ms, self.settings.batch)
             .await?;
         let count = claimed.len();
         let opened: Vec<_> = futures_util::stream::iter(claimed)
@@ -192,7 +194,7 @@ impl Pipeline {
                 let order = self.open_event(&event).await;
                 (event, order)
             })
-            .buffered(CONCURRENCY)
+            .buffered(self.settings.concurrency)
             .collect()
             .await;
         let mut paid = Vec::new();
@@ -536,7 +538,7 @@ impl Pipeline {
     }
 
     async fn send_loop(self: Arc<Self>) {
-        keep_claiming("sends", SEND_BATCH, self.settings.tick, || {
+        keep_claiming("sends", 2 * self.settings.batch, self.settings.tick, || {
             self.run_sends_once()
         })
         .await;
@@ -546,7 +548,7 @@ impl Pipeline {
     pub async fn run_sends_once(&self) -> Result<usize, crate::store::StoreError> {
         let claimed = self
             .store
-            .claim_sends(now_ms(), self.settings.lease_ms, SEND_BATCH)
+            .claim_sends(now_ms(), self.settings.lease_ms, 2 * self.settings.batch)
             .await?;
         let count = claimed.len();
         self.send_grouped(claimed).await;
@@ -563,7 +565,7 @@ impl Pipeline {
         }
         let sent: Vec<SentEmail> = futures_util::stream::iter(by_order)
             .map(|((tenant, order), ids)| async move { self.send(&tenant, &order, &ids).await })
-            .buffer_unordered(CONCURRENCY)
+            .buffer_unordered(self.settings.concurrency)
             .filter_map(std::future::ready)
             .collect()
             .await;

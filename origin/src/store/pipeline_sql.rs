@@ -161,10 +161,13 @@ macro_rules! impl_pipeline_store {
                 ) -> StoreResult<Vec<ApplyOutcome>> {
                     let _writer = write_gate().await;
                     let mut tx = self.pool.begin_with($begin_write).await?;
+                    let mut deferred = Deferred::default();
                     let mut outcomes = Vec::with_capacity(orders.len());
                     for (intake, event_id) in orders {
-                        outcomes.push(apply_order_in(&mut tx, intake, event_id.as_deref(), policy, now, lease_ms).await?);
+                        let outcome = apply_order_in(&mut tx, &mut deferred, intake, event_id.as_deref(), policy, now, lease_ms).await?;
+                        outcomes.push(outcome);
                     }
+                    deferred.write(&mut tx, now).await?;
                     tx.commit().await?;
                     Ok(outcomes)
                 }
@@ -229,7 +232,7 @@ macro_rules! impl_pipeline_store {
                         .await?;
                     let detail = serde_json::json!({ "event_id": event_id, "codes_revoked": codes, "links_revoked": links, "tokens_refunded": 0 });
                     audit(&mut tx, tenant_id, &order_id, now, status, &detail).await?;
-                    refresh_order(&mut tx, tenant_id, &order_id, now).await?;
+                    refresh_orders(&mut tx, &[(tenant_id.to_owned(), order_id.clone())], now).await?;
                     finish_event_in(&mut tx, event_id).await?;
                     tx.commit().await?;
                     Ok(Some(order_id))
@@ -263,8 +266,11 @@ macro_rules! impl_pipeline_store {
                         .fetch_optional(&mut *tx)
                         .await?;
                         let Some(delivery) = delivery else { continue };
-                        if allocate_unit(&mut tx, &delivery, policy, now, lease_ms).await? == Allocation::Allocated {
-                            refresh_order(&mut tx, &delivery.tenant_id, &delivery.order_id, now).await?;
+                        let mut deferred = Deferred::default();
+                        let allocation = allocate_unit(&mut tx, &mut deferred, &delivery, policy, now, lease_ms).await?;
+                        deferred.write(&mut tx, now).await?;
+                        if allocation == Allocation::Allocated {
+                            refresh_orders(&mut tx, &[(delivery.tenant_id.clone(), delivery.order_id.clone())], now).await?;
                             allocated.push((delivery.tenant_id, delivery.order_id, delivery.id));
                         }
                         tx.commit().await?;
@@ -355,19 +361,24 @@ macro_rules! impl_pipeline_store {
                 async fn mark_sent(&self, sent: &[SentEmail], now: i64) -> StoreResult<()> {
                     let _writer = write_gate().await;
                     let mut tx = self.pool.begin_with($begin_write).await?;
+                    // Set-based: a statement per step for the whole batch, not per order.
+                    let delivery_ids: Vec<String> = sent.iter().flat_map(|e| e.delivery_ids.iter().cloned()).collect();
+                    let orders: Vec<(String, String)> = sent.iter().map(|e| (e.tenant_id.clone(), e.order_id.clone())).collect();
+                    let mut deferred = Deferred::default();
                     for email in sent {
-                        let (tenant_id, order_id) = (email.tenant_id.as_str(), email.order_id.as_str());
+                        for (action, detail) in &email.audit {
+                            deferred.audit(&email.tenant_id, &email.order_id, action, detail.clone());
+                        }
+                    }
+                    for ids in delivery_ids.chunks(ID_CHUNK) {
                         let mut query = QueryBuilder::<$db>::new("UPDATE deliveries SET status = 'sent', lease_until = 0, sent_at = ");
                         query.push_bind(now).push(", updated_at = ").push_bind(now);
-                        query.push(" WHERE status = 'allocated' AND tenant_id = ").push_bind(tenant_id);
-                        push_id_list(&mut query, "id", &email.delivery_ids);
+                        query.push(" WHERE status = 'allocated'");
+                        push_id_list(&mut query, "id", ids);
                         query.build().execute(&mut *tx).await?;
-                        let rows: Vec<(&str, String)> = email.audit.iter().map(|(a, d)| (a.as_str(), d.clone())).collect();
-                        if !rows.is_empty() {
-                            audit_rows(&mut tx, tenant_id, order_id, now, &rows).await?;
-                        }
-                        refresh_order(&mut tx, tenant_id, order_id, now).await?;
                     }
+                    deferred.write(&mut tx, now).await?;
+                    refresh_orders(&mut tx, &orders, now).await?;
                     tx.commit().await?;
                     Ok(())
                 }
@@ -395,7 +406,7 @@ macro_rules! impl_pipeline_store {
                         let detail = serde_json::json!({ "deliveries": delivery_ids, "reason": error });
                         audit(&mut tx, tenant_id, order_id, now, "failed", &detail).await?;
                     }
-                    refresh_order(&mut tx, tenant_id, order_id, now).await?;
+                    refresh_orders(&mut tx, &[(tenant_id.to_owned(), order_id.to_owned())], now).await?;
                     tx.commit().await?;
                     Ok(())
                 }
@@ -572,6 +583,7 @@ macro_rules! impl_pipeline_store {
             /// the audit trail, and the event marked processed.
             async fn apply_order_in(
                 tx: &mut Tx<'_>,
+                deferred: &mut Deferred,
                 i: &OrderIntake,
                 event_id: Option<&str>,
                 policy: DeliveryPolicy,
@@ -599,12 +611,21 @@ macro_rules! impl_pipeline_store {
                 // An order already taken in has its items and ledger rows: a replayed or
                 // repeated event changes nothing.
                 let Some((order_id,)) = inserted else {
-                    finish_event_in(tx, event_id).await?;
+                    deferred.processed(event_id);
                     return Ok(outcome);
                 };
+                // The trail reads in order: received, mapped, then each unit's allocation.
                 let received = serde_json::json!({ "platform": i.platform, "platform_order_id": i.platform_order_id, "event_id": event_id });
-                let mut mapped = Vec::new();
-                let mut unmapped = Vec::new();
+                let (mapped, unmapped): (Vec<&IntakeItem>, Vec<&IntakeItem>) =
+                    i.items.iter().partition(|item| item.product.is_some());
+                let mapped: Vec<serde_json::Value> = mapped
+                    .iter()
+                    .map(|item| serde_json::json!({ "line_item_id": item.line_item_id, "product_id": item.product.as_ref().map(|p| &p.0), "quantity": item.quantity }))
+                    .collect();
+                let unmapped: Vec<&str> = unmapped.iter().map(|item| item.line_item_id.as_str()).collect();
+                let detail = serde_json::json!({ "mapped": mapped, "unmapped_line_items": unmapped });
+                deferred.audit(&i.tenant_id, &order_id, "received", received.to_string());
+                deferred.audit(&i.tenant_id, &order_id, "mapped", detail.to_string());
                 for item in &i.items {
                     let item_id = new_id("itm");
                     let status = if item.product.is_some() { "pending" } else { "unmapped" };
@@ -623,11 +644,7 @@ macro_rules! impl_pipeline_store {
                     .bind(status)
                     .execute(&mut **tx)
                     .await?;
-                    let Some((product_id, product_type)) = &item.product else {
-                        unmapped.push(item.line_item_id.clone());
-                        continue;
-                    };
-                    mapped.push(serde_json::json!({ "line_item_id": item.line_item_id, "product_id": product_id, "quantity": item.quantity }));
+                    let Some((product_id, product_type)) = &item.product else { continue };
                     for unit in 0..item.quantity {
                         let delivery: Option<DeliveryRow> = sqlx::query_as(
                             "INSERT INTO deliveries (id, tenant_id, order_id, order_item_id, product_id, product_type, \
@@ -649,23 +666,18 @@ macro_rules! impl_pipeline_store {
                         .fetch_optional(&mut **tx)
                         .await?;
                         let Some(delivery) = delivery else { continue };
-                        match allocate_unit(tx, &delivery, policy, now, lease_ms).await? {
+                        match allocate_unit(tx, deferred, &delivery, policy, now, lease_ms).await? {
                             Allocation::Allocated => outcome.allocated.push(delivery.id),
                             _ => outcome.waiting += 1,
                         }
                     }
                 }
-                let detail = serde_json::json!({ "mapped": mapped, "unmapped_line_items": unmapped });
-                // `received` is written with `mapped`, one statement; the audit trail orders
-                // by id and time, and both carry the same time.
-                let rows = [("received", received.to_string()), ("mapped", detail.to_string())];
-                audit_rows(tx, &i.tenant_id, &order_id, now, &rows).await?;
                 // Allocated units are pending until their email is recorded, which refreshes
                 // the statuses; only waiting units change them now.
                 if outcome.waiting > 0 {
-                    refresh_order(tx, &i.tenant_id, &order_id, now).await?;
+                    refresh_orders(tx, &[(i.tenant_id.clone(), order_id.clone())], now).await?;
                 }
-                finish_event_in(tx, event_id).await?;
+                deferred.processed(event_id);
                 outcome.order_id = Some(order_id);
                 Ok(outcome)
             }
@@ -674,6 +686,7 @@ macro_rules! impl_pipeline_store {
             /// links (FILE/HYBRID) and one token, or none of them and a waiting status.
             async fn allocate_unit(
                 tx: &mut Tx<'_>,
+                deferred: &mut Deferred,
                 d: &DeliveryRow,
                 policy: DeliveryPolicy,
                 now: i64,
@@ -707,7 +720,7 @@ macro_rules! impl_pipeline_store {
                     .fetch_optional(&mut **tx)
                     .await?;
                     if code.is_none() {
-                        wait(tx, d, "awaiting_stock", now).await?;
+                        wait(tx, deferred, d, "awaiting_stock", now).await?;
                         return Ok(Allocation::AwaitingStock);
                     }
                 }
@@ -726,7 +739,7 @@ macro_rules! impl_pipeline_store {
                         .execute(&mut **tx)
                         .await?;
                     }
-                    wait(tx, d, "awaiting_tokens", now).await?;
+                    wait(tx, deferred, d, "awaiting_tokens", now).await?;
                     return Ok(Allocation::AwaitingTokens);
                 };
                 let mut links = 0;
@@ -767,8 +780,8 @@ macro_rules! impl_pipeline_store {
                 .await?;
                 let allocated = serde_json::json!({ "delivery_id": d.id, "unit": d.unit, "license_code_id": code.as_ref().map(|c| &c.0), "download_links": links });
                 let charged = serde_json::json!({ "delivery_id": d.id, "tokens_charged": 1, "token_balance": balance });
-                let rows = [("allocated", allocated.to_string()), ("charged", charged.to_string())];
-                audit_rows(tx, &d.tenant_id, &d.order_id, now, &rows).await?;
+                deferred.audit(&d.tenant_id, &d.order_id, "allocated", allocated.to_string());
+                deferred.audit(&d.tenant_id, &d.order_id, "charged", charged.to_string());
                 if balance < policy.low_tokens {
                     let detail = serde_json::json!({ "token_balance": balance, "threshold": policy.low_tokens });
                     alert(tx, &d.tenant_id, "low_tokens", &d.tenant_id, &detail, now).await?;
@@ -795,7 +808,7 @@ macro_rules! impl_pipeline_store {
             }
 
             /// Parks a unit; the audit trail says so once per change of reason.
-            async fn wait(tx: &mut Tx<'_>, d: &DeliveryRow, status: &str, now: i64) -> StoreResult<()> {
+            async fn wait(tx: &mut Tx<'_>, deferred: &mut Deferred, d: &DeliveryRow, status: &str, now: i64) -> StoreResult<()> {
                 if d.status == status {
                     return Ok(());
                 }
@@ -806,7 +819,7 @@ macro_rules! impl_pipeline_store {
                     .execute(&mut **tx)
                     .await?;
                 let detail = serde_json::json!({ "delivery_id": d.id, "unit": d.unit });
-                audit(tx, &d.tenant_id, &d.order_id, now, status, &detail).await?;
+                deferred.audit(&d.tenant_id, &d.order_id, status, detail.to_string());
                 if status == "awaiting_stock" {
                     let detail = serde_json::json!({ "available": 0 });
                     alert(tx, &d.tenant_id, "low_stock", &d.product_id, &detail, now).await?;
@@ -814,39 +827,46 @@ macro_rules! impl_pipeline_store {
                 Ok(())
             }
 
-            /// Recomputes the items' and the order's delivery status from the ledger.
-            async fn refresh_order(tx: &mut Tx<'_>, tenant_id: &str, order_id: &str, now: i64) -> StoreResult<()> {
-                sqlx::query(
-                    "UPDATE order_items SET \
-                     delivery_status = COALESCE((SELECT CASE \
-                       WHEN SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END) > 0 THEN 'failed' \
-                       WHEN SUM(CASE WHEN d.status = 'awaiting_stock' THEN 1 ELSE 0 END) > 0 THEN 'awaiting_stock' \
-                       WHEN SUM(CASE WHEN d.status = 'awaiting_tokens' THEN 1 ELSE 0 END) > 0 THEN 'awaiting_tokens' \
-                       WHEN SUM(CASE WHEN d.status = 'revoked' THEN 1 ELSE 0 END) = COUNT(*) THEN 'revoked' \
-                       WHEN SUM(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END) = COUNT(*) THEN 'delivered' \
-                       ELSE 'queued' END \
-                       FROM deliveries d WHERE d.order_item_id = order_items.id HAVING COUNT(*) > 0), delivery_status), \
-                     license_code = COALESCE((SELECT MIN(d.code) FROM deliveries d WHERE d.order_item_id = order_items.id), license_code), \
-                     delivered_at = (SELECT MAX(d.sent_at) FROM deliveries d WHERE d.order_item_id = order_items.id) \
-                     WHERE tenant_id = $1 AND order_id = $2",
-                )
-                .bind(tenant_id)
-                .bind(order_id)
-                .execute(&mut **tx)
-                .await?;
-                sqlx::query(
-                    "UPDATE orders SET updated_at = $1, status = COALESCE((SELECT CASE \
-                       WHEN SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END) > 0 THEN 'failed' \
-                       WHEN SUM(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END) = COUNT(*) THEN 'delivered' \
-                       ELSE 'processing' END \
-                       FROM deliveries d WHERE d.order_id = orders.id HAVING COUNT(*) > 0), status) \
-                     WHERE tenant_id = $2 AND id = $3 AND status NOT IN ('refunded', 'cancelled')",
-                )
-                .bind(now)
-                .bind(tenant_id)
-                .bind(order_id)
-                .execute(&mut **tx)
-                .await?;
+            /// Recomputes the items' and the orders' delivery status from the ledger, for
+            /// `(tenant id, order id)` pairs: a statement per step and tenant, not per order.
+            async fn refresh_orders(tx: &mut Tx<'_>, orders: &[(String, String)], now: i64) -> StoreResult<()> {
+                let mut by_tenant: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+                for (tenant_id, order_id) in orders {
+                    by_tenant.entry(tenant_id).or_default().push(order_id.clone());
+                }
+                for (tenant_id, order_ids) in &by_tenant {
+                    for ids in order_ids.chunks(ID_CHUNK) {
+                        let mut query = QueryBuilder::<$db>::new(
+                            "UPDATE order_items SET \
+                             delivery_status = COALESCE((SELECT CASE \
+                               WHEN SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END) > 0 THEN 'failed' \
+                               WHEN SUM(CASE WHEN d.status = 'awaiting_stock' THEN 1 ELSE 0 END) > 0 THEN 'awaiting_stock' \
+                               WHEN SUM(CASE WHEN d.status = 'awaiting_tokens' THEN 1 ELSE 0 END) > 0 THEN 'awaiting_tokens' \
+                               WHEN SUM(CASE WHEN d.status = 'revoked' THEN 1 ELSE 0 END) = COUNT(*) THEN 'revoked' \
+                               WHEN SUM(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END) = COUNT(*) THEN 'delivered' \
+                               ELSE 'queued' END \
+                               FROM deliveries d WHERE d.order_item_id = order_items.id HAVING COUNT(*) > 0), delivery_status), \
+                             license_code = COALESCE((SELECT MIN(d.code) FROM deliveries d WHERE d.order_item_id = order_items.id), license_code), \
+                             delivered_at = (SELECT MAX(d.sent_at) FROM deliveries d WHERE d.order_item_id = order_items.id) \
+                             WHERE tenant_id = ",
+                        );
+                        query.push_bind(*tenant_id);
+                        push_id_list(&mut query, "order_id", ids);
+                        query.build().execute(&mut **tx).await?;
+                        let mut query = QueryBuilder::<$db>::new("UPDATE orders SET updated_at = ");
+                        query.push_bind(now).push(
+                            ", status = COALESCE((SELECT CASE \
+                               WHEN SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END) > 0 THEN 'failed' \
+                               WHEN SUM(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END) = COUNT(*) THEN 'delivered' \
+                               ELSE 'processing' END \
+                               FROM deliveries d WHERE d.order_id = orders.id HAVING COUNT(*) > 0), status) \
+                             WHERE status NOT IN ('refunded', 'cancelled') AND tenant_id = ",
+                        );
+                        query.push_bind(*tenant_id);
+                        push_id_list(&mut query, "id", ids);
+                        query.build().execute(&mut **tx).await?;
+                    }
+                }
                 Ok(())
             }
 
@@ -888,14 +908,59 @@ macro_rules! impl_pipeline_store {
                 super::insert_event(&mut **tx, e).await
             }
 
-            async fn finish_event_in(tx: &mut Tx<'_>, event_id: Option<&str>) -> StoreResult<()> {
-                if let Some(event_id) = event_id {
-                    sqlx::query("UPDATE events SET status = 'processed', lease_until = 0, last_error = NULL WHERE id = $1")
-                        .bind(event_id)
-                        .execute(&mut **tx)
-                        .await?;
+            /// Ids bound in one `IN (…)` list: well under SQLite's and PostgreSQL's bind limits.
+            const ID_CHUNK: usize = 500;
+
+            /// What a transaction writes once, at its end: audit rows (one insert per chunk
+            /// instead of one per order or unit) and the events it processed.
+            #[derive(Default)]
+            struct Deferred {
+                /// `(tenant id, order id, action, detail JSON)`.
+                audit: Vec<(String, String, String, String)>,
+                processed: Vec<String>,
+            }
+
+            impl Deferred {
+                fn audit(&mut self, tenant_id: &str, order_id: &str, action: &str, detail: String) {
+                    self.audit.push((tenant_id.to_owned(), order_id.to_owned(), action.to_owned(), detail));
                 }
-                Ok(())
+
+                fn processed(&mut self, event_id: Option<&str>) {
+                    self.processed.extend(event_id.map(str::to_owned));
+                }
+
+                /// Writes everything collected, in the order it was collected.
+                async fn write(self, tx: &mut Tx<'_>, at: i64) -> StoreResult<()> {
+                    // Rows per insert: six binds each.
+                    for rows in self.audit.chunks(ID_CHUNK) {
+                        let mut query = QueryBuilder::<$db>::new(
+                            "INSERT INTO order_audit (id, tenant_id, order_id, at, action, detail) ",
+                        );
+                        query.push_values(rows, |mut row, (tenant_id, order_id, action, detail)| {
+                            row.push_bind(new_id("aud"))
+                                .push_bind(tenant_id)
+                                .push_bind(order_id)
+                                .push_bind(at)
+                                .push_bind(action)
+                                .push_bind(detail);
+                        });
+                        query.build().execute(&mut **tx).await?;
+                    }
+                    for ids in self.processed.chunks(ID_CHUNK) {
+                        let mut query = QueryBuilder::<$db>::new(
+                            "UPDATE events SET status = 'processed', lease_until = 0, last_error = NULL WHERE 1 = 1",
+                        );
+                        push_id_list(&mut query, "id", ids);
+                        query.build().execute(&mut **tx).await?;
+                    }
+                    Ok(())
+                }
+            }
+
+            async fn finish_event_in(tx: &mut Tx<'_>, event_id: Option<&str>) -> StoreResult<()> {
+                let mut deferred = Deferred::default();
+                deferred.processed(event_id);
+                deferred.write(tx, 0).await
             }
 
             async fn audit(
@@ -906,52 +971,9 @@ macro_rules! impl_pipeline_store {
                 action: &str,
                 detail: &serde_json::Value,
             ) -> StoreResult<()> {
-                audit_text(tx, tenant_id, order_id, at, action, &detail.to_string()).await
-            }
-
-            /// Several audit rows of one order in one statement.
-            async fn audit_rows(
-                tx: &mut Tx<'_>,
-                tenant_id: &str,
-                order_id: &str,
-                at: i64,
-                rows: &[(&str, String)],
-            ) -> StoreResult<()> {
-                let mut query = QueryBuilder::<$db>::new(
-                    "INSERT INTO order_audit (id, tenant_id, order_id, at, action, detail) ",
-                );
-                query.push_values(rows, |mut row, (action, detail)| {
-                    row.push_bind(new_id("aud"))
-                        .push_bind(tenant_id)
-                        .push_bind(order_id)
-                        .push_bind(at)
-                        .push_bind(*action)
-                        .push_bind(detail);
-                });
-                query.build().execute(&mut **tx).await?;
-                Ok(())
-            }
-
-            async fn audit_text(
-                tx: &mut Tx<'_>,
-                tenant_id: &str,
-                order_id: &str,
-                at: i64,
-                action: &str,
-                detail: &str,
-            ) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO order_audit (id, tenant_id, order_id, at, action, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(new_id("aud"))
-                .bind(tenant_id)
-                .bind(order_id)
-                .bind(at)
-                .bind(action)
-                .bind(detail)
-                .execute(&mut **tx)
-                .await?;
-                Ok(())
+                let mut deferred = Deferred::default();
+                deferred.audit(tenant_id, order_id, action, detail.to_string());
+                deferred.write(tx, at).await
             }
 
             async fn alert(
