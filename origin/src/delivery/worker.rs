@@ -24,7 +24,7 @@ use crate::platforms::ebay::{EbayClient, NotificationKind, parse_notification};
 use crate::platforms::woocommerce::parse_order_webhook;
 use crate::platforms::{OrderState, PlatformOrder};
 use crate::store::pipeline::{
-    ApplyOutcome, ClaimedEvent, DeliveryPolicy, OrderIntake, SentEmail, UnitRef,
+    ApplyOutcome, ClaimedEvent, DeliveryBundle, DeliveryPolicy, OrderIntake, SentEmail, UnitRef,
 };
 use crate::store::{ConnectionRow, Store};
 
@@ -171,19 +171,46 @@ impl Pipeline {
         tokio::spawn(async move { me.poll_loop().await });
     }
 
+    /// Takes in batch after batch; a batch's emails are sent while the next batch is taken
+    /// in (one batch sending at a time). Units stay leased until their email is recorded, so
+    /// a crash during either loses nothing.
     async fn event_loop(self: Arc<Self>) {
-        keep_claiming("events", self.settings.batch, self.settings.tick, || {
-            self.run_events_once()
-        })
-        .await;
+        let full = usize::try_from(self.settings.batch).unwrap_or(usize::MAX);
+        let mut sending: Option<tokio::task::JoinHandle<()>> = None;
+        loop {
+            let (count, allocated) = self.take_events_once().await.unwrap_or_else(|error| {
+                tracing::warn!(%error, "claiming events failed");
+                (0, Vec::new())
+            });
+            if let Some(previous) = sending.take() {
+                let _ = previous.await;
+            }
+            if !allocated.is_empty() {
+                let me = self.clone();
+                sending = Some(tokio::spawn(
+                    async move { me.send_grouped(allocated).await },
+                ));
+            }
+            if count < full {
+                tokio::time::sleep(self.settings.tick).await;
+            }
+        }
     }
 
-    /// Claims and processes one batch of due events; how many there were.
+    /// Claims and processes one batch of due events, emails included; how many there were.
+    pub async fn run_events_once(&self) -> Result<usize, crate::store::StoreError> {
+        let (count, allocated) = self.take_events_once().await?;
+        self.send_grouped(allocated).await;
+        Ok(count)
+    }
+
+    /// Claims one batch of due events and takes them in: how many there were, and the units
+    /// allocated (leased to the caller for sending).
     ///
     /// Events are read concurrently (parsing, platform fetches), then taken in claim order:
     /// paid orders go to the ledger together in one transaction, and a refund or cancellation
     /// is applied only after the paid orders before it.
-    pub async fn run_events_once(&self) -> Result<usize, crate::store::StoreError> {
+    async fn take_events_once(&self) -> Result<(usize, Vec<UnitRef>), crate::store::StoreError> {
         let claimed = self
             .store
             .claim_events(now_ms(), self.settings.lease_ms, self.settings.batch)
@@ -198,11 +225,12 @@ impl Pipeline {
             .collect()
             .await;
         let mut paid = Vec::new();
+        let mut allocated = Vec::new();
         for (event, order) in opened {
             match order {
                 Ok(Some(order)) if order.state == OrderState::Paid => paid.push((event, order)),
                 Ok(Some(order)) => {
-                    self.deliver_paid(std::mem::take(&mut paid)).await;
+                    allocated.extend(self.take_paid(std::mem::take(&mut paid)).await);
                     let settled = self.settle_unpaid(&event.event, &order).await;
                     self.record_outcome(&event, settled).await;
                 }
@@ -210,8 +238,8 @@ impl Pipeline {
                 Err(error) => self.record_outcome(&event, Err(error)).await,
             }
         }
-        self.deliver_paid(paid).await;
-        Ok(count)
+        allocated.extend(self.take_paid(paid).await);
+        Ok((count, allocated))
     }
 
     /// Records a failed attempt at an event: retried later, or dead.
@@ -311,10 +339,10 @@ impl Pipeline {
     }
 
     /// Takes paid orders into the ledger in one transaction (one by one when the batch
-    /// fails, so one bad order cannot hold back the others), then sends what was allocated.
-    async fn deliver_paid(&self, paid: Vec<(ClaimedEvent, PlatformOrder)>) {
+    /// fails, so one bad order cannot hold back the others); the units allocated.
+    async fn take_paid(&self, paid: Vec<(ClaimedEvent, PlatformOrder)>) -> Vec<UnitRef> {
         if paid.is_empty() {
-            return;
+            return Vec::new();
         }
         let mut products: BTreeMap<String, Vec<(String, String, String)>> = BTreeMap::new();
         let mut taken = Vec::with_capacity(paid.len());
@@ -378,7 +406,7 @@ impl Pipeline {
                 Err(error) => self.record_outcome(event, Err(error.into())).await,
             }
         }
-        self.send_grouped(allocated).await;
+        allocated
     }
 
     /// A refunded or cancelled order is revoked; an unpaid one waits for its paid event.
@@ -437,15 +465,11 @@ impl Pipeline {
             .map_err(|e| ProcessError::Permanent(format!("connection secrets: {e}")))
     }
 
-    /// Renders and sends the email for some leased units of one order. A sent email is
+    /// Renders and sends the email for the leased units of one order. A sent email is
     /// answered for the caller to record; a failed one is recorded here.
-    async fn send(
-        &self,
-        tenant_id: &str,
-        order_id: &str,
-        delivery_ids: &[String],
-    ) -> Option<SentEmail> {
-        match self.try_send(tenant_id, order_id, delivery_ids).await {
+    async fn send(&self, bundle: DeliveryBundle) -> Option<SentEmail> {
+        let order_id = bundle.order.id.clone();
+        match self.try_send(bundle).await {
             Ok(sent) => sent,
             Err(error) => {
                 tracing::warn!(%order_id, %error, "recording a send failed; the lease will expire and it is retried");
@@ -456,17 +480,9 @@ impl Pipeline {
 
     async fn try_send(
         &self,
-        tenant_id: &str,
-        order_id: &str,
-        delivery_ids: &[String],
+        bundle: DeliveryBundle,
     ) -> Result<Option<SentEmail>, crate::store::StoreError> {
-        let Some(bundle) = self
-            .store
-            .delivery_bundle(tenant_id, order_id, delivery_ids)
-            .await?
-        else {
-            return Ok(None);
-        };
+        let (tenant_id, order_id) = (bundle.order.tenant_id.as_str(), bundle.order.id.as_str());
         let units: Vec<&crate::store::pipeline::DeliveryRow> = bundle
             .units
             .iter()
@@ -559,12 +575,18 @@ impl Pipeline {
     /// email in one transaction. Until that commits the units stay leased: a crash before it
     /// sends them again, to the same outbox file and with the same Message-ID.
     async fn send_grouped(&self, units: Vec<UnitRef>) {
-        let mut by_order: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-        for (tenant, order, delivery) in units {
-            by_order.entry((tenant, order)).or_default().push(delivery);
+        if units.is_empty() {
+            return;
         }
-        let sent: Vec<SentEmail> = futures_util::stream::iter(by_order)
-            .map(|((tenant, order), ids)| async move { self.send(&tenant, &order, &ids).await })
+        let bundles = match self.store.delivery_bundles(&units).await {
+            Ok(bundles) => bundles,
+            Err(error) => {
+                tracing::warn!(%error, units = units.len(), "reading what to send failed; the leases will expire and it is retried");
+                return;
+            }
+        };
+        let sent: Vec<SentEmail> = futures_util::stream::iter(bundles)
+            .map(|bundle| self.send(bundle))
             .buffer_unordered(self.settings.concurrency)
             .filter_map(std::future::ready)
             .collect()

@@ -227,12 +227,9 @@ pub trait PipelineStore: Send + Sync {
     ) -> StoreResult<Vec<UnitRef>>;
     /// Leases up to `limit` allocated units whose email is due.
     async fn claim_sends(&self, now: i64, lease_ms: i64, limit: i64) -> StoreResult<Vec<UnitRef>>;
-    async fn delivery_bundle(
-        &self,
-        tenant_id: &str,
-        order_id: &str,
-        delivery_ids: &[String],
-    ) -> StoreResult<Option<DeliveryBundle>>;
+    /// What the emails of these leased units need, one bundle per order, read in a few
+    /// statements for the whole batch. Units that no longer exist are left out.
+    async fn delivery_bundles(&self, units: &[UnitRef]) -> StoreResult<Vec<DeliveryBundle>>;
     /// These emails went out: their units `sent`, with the audit rows, in one transaction.
     async fn mark_sent(&self, sent: &[SentEmail], now: i64) -> StoreResult<()>;
     /// The send failed: retried at `retry_at`, or `failed` with the reason when None.

@@ -294,68 +294,94 @@ macro_rules! impl_pipeline_store {
                     .await?)
                 }
 
-                async fn delivery_bundle(
-                    &self,
-                    tenant_id: &str,
-                    order_id: &str,
-                    delivery_ids: &[String],
-                ) -> StoreResult<Option<DeliveryBundle>> {
-                    let order: Option<OrderWithShop> = sqlx::query_as(
-                        "SELECT o.*, t.name AS shop_name FROM orders o JOIN tenants t ON t.id = o.tenant_id \
-                         WHERE o.tenant_id = $1 AND o.id = $2",
-                    )
-                    .bind(tenant_id)
-                    .bind(order_id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                    let Some(OrderWithShop { order, shop_name }) = order else { return Ok(None) };
-                    let mut query = QueryBuilder::<$db>::new(
-                        "SELECT d.*, p.name AS product_name, p.template_id FROM deliveries d \
-                         JOIN products p ON p.id = d.product_id WHERE d.tenant_id = ",
-                    );
-                    query.push_bind(tenant_id).push(" AND d.order_id = ").push_bind(order_id);
-                    push_id_list(&mut query, "d.id", delivery_ids);
-                    query.push(" ORDER BY d.id");
-                    let deliveries: Vec<DeliveryWithProduct> = query.build_query_as().fetch_all(&self.pool).await?;
-                    let mut query = QueryBuilder::<$db>::new(
-                        "SELECT l.*, f.filename FROM download_links l JOIN product_files f ON f.id = l.file_id \
-                         WHERE l.revoked_at IS NULL",
-                    );
-                    push_id_list(&mut query, "l.delivery_id", delivery_ids);
-                    query.push(" ORDER BY l.id");
-                    let links: Vec<LinkWithFilename> = query.build_query_as().fetch_all(&self.pool).await?;
-                    let mut templates: std::collections::BTreeMap<String, Option<(String, String)>> = Default::default();
-                    let mut units = Vec::with_capacity(deliveries.len());
+                async fn delivery_bundles(&self, units: &[UnitRef]) -> StoreResult<Vec<DeliveryBundle>> {
+                    use std::collections::{BTreeMap, BTreeSet};
+                    let delivery_ids: Vec<String> = units.iter().map(|(_, _, id)| id.clone()).collect();
+                    let order_ids: Vec<String> =
+                        units.iter().map(|(_, order, _)| order.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+                    let mut deliveries: Vec<DeliveryWithProduct> = Vec::with_capacity(units.len());
+                    let mut links: Vec<LinkWithFilename> = Vec::new();
+                    for ids in delivery_ids.chunks(ID_CHUNK) {
+                        let mut query = QueryBuilder::<$db>::new(
+                            "SELECT d.*, p.name AS product_name, p.template_id FROM deliveries d \
+                             JOIN products p ON p.id = d.product_id WHERE 1 = 1",
+                        );
+                        push_id_list(&mut query, "d.id", ids);
+                        deliveries.extend(query.build_query_as::<DeliveryWithProduct>().fetch_all(&self.pool).await?);
+                        let mut query = QueryBuilder::<$db>::new(
+                            "SELECT l.*, f.filename FROM download_links l JOIN product_files f ON f.id = l.file_id \
+                             WHERE l.revoked_at IS NULL",
+                        );
+                        push_id_list(&mut query, "l.delivery_id", ids);
+                        links.extend(query.build_query_as::<LinkWithFilename>().fetch_all(&self.pool).await?);
+                    }
+                    let mut orders: BTreeMap<String, OrderWithShop> = BTreeMap::new();
+                    for ids in order_ids.chunks(ID_CHUNK) {
+                        let mut query = QueryBuilder::<$db>::new(
+                            "SELECT o.*, t.name AS shop_name FROM orders o JOIN tenants t ON t.id = o.tenant_id WHERE 1 = 1",
+                        );
+                        push_id_list(&mut query, "o.id", ids);
+                        for order in query.build_query_as::<OrderWithShop>().fetch_all(&self.pool).await? {
+                            orders.insert(order.order.id.clone(), order);
+                        }
+                    }
+                    // Templates: the products' own, and each tenant's default for the rest.
+                    let template_ids: Vec<String> =
+                        deliveries.iter().filter_map(|d| d.template_id.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+                    let tenant_ids: Vec<String> =
+                        orders.values().map(|o| o.order.tenant_id.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+                    let mut templates: BTreeMap<String, (String, String, String)> = BTreeMap::new();
+                    if !template_ids.is_empty() {
+                        let mut query = QueryBuilder::<$db>::new("SELECT id, tenant_id, subject, body FROM templates WHERE 1 = 1");
+                        push_id_list(&mut query, "id", &template_ids);
+                        for (id, tenant_id, subject, body) in
+                            query.build_query_as::<(String, String, String, String)>().fetch_all(&self.pool).await?
+                        {
+                            templates.insert(id, (tenant_id, subject, body));
+                        }
+                    }
+                    let mut defaults: BTreeMap<String, (String, String)> = BTreeMap::new();
+                    if !tenant_ids.is_empty() {
+                        let mut query =
+                            QueryBuilder::<$db>::new("SELECT tenant_id, subject, body FROM templates WHERE is_default = 1");
+                        push_id_list(&mut query, "tenant_id", &tenant_ids);
+                        for (tenant_id, subject, body) in query.build_query_as::<(String, String, String)>().fetch_all(&self.pool).await? {
+                            defaults.insert(tenant_id, (subject, body));
+                        }
+                    }
+                    // Each unit to the order it was claimed for, in the tenant it was claimed in.
+                    let wanted: BTreeMap<&str, (&str, &str)> =
+                        units.iter().map(|(tenant, order, id)| (id.as_str(), (tenant.as_str(), order.as_str()))).collect();
+                    let mut by_order: BTreeMap<String, Vec<BundleUnit>> = BTreeMap::new();
+                    deliveries.sort_by(|a, b| a.delivery.id.cmp(&b.delivery.id));
+                    links.sort_by(|a, b| a.link.id.cmp(&b.link.id));
                     for DeliveryWithProduct { delivery, product_name, template_id } in deliveries {
-                        let template = match template_id {
-                            Some(id) if !templates.contains_key(&id) => {
-                                let template = sqlx::query_as("SELECT subject, body FROM templates WHERE tenant_id = $1 AND id = $2")
-                                    .bind(tenant_id)
-                                    .bind(&id)
-                                    .fetch_optional(&self.pool)
-                                    .await?;
-                                templates.insert(id, template.clone());
-                                template
-                            }
-                            Some(id) => templates[&id].clone(),
-                            None => None,
-                        };
+                        let claimed_for = wanted.get(delivery.id.as_str()).copied();
+                        if claimed_for != Some((delivery.tenant_id.as_str(), delivery.order_id.as_str())) {
+                            continue;
+                        }
+                        let template = template_id
+                            .and_then(|id| templates.get(&id))
+                            .filter(|(tenant_id, _, _)| *tenant_id == delivery.tenant_id)
+                            .map(|(_, subject, body)| (subject.clone(), body.clone()));
                         let links = links
                             .iter()
                             .filter(|l| l.link.delivery_id == delivery.id)
                             .map(|l| (l.link.clone(), l.filename.clone()))
                             .collect();
-                        units.push(BundleUnit { delivery, product_name, template, links });
+                        by_order.entry(delivery.order_id.clone()).or_default().push(BundleUnit { delivery, product_name, template, links });
                     }
-                    let default_template = if units.iter().any(|u| u.template.is_some()) {
-                        None
-                    } else {
-                        sqlx::query_as("SELECT subject, body FROM templates WHERE tenant_id = $1 AND is_default = 1")
-                            .bind(tenant_id)
-                            .fetch_optional(&self.pool)
-                            .await?
-                    };
-                    Ok(Some(DeliveryBundle { order, shop_name, units, default_template }))
+                    let mut bundles = Vec::with_capacity(by_order.len());
+                    for (order_id, units) in by_order {
+                        let Some(OrderWithShop { order, shop_name }) = orders.remove(&order_id) else { continue };
+                        let default_template = if units.iter().any(|u| u.template.is_some()) {
+                            None
+                        } else {
+                            defaults.get(&order.tenant_id).cloned()
+                        };
+                        bundles.push(DeliveryBundle { order, shop_name, units, default_template });
+                    }
+                    Ok(bundles)
                 }
 
                 async fn mark_sent(&self, sent: &[SentEmail], now: i64) -> StoreResult<()> {
