@@ -731,14 +731,16 @@ macro_rules! impl_pipeline_store {
                 }
                 let wants_code = matches!(d.product_type.as_str(), "CODE" | "HYBRID");
                 let wants_files = matches!(d.product_type.as_str(), "FILE" | "HYBRID");
-                let mut code: Option<(String, String)> = None;
+                // The code taken, with the product's low-stock threshold read in the same statement.
+                let mut code: Option<(String, String, i64)> = None;
                 if wants_code {
                     code = sqlx::query_as(concat!(
                         "UPDATE license_codes SET status = 'allocated', order_item_id = $1, allocated_at = $2 \
                          WHERE id = (SELECT id FROM license_codes WHERE product_id = $3 AND status = 'available' \
                          ORDER BY id LIMIT 1",
                         $skip_locked,
-                        ") AND status = 'available' RETURNING id, code"
+                        ") AND status = 'available' \
+                         RETURNING id, code, (SELECT low_stock_threshold FROM products WHERE id = $3)"
                     ))
                     .bind(&d.order_item_id)
                     .bind(now)
@@ -757,7 +759,7 @@ macro_rules! impl_pipeline_store {
                 .fetch_optional(&mut **tx)
                 .await?;
                 let Some((balance,)) = charged else {
-                    if let Some((code_id, _)) = &code {
+                    if let Some((code_id, _, _)) = &code {
                         sqlx::query(
                             "UPDATE license_codes SET status = 'available', order_item_id = NULL, allocated_at = NULL WHERE id = $1",
                         )
@@ -812,22 +814,17 @@ macro_rules! impl_pipeline_store {
                     let detail = serde_json::json!({ "token_balance": balance, "threshold": policy.low_tokens });
                     alert(tx, &d.tenant_id, "low_tokens", &d.tenant_id, &detail, now).await?;
                 }
-                if wants_code {
-                    let (threshold,): (i64,) = sqlx::query_as("SELECT low_stock_threshold FROM products WHERE id = $1")
-                        .bind(&d.product_id)
-                        .fetch_one(&mut **tx)
-                        .await?;
-                    if threshold > 0 {
-                        let (available,): (i64,) = sqlx::query_as(
-                            "SELECT COUNT(*) FROM license_codes WHERE product_id = $1 AND status = 'available'",
-                        )
-                        .bind(&d.product_id)
-                        .fetch_one(&mut **tx)
-                        .await?;
-                        if available < threshold {
-                            let detail = serde_json::json!({ "available": available, "threshold": threshold });
-                            alert(tx, &d.tenant_id, "low_stock", &d.product_id, &detail, now).await?;
-                        }
+                // Low stock, as the product shows it: available codes down to the threshold.
+                if let Some(&(_, _, threshold)) = code.as_ref().filter(|c| c.2 > 0) {
+                    let (available,): (i64,) = sqlx::query_as(
+                        "SELECT COUNT(*) FROM license_codes WHERE product_id = $1 AND status = 'available'",
+                    )
+                    .bind(&d.product_id)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                    if available <= threshold {
+                        let detail = serde_json::json!({ "available": available, "threshold": threshold });
+                        alert(tx, &d.tenant_id, "low_stock", &d.product_id, &detail, now).await?;
                     }
                 }
                 Ok(Allocation::Allocated)

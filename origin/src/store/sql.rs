@@ -399,12 +399,11 @@ macro_rules! impl_store {
                     query.push(" ON CONFLICT DO NOTHING");
                     imported += query.build().execute(&mut *tx).await?.rows_affected();
                 }
-                // The low-stock alert goes once the stock is back at the product's threshold.
+                // The low-stock alert goes once the stock is above the product's threshold.
                 sqlx::query(
                     "DELETE FROM alerts WHERE tenant_id = $1 AND kind = 'low_stock' AND subject = $2 \
                      AND (SELECT COUNT(*) FROM license_codes WHERE product_id = $2 AND status = 'available') \
-                     >= (SELECT CASE WHEN low_stock_threshold > 0 THEN low_stock_threshold ELSE 1 END \
-                         FROM products WHERE id = $2)",
+                     > (SELECT low_stock_threshold FROM products WHERE id = $2)",
                 )
                 .bind(tenant_id)
                 .bind(product_id)
