@@ -1,10 +1,11 @@
 //! The pipeline's SQL, written once for both backends. `impl_pipeline_store!` takes the
-//! backend's write-transaction start and its row-claim suffix: `FOR UPDATE SKIP LOCKED` on
-//! PostgreSQL, so replicas share claims without waiting on each other; nothing on SQLite,
-//! where a write transaction already holds the single writer lock.
+//! backend's write-transaction start, its row-claim suffix (`FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL, so replicas share claims without waiting on each other) and its row-lock
+//! suffix (`FOR UPDATE`); both are empty on SQLite, where a write transaction already holds
+//! the single writer lock.
 
 macro_rules! impl_pipeline_store {
-    ($store:ty, $db:ty, $begin_write:literal, $skip_locked:literal, $writers:expr) => {
+    ($store:ty, $db:ty, $begin_write:literal, $skip_locked:literal, $lock_row:literal, $writers:expr) => {
         mod pipeline_impl {
             use async_trait::async_trait;
             use sqlx::QueryBuilder;
@@ -718,16 +719,10 @@ macro_rules! impl_pipeline_store {
                 now: i64,
                 lease_ms: i64,
             ) -> StoreResult<Allocation> {
-                // A unit already waiting for tokens looks at the balance first, so that retrying
-                // it while the balance is empty writes nothing (no code taken and put back).
-                if d.status == "awaiting_tokens" {
-                    let (tokens,): (i64,) = sqlx::query_as("SELECT tokens FROM tenants WHERE id = $1")
-                        .bind(&d.tenant_id)
-                        .fetch_one(&mut **tx)
-                        .await?;
-                    if tokens < 1 {
-                        return Ok(Allocation::AwaitingTokens);
-                    }
+                // The balance first: a unit that cannot be paid for takes no code.
+                if deferred.balance(tx, &d.tenant_id).await? < 1 {
+                    wait(tx, deferred, d, "awaiting_tokens", now).await?;
+                    return Ok(Allocation::AwaitingTokens);
                 }
                 let wants_code = matches!(d.product_type.as_str(), "CODE" | "HYBRID");
                 let wants_files = matches!(d.product_type.as_str(), "FILE" | "HYBRID");
@@ -752,24 +747,7 @@ macro_rules! impl_pipeline_store {
                         return Ok(Allocation::AwaitingStock);
                     }
                 }
-                let charged: Option<(i64,)> = sqlx::query_as(
-                    "UPDATE tenants SET tokens = tokens - 1 WHERE id = $1 AND tokens >= 1 RETURNING tokens",
-                )
-                .bind(&d.tenant_id)
-                .fetch_optional(&mut **tx)
-                .await?;
-                let Some((balance,)) = charged else {
-                    if let Some((code_id, _, _)) = &code {
-                        sqlx::query(
-                            "UPDATE license_codes SET status = 'available', order_item_id = NULL, allocated_at = NULL WHERE id = $1",
-                        )
-                        .bind(code_id)
-                        .execute(&mut **tx)
-                        .await?;
-                    }
-                    wait(tx, deferred, d, "awaiting_tokens", now).await?;
-                    return Ok(Allocation::AwaitingTokens);
-                };
+                let balance = deferred.charge(&d.tenant_id);
                 let mut links = 0;
                 if wants_files {
                     let files: Vec<(String,)> = sqlx::query_as(
@@ -941,9 +919,34 @@ macro_rules! impl_pipeline_store {
                 /// `(tenant id, order id, action, detail JSON)`.
                 audit: Vec<(String, String, String, String)>,
                 processed: Vec<String>,
+                /// Per tenant touched: `(balance now, tokens charged in this transaction)`.
+                balances: std::collections::BTreeMap<String, (i64, i64)>,
             }
 
             impl Deferred {
+                /// The tenant's balance in this transaction. The first read locks the tenant's
+                /// row (`FOR UPDATE` on PostgreSQL; SQLite's write transaction holds the whole
+                /// database), so charges counted here are exact when written at the end.
+                async fn balance(&mut self, tx: &mut Tx<'_>, tenant_id: &str) -> StoreResult<i64> {
+                    if let Some((balance, _)) = self.balances.get(tenant_id) {
+                        return Ok(*balance);
+                    }
+                    let (balance,): (i64,) = sqlx::query_as(concat!("SELECT tokens FROM tenants WHERE id = $1", $lock_row))
+                        .bind(tenant_id)
+                        .fetch_one(&mut **tx)
+                        .await?;
+                    self.balances.insert(tenant_id.to_owned(), (balance, 0));
+                    Ok(balance)
+                }
+
+                /// Charges one token of a balance read by [`Deferred::balance`]; the new balance.
+                fn charge(&mut self, tenant_id: &str) -> i64 {
+                    let entry = self.balances.get_mut(tenant_id).expect("the balance is read before a charge");
+                    entry.0 -= 1;
+                    entry.1 += 1;
+                    entry.0
+                }
+
                 fn audit(&mut self, tenant_id: &str, order_id: &str, action: &str, detail: String) {
                     self.audit.push((tenant_id.to_owned(), order_id.to_owned(), action.to_owned(), detail));
                 }
@@ -954,6 +957,13 @@ macro_rules! impl_pipeline_store {
 
                 /// Writes everything collected, in the order it was collected.
                 async fn write(self, tx: &mut Tx<'_>, at: i64) -> StoreResult<()> {
+                    for (tenant_id, (_, charged)) in self.balances.iter().filter(|(_, (_, c))| *c > 0) {
+                        sqlx::query("UPDATE tenants SET tokens = tokens - $1 WHERE id = $2")
+                            .bind(charged)
+                            .bind(tenant_id)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
                     // Rows per insert: six binds each.
                     for rows in self.audit.chunks(ID_CHUNK) {
                         let mut query = QueryBuilder::<$db>::new(

@@ -37,5 +37,6 @@ super::pipeline_sql::impl_pipeline_store!(
     Postgres,
     "BEGIN",
     " FOR UPDATE SKIP LOCKED",
+    " FOR UPDATE",
     64
 );

@@ -43,4 +43,4 @@ impl SqliteStore {
 }
 
 super::sql::impl_store!(SqliteStore, Sqlite, "sqlite", "BEGIN IMMEDIATE", "");
-super::pipeline_sql::impl_pipeline_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE", "", 1);
+super::pipeline_sql::impl_pipeline_store!(SqliteStore, Sqlite, "BEGIN IMMEDIATE", "", "", 1);
