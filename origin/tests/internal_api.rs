@@ -257,7 +257,7 @@ async fn events_are_stored_once_per_platform_identity(backend: Backend) {
         "evt_huge",
         &"x".repeat(5 * 1024 * 1024),
     );
-    let (status, body) = app.edge(Method::POST, INGEST_PATH, &huge).await;
+    let (status, body) = app.edge_declaring_only(INGEST_PATH, &huge).await;
     assert_error(
         status,
         &body,
@@ -339,10 +339,35 @@ async fn dead_letters_are_recorded_once(backend: Backend) {
     );
 }
 
+/// A burst of repeats, taken in by one batched insert: one event stored, and every repeat
+/// (same delivery, or the same order under another delivery id) answered with its id.
+async fn concurrent_repeats_are_stored_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant(0).await;
+    let sends = (0..24).map(|n| {
+        let edge_id = format!("evt_burst_{}", n % 3);
+        let body = event(&tenant.id, "woocommerce", &edge_id, WOO_BODY);
+        let app = &app;
+        async move { app.edge(Method::POST, INGEST_PATH, &body).await }
+    });
+    let answers = futures_util::future::join_all(sends).await;
+    let mut ids = std::collections::BTreeSet::new();
+    let mut new = 0;
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        ids.insert(body["data"]["event_id"].as_str().unwrap().to_owned());
+        new += usize::from(body["data"]["duplicate"] == false);
+    }
+    assert_eq!(ids.len(), 1, "{answers:?}");
+    assert_eq!(new, 1, "{answers:?}");
+    assert_eq!(events(&app, &tenant.key, "").await.len(), 1);
+}
+
 on_both_backends!(
     unsigned_stale_and_altered_requests_are_refused,
     edge_config_carries_decrypted_secrets_and_active_flags,
     events_are_stored_once_per_platform_identity,
     events_for_an_inactive_connection_are_kept_unprocessed,
     dead_letters_are_recorded_once,
+    concurrent_repeats_are_stored_once,
 );

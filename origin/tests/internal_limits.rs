@@ -7,8 +7,6 @@ use common::{Backend, TestApp, assert_error};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::internal::INGEST_PATH;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 fn forwarded(tenant: &str, edge_id: &str, body: &str) -> String {
     json!({
@@ -41,7 +39,7 @@ async fn a_webhook_at_the_edge_limit_is_ingested_and_larger_is_refused(backend: 
 
     // A body over the limit is refused on its declared length, before the origin reads it.
     let too_big = forwarded(&tenant.id, "evt_huge", &"x".repeat(5 * 1024 * 1024));
-    let (status, body) = declare_without_sending(&app, &too_big).await;
+    let (status, body) = app.edge_declaring_only(INGEST_PATH, &too_big).await;
     assert_error(
         status,
         &body,
@@ -57,39 +55,6 @@ async fn a_webhook_at_the_edge_limit_is_ingested_and_larger_is_refused(backend: 
         1,
         "only the event at the limit is stored: {body}"
     );
-}
-
-/// Sends the headers of a signed ingest request for `body` (with its real length) and none of
-/// the body, then reads the answer: what a sender sees when the origin refuses on the length.
-async fn declare_without_sending(app: &TestApp, body: &str) -> (StatusCode, Value) {
-    let signature = shared::forward::sign_forwarded_request(
-        common::EDGE_SECRET.as_bytes(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-        "POST",
-        INGEST_PATH,
-        body.as_bytes(),
-    );
-    let address = app.base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(address).await.unwrap();
-    let head = format!(
-        "POST {INGEST_PATH} HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\n{}: {signature}\r\n\r\n",
-        body.len(),
-        shared::forward::SIGNATURE_HEADER,
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await.unwrap();
-    let answer = String::from_utf8(answer).unwrap();
-    let (head, json) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
-    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (
-        StatusCode::from_u16(status).unwrap(),
-        serde_json::from_str(json).unwrap_or_else(|_| panic!("not JSON: {answer}")),
-    )
 }
 
 on_both_backends!(a_webhook_at_the_edge_limit_is_ingested_and_larger_is_refused);

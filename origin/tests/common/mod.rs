@@ -238,6 +238,42 @@ impl TestApp {
             .unwrap();
         read(response).await
     }
+
+    /// Sends the headers of a signed POST for `body` (with its real length) and none of the
+    /// body, then reads the answer: what a sender sees when the origin refuses on the length
+    /// (sending the body too would race the origin closing the connection).
+    pub async fn edge_declaring_only(&self, path: &str, body: &str) -> (StatusCode, Value) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let signature = shared::forward::sign_forwarded_request(
+            EDGE_SECRET.as_bytes(),
+            now,
+            "POST",
+            path,
+            body.as_bytes(),
+        );
+        let address = self.base.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n{}: {signature}\r\n\r\n",
+            body.len(),
+            shared::forward::SIGNATURE_HEADER,
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        let answer = String::from_utf8(answer).unwrap();
+        let (head, json) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
+        let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (
+            StatusCode::from_u16(status).unwrap(),
+            serde_json::from_str(json).unwrap_or_else(|_| panic!("not JSON: {answer}")),
+        )
+    }
 }
 
 /// Sends a request built by hand (other headers, raw bodies); answers status and body.
