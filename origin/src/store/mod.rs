@@ -94,6 +94,12 @@ pub trait Store: pipeline::PipelineStore + Send + Sync + 'static {
         page: &PageQuery,
     ) -> StoreResult<Vec<ConnectionRow>>;
     async fn all_connections(&self, tenant_id: &str) -> StoreResult<Vec<ConnectionRow>>;
+    /// The `(platform, status)` of each of the tenant's connections, or None when there is
+    /// no such tenant: what ingest checks of every event, in one read.
+    async fn connection_states(
+        &self,
+        tenant_id: &str,
+    ) -> StoreResult<Option<Vec<(String, String)>>>;
     async fn get_connection(&self, tenant_id: &str, id: &str)
     -> StoreResult<Option<ConnectionRow>>;
     async fn set_connection_status(

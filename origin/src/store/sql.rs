@@ -226,6 +226,20 @@ macro_rules! impl_store {
                     .await?)
             }
 
+            async fn connection_states(&self, tenant_id: &str) -> StoreResult<Option<Vec<(String, String)>>> {
+                let rows: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+                    "SELECT c.platform, c.status FROM tenants t LEFT JOIN connections c ON c.tenant_id = t.id \
+                     WHERE t.id = $1",
+                )
+                .bind(tenant_id)
+                .fetch_all(&self.pool)
+                .await?;
+                if rows.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(rows.into_iter().filter_map(|(p, s)| p.zip(s)).collect()))
+            }
+
             async fn get_connection(&self, tenant_id: &str, id: &str) -> StoreResult<Option<ConnectionRow>> {
                 tenant_row(&self.pool, "connections", tenant_id, id).await
             }
