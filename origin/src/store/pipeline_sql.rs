@@ -102,7 +102,7 @@ macro_rules! impl_pipeline_store {
                 async fn ingest_events(&self, events: &[EventRow]) -> StoreResult<Vec<(String, bool)>> {
                     let _writer = write_gate().await;
                     let mut tx = self.pool.begin_with($begin_write).await?;
-                    let inserted = insert_events_in(&mut tx, events).await?;
+                    let inserted = super::insert_events(&mut tx, events).await?;
                     let mut stamps: std::collections::BTreeMap<(&str, &str), i64> = Default::default();
                     for (e, &new) in events.iter().zip(&inserted) {
                         if new {
@@ -137,7 +137,7 @@ macro_rules! impl_pipeline_store {
                 async fn insert_polled_event(&self, e: &EventRow) -> StoreResult<bool> {
                     let _writer = write_gate().await;
                     let mut tx = self.pool.begin_with($begin_write).await?;
-                    let new = insert_event_in(&mut tx, e).await?;
+                    let new = super::insert_events(&mut tx, std::slice::from_ref(e)).await?[0];
                     tx.commit().await?;
                     Ok(new)
                 }
@@ -900,43 +900,6 @@ macro_rules! impl_pipeline_store {
                 #[sqlx(flatten)]
                 link: LinkRow,
                 filename: String,
-            }
-
-            /// Inserts events with one statement per chunk, each once per dedupe key (or edge
-            /// id): per event, whether it was new. Duplicates within the batch are caught too:
-            /// the rows of one insert are checked in order.
-            async fn insert_events_in(tx: &mut Tx<'_>, events: &[EventRow]) -> StoreResult<Vec<bool>> {
-                let mut new_ids = std::collections::BTreeSet::new();
-                // Twelve binds per row.
-                for chunk in events.chunks(ID_CHUNK / 2) {
-                    let mut query = QueryBuilder::<$db>::new(
-                        "INSERT INTO events (id, tenant_id, platform, status, dedupe_key, edge_event_id, headers, \
-                         body, received_at, stored_at, attempts, last_error) ",
-                    );
-                    query.push_values(chunk, |mut row, e| {
-                        row.push_bind(&e.id)
-                            .push_bind(&e.tenant_id)
-                            .push_bind(&e.platform)
-                            .push_bind(&e.status)
-                            .push_bind(&e.dedupe_key)
-                            .push_bind(&e.edge_event_id)
-                            .push_bind(&e.headers)
-                            .push_bind(&e.body)
-                            .push_bind(e.received_at)
-                            .push_bind(e.stored_at)
-                            .push_bind(e.attempts)
-                            .push_bind(e.last_error.as_deref());
-                    });
-                    query.push(" ON CONFLICT DO NOTHING RETURNING id");
-                    let ids: Vec<(String,)> = query.build_query_as().fetch_all(&mut **tx).await?;
-                    new_ids.extend(ids.into_iter().map(|(id,)| id));
-                }
-                Ok(events.iter().map(|e| new_ids.contains(&e.id)).collect())
-            }
-
-            /// The store's own event insert, inside the caller's transaction.
-            async fn insert_event_in(tx: &mut Tx<'_>, e: &EventRow) -> StoreResult<bool> {
-                super::insert_event(&mut **tx, e).await
             }
 
             /// Ids bound in one `IN (…)` list: well under SQLite's and PostgreSQL's bind limits.

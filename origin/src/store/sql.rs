@@ -265,7 +265,7 @@ macro_rules! impl_store {
 
             async fn ingest_event(&self, event: &EventRow) -> StoreResult<(String, bool)> {
                 let mut tx = self.pool.begin_with($begin_write).await?;
-                let inserted = insert_event(&mut *tx, event).await?;
+                let inserted = insert_events(&mut tx, std::slice::from_ref(event)).await?[0];
                 if inserted {
                     sqlx::query(
                         "UPDATE connections SET last_event_at = $1 \
@@ -286,7 +286,7 @@ macro_rules! impl_store {
 
             async fn record_dead_letter(&self, event: &EventRow) -> StoreResult<(String, bool)> {
                 let mut tx = self.pool.begin_with($begin_write).await?;
-                let inserted = insert_event(&mut *tx, event).await?;
+                let inserted = insert_events(&mut tx, std::slice::from_ref(event)).await?[0];
                 if inserted {
                     sqlx::query(
                         "UPDATE connections SET last_error = $1 WHERE tenant_id = $2 AND platform = $3",
@@ -821,30 +821,39 @@ macro_rules! impl_store {
         }
 
         /// Inserts unless the dedupe key or edge id is already stored; whether it inserted.
-        async fn insert_event<'e, E>(executor: E, e: &EventRow) -> StoreResult<bool>
-        where
-            E: sqlx::Executor<'e, Database = $db>,
-        {
-            let done = sqlx::query(
-                "INSERT INTO events (id, tenant_id, platform, status, dedupe_key, edge_event_id, headers, \
-                 body, received_at, stored_at, attempts, last_error) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
-            )
-            .bind(&e.id)
-            .bind(&e.tenant_id)
-            .bind(&e.platform)
-            .bind(&e.status)
-            .bind(&e.dedupe_key)
-            .bind(&e.edge_event_id)
-            .bind(&e.headers)
-            .bind(&e.body)
-            .bind(e.received_at)
-            .bind(e.stored_at)
-            .bind(e.attempts)
-            .bind(e.last_error.as_deref())
-            .execute(executor)
-            .await?;
-            Ok(done.rows_affected() == 1)
+        /// Inserts events with one statement per chunk, each once per dedupe key (or edge id):
+        /// per event, whether it was new. Duplicates within the batch are caught too: the rows
+        /// of one insert are checked in order.
+        async fn insert_events(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            events: &[EventRow],
+        ) -> StoreResult<Vec<bool>> {
+            let mut new_ids = std::collections::BTreeSet::new();
+            // Twelve binds per row: well under either backend's bind limit.
+            for chunk in events.chunks(250) {
+                let mut query = QueryBuilder::<$db>::new(
+                    "INSERT INTO events (id, tenant_id, platform, status, dedupe_key, edge_event_id, headers, \
+                     body, received_at, stored_at, attempts, last_error) ",
+                );
+                query.push_values(chunk, |mut row, e| {
+                    row.push_bind(&e.id)
+                        .push_bind(&e.tenant_id)
+                        .push_bind(&e.platform)
+                        .push_bind(&e.status)
+                        .push_bind(&e.dedupe_key)
+                        .push_bind(&e.edge_event_id)
+                        .push_bind(&e.headers)
+                        .push_bind(&e.body)
+                        .push_bind(e.received_at)
+                        .push_bind(e.stored_at)
+                        .push_bind(e.attempts)
+                        .push_bind(e.last_error.as_deref());
+                });
+                query.push(" ON CONFLICT DO NOTHING RETURNING id");
+                let ids: Vec<(String,)> = query.build_query_as().fetch_all(&mut **tx).await?;
+                new_ids.extend(ids.into_iter().map(|(id,)| id));
+            }
+            Ok(events.iter().map(|e| new_ids.contains(&e.id)).collect())
         }
 
         async fn existing_event_id(pool: &sqlx::Pool<$db>, e: &EventRow) -> StoreResult<String> {

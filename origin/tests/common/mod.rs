@@ -216,17 +216,7 @@ impl TestApp {
 
     /// A request signed as the edge signs it.
     pub async fn edge(&self, method: Method, path: &str, body: &str) -> (StatusCode, Value) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let signature = shared::forward::sign_forwarded_request(
-            EDGE_SECRET.as_bytes(),
-            now,
-            method.as_str(),
-            path,
-            body.as_bytes(),
-        );
+        let signature = edge_signature(method.as_str(), path, body);
         let response = self
             .client
             .request(method, format!("{}{path}", self.base))
@@ -244,17 +234,7 @@ impl TestApp {
     /// (sending the body too would race the origin closing the connection).
     pub async fn edge_declaring_only(&self, path: &str, body: &str) -> (StatusCode, Value) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let signature = shared::forward::sign_forwarded_request(
-            EDGE_SECRET.as_bytes(),
-            now,
-            "POST",
-            path,
-            body.as_bytes(),
-        );
+        let signature = edge_signature("POST", path, body);
         let address = self.base.trim_start_matches("http://");
         let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
         let head = format!(
@@ -274,6 +254,21 @@ impl TestApp {
             serde_json::from_str(json).unwrap_or_else(|_| panic!("not JSON: {answer}")),
         )
     }
+}
+
+/// `X-YS-Edge-Signature` for a request signed now, as the edge signs it.
+fn edge_signature(method: &str, path: &str, body: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    shared::forward::sign_forwarded_request(
+        EDGE_SECRET.as_bytes(),
+        now,
+        method,
+        path,
+        body.as_bytes(),
+    )
 }
 
 /// Sends a request built by hand (other headers, raw bodies); answers status and body.
