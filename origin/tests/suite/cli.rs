@@ -1,6 +1,6 @@
 //! The operator CLI, run as the real binary against the same database as a running app.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! Orders over HTTP: filters, pagination over more than 250 rows, detail with items and audit
 //! trail, resend and code replacement with their token charges.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

@@ -1,7 +1,7 @@
 //! Authentication, scopes, keys (create, list, revoke, rotate), tenant, request ids, and the
 //! validation answers every route shares (bad JSON, unknown fields, wrong types, 413, 415).
 
-mod common;
+use crate::common;
 
 use common::{Backend, TestApp, assert_error};
 use reqwest::{Method, StatusCode};

@@ -1,16 +1,17 @@
 //! The edge's internal routes over HTTP: signature enforcement, edge config, event ingest
 //! (stored once), dead letters.
 
-mod common;
+use crate::common;
 
 use common::{Backend, EDGE_SECRET, TestApp, assert_error};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::internal::{DEAD_LETTER_PATH, EdgeConfig, INGEST_PATH, edge_config_path};
 
-const WOO_BODY: &str = include_str!("../../fixtures/woocommerce/order-created.body");
-const WOO_REFUNDED: &str = include_str!("../../fixtures/woocommerce/order-updated-refunded.body");
-const EBAY_BODY: &str = include_str!("../../fixtures/ebay/notification-order-confirmation.body");
+const WOO_BODY: &str = include_str!("../../../fixtures/woocommerce/order-created.body");
+const WOO_REFUNDED: &str =
+    include_str!("../../../fixtures/woocommerce/order-updated-refunded.body");
+const EBAY_BODY: &str = include_str!("../../../fixtures/ebay/notification-order-confirmation.body");
 const EBAY_TOKEN: &str = "verification_token_0123456789_abcdefghijk";
 
 fn event(tenant: &str, platform: &str, edge_id: &str, body: &str) -> String {

@@ -2,7 +2,7 @@
 //! order confirmations, Etsy's receipts for the poller, a WooCommerce store for the connect
 //! flow and reconciliation; and two origin processes sharing one PostgreSQL.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -18,12 +18,14 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::internal::INGEST_PATH;
 
-const EBAY_ORDER: &str = include_str!("../../fixtures/ebay/notification-order-confirmation.body");
-const EBAY_DELETION: &str = include_str!("../../fixtures/ebay/notification-account-deletion.body");
+const EBAY_ORDER: &str =
+    include_str!("../../../fixtures/ebay/notification-order-confirmation.body");
+const EBAY_DELETION: &str =
+    include_str!("../../../fixtures/ebay/notification-account-deletion.body");
 const EBAY_REVOCATION: &str =
-    include_str!("../../fixtures/ebay/notification-authorization-revocation.body");
-const ETSY_PAGE: &str = include_str!("../../fixtures/etsy/get-shop-receipts.response.json");
-const WOO_BODY: &str = include_str!("../../fixtures/woocommerce/order-created.body");
+    include_str!("../../../fixtures/ebay/notification-authorization-revocation.body");
+const ETSY_PAGE: &str = include_str!("../../../fixtures/etsy/get-shop-receipts.response.json");
+const WOO_BODY: &str = include_str!("../../../fixtures/woocommerce/order-created.body");
 
 /// The app with its delivery pipeline running, as `origin serve` has it.
 async fn pipeline_app(backend: Backend) -> TestApp {

@@ -1,7 +1,7 @@
 //! The delivery pipeline over real HTTP and a real database, on both backends: events in
 //! through the signed ingest route, emails out in the outbox, tokens and codes accounted.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -12,8 +12,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::internal::{DEAD_LETTER_PATH, INGEST_PATH};
 
-const WOO_BODY: &str = include_str!("../../fixtures/woocommerce/order-created.body");
-const WOO_REFUNDED: &str = include_str!("../../fixtures/woocommerce/order-updated-refunded.body");
+const WOO_BODY: &str = include_str!("../../../fixtures/woocommerce/order-created.body");
+const WOO_REFUNDED: &str =
+    include_str!("../../../fixtures/woocommerce/order-updated-refunded.body");
 
 /// A paid WooCommerce order `id` of one line: `quantity` × WooCommerce product `product_id`.
 fn woo_order(id: u64, product_id: u64, quantity: u64) -> String {

@@ -1,7 +1,7 @@
 //! Products over HTTP: create/list/filter/get/update/archive, duplicate SKUs, code import,
 //! signed file upload, and templates.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

@@ -1,7 +1,7 @@
 //! The `Store` trait itself, run against both backends: what every implementation must
 //! guarantee whatever HTTP does on top (tenant scoping, once-only events, atomic charges).
 
-mod common;
+use crate::common;
 
 use common::{Backend, TestApp};
 use origin::ids::{new_id, now_ms};

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 fn woo_order(id: u64, status: &str, modified_gmt: &str) -> Value {
     let mut order: Value = serde_json::from_slice(include_bytes!(
-        "../../fixtures/woocommerce/order-created.body"
+        "../../../fixtures/woocommerce/order-created.body"
     ))
     .unwrap();
     order["id"] = json!(id);
@@ -121,7 +121,7 @@ async fn woocommerce_webhook_registration_returns_the_store_id_and_keeps_the_sec
 
 fn etsy_receipt(id: u64, updated: u64) -> Value {
     let page: Value = serde_json::from_slice(include_bytes!(
-        "../../fixtures/etsy/get-shop-receipts.response.json"
+        "../../../fixtures/etsy/get-shop-receipts.response.json"
     ))
     .unwrap();
     let mut receipt = page["results"][0].clone();

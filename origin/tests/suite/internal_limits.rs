@@ -1,7 +1,7 @@
 //! The internal ingest route takes what the edge can send: a webhook body at the edge's 1 MB
 //! limit, wrapped as a JSON string, is larger than the public API's body limit.
 
-mod common;
+use crate::common;
 
 use common::{Backend, TestApp, assert_error};
 use reqwest::{Method, StatusCode};

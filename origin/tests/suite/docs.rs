@@ -2,7 +2,7 @@
 //! schema, vendored in `tests/schemas/`), every `$ref` resolves, every route of the API
 //! document is in it, and the router serves exactly the methods it documents.
 
-mod common;
+use crate::common;
 
 use common::{Backend, TestApp};
 use reqwest::{Method, StatusCode};

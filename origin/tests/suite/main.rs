@@ -1,0 +1,19 @@
+//! The origin's tests: one binary, so the whole origin links once. Each module is named for
+//! the part it drives through the real interface (HTTP on a random port, the CLI, the store
+//! over a fresh database), and store-touching tests run on SQLite and PostgreSQL.
+
+#[macro_use]
+mod common;
+
+mod auth;
+mod cli;
+mod docs;
+mod internal;
+mod internal_limits;
+mod logs;
+mod orders;
+mod pipeline;
+mod pipeline_platforms;
+mod platform_clients;
+mod products;
+mod store_contract;
