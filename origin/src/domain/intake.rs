@@ -4,8 +4,8 @@
 use serde_json::Value;
 use shared::internal::Platform;
 
+use crate::domain::ledger::{IntakeItem, OrderIntake};
 use crate::platforms::{PlatformItem, PlatformOrder};
-use crate::store::pipeline::{IntakeItem, OrderIntake};
 
 /// Waits before retrying failed work (event processing, email sends): 1 s, 5 s, 30 s,
 /// 5 min, 30 min; after the last one the work is dead (events) or failed (sends).

@@ -2,5 +2,6 @@
 
 pub mod events;
 pub mod intake;
+pub mod ledger;
 pub mod scopes;
 pub mod templates;

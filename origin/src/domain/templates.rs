@@ -67,9 +67,24 @@ fn error(field: &'static str, e: &minijinja::Error) -> TemplateError {
 pub const DEFAULT_SUBJECT: &str = "Your order {{ order.platform_order_id }} is here";
 pub const DEFAULT_BODY: &str = "Hello {{ buyer.name }},\n\n{% for item in items %}- {{ item.name }}: {% if item.code is defined %}{{ item.code }}{% else %}{{ item.download_url }}{% endif %}\n{% endfor %}";
 
+/// Whether a template being saved is its tenant's default afterwards: when it asks to be, or
+/// when no other template of the tenant is (the first template a tenant makes is its default
+/// until another one claims it). Saving a default takes the flag from every other template.
+pub fn is_default_after_save(asks_default: bool, another_is_default: bool) -> bool {
+    asks_default || !another_is_default
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_template_is_the_default_until_another_claims_it() {
+        assert!(is_default_after_save(false, false), "the first one");
+        assert!(!is_default_after_save(false, true));
+        assert!(is_default_after_save(true, true), "claiming takes it");
+        assert!(is_default_after_save(true, false));
+    }
 
     #[test]
     fn default_template_renders_sample_data() {

@@ -130,7 +130,6 @@ impl From<StoreError> for ApiError {
             StoreError::OutOfStock => {
                 ApiError::Conflict("no license code is available for this product".into())
             }
-            StoreError::AlreadyExists => ApiError::Conflict("the resource already exists".into()),
             other => ApiError::internal(other),
         }
     }

@@ -1,42 +1,15 @@
-//! Storage of the delivery pipeline: event leases, the delivery ledger, download links,
-//! pollers and alerts. Every piece of work that must survive a crash is a row here, claimed
-//! with a lease; the SQL is in `pipeline_sql` and runs on both backends.
+//! Storage of the delivery pipeline: its row types and its small traits (event leases, the
+//! delivery ledger, sends, download links, pollers, alerts). Every piece of work that must
+//! survive a crash is a row here, claimed with a lease; the SQL is in `sql/` and runs on both
+//! backends. The order intake types are the domain's, re-exported here for their old path.
 
 use async_trait::async_trait;
 use sqlx::FromRow;
 
+pub use crate::domain::ledger::{DeliveryPolicy, IntakeItem, OrderIntake};
+
+use super::resources::{ConnectionStore, EventStore, OrderStore, ProductStore};
 use super::{EventRow, FileRow, OrderRow, StoreResult};
-
-/// A paid order as the pipeline takes it in, its items already mapped to products.
-#[derive(Debug, Clone)]
-pub struct OrderIntake {
-    pub tenant_id: String,
-    pub platform: String,
-    pub platform_order_id: String,
-    pub buyer_email: String,
-    pub buyer_name: Option<String>,
-    pub buyer_platform_id: Option<String>,
-    pub currency: Option<String>,
-    pub items: Vec<IntakeItem>,
-}
-
-#[derive(Debug, Clone)]
-pub struct IntakeItem {
-    pub line_item_id: String,
-    pub name: String,
-    pub quantity: i64,
-    /// `(product id, product type)` when a mapping matched.
-    pub product: Option<(String, String)>,
-}
-
-/// What each allocation applies: limits of the download links made for FILE/HYBRID units,
-/// and the balance under which a low-tokens alert is recorded.
-#[derive(Debug, Clone, Copy)]
-pub struct DeliveryPolicy {
-    pub link_ttl_ms: i64,
-    pub max_downloads: i64,
-    pub low_tokens: i64,
-}
 
 /// One unit of work on a delivery: `(tenant id, order id, delivery id)`.
 pub type UnitRef = (String, String, String);
@@ -159,9 +132,9 @@ pub enum DownloadRefusal {
     Exhausted,
 }
 
+/// Leases on stored events: the worker's queue of events to process.
 #[async_trait]
-pub trait PipelineStore: Send + Sync {
-    // Events.
+pub trait EventQueueStore: Send + Sync {
     /// Leases up to `limit` events due for processing until `now + lease_ms`, in the order
     /// they arrived.
     async fn claim_events(
@@ -182,19 +155,11 @@ pub trait PipelineStore: Send + Sync {
     ) -> StoreResult<()>;
     /// Puts a dead (or failed) event back in the queue; the event after the change.
     async fn replay_event(&self, tenant_id: &str, event_id: &str) -> StoreResult<Option<EventRow>>;
-    /// Stores events in one transaction, each once per dedupe key (or edge id), stamping
-    /// their platform's active connections: per event, the stored id and whether it was
-    /// already there. The batched form of `Store::ingest_event`.
-    async fn ingest_events(&self, events: &[EventRow]) -> StoreResult<Vec<(String, bool)>>;
-    /// Stores an event found by a poller once per dedupe key; whether it was new.
-    async fn insert_polled_event(&self, event: &EventRow) -> StoreResult<bool>;
+}
 
-    // Orders and the ledger.
-    /// The tenant's active products with their mappings JSON: `(id, type, mappings)`.
-    async fn mappable_products(
-        &self,
-        tenant_id: &str,
-    ) -> StoreResult<Vec<(String, String, String)>>;
+/// The delivery ledger: orders taken in, units allocated and charged, revoked, resumed.
+#[async_trait]
+pub trait LedgerStore: Send + Sync {
     /// Takes paid orders in, all in one transaction; per order, in the order given: the order
     /// and its items (once), a ledger row per unit (once), allocation and charging of each
     /// new unit, the audit trail, and its event (when given) marked processed. One outcome per
@@ -225,6 +190,11 @@ pub trait PipelineStore: Send + Sync {
         lease_ms: i64,
         limit: i64,
     ) -> StoreResult<Vec<UnitRef>>;
+}
+
+/// Delivery emails: leased, bundled, recorded as sent or failed.
+#[async_trait]
+pub trait SendStore: Send + Sync {
     /// Leases up to `limit` allocated units whose email is due.
     async fn claim_sends(&self, now: i64, lease_ms: i64, limit: i64) -> StoreResult<Vec<UnitRef>>;
     /// What the emails of these leased units need, one bundle per order, read in a few
@@ -242,45 +212,22 @@ pub trait PipelineStore: Send + Sync {
         error: &str,
         now: i64,
     ) -> StoreResult<()>;
+}
 
-    // Downloads.
+/// Signed download links.
+#[async_trait]
+pub trait LinkStore: Send + Sync {
     /// Counts one download of a link if it may still be used; its file.
     async fn use_download_link(
         &self,
         link_id: &str,
         now: i64,
     ) -> StoreResult<Result<FileRow, DownloadRefusal>>;
+}
 
-    // Platform housekeeping.
-    /// Erases the buyer's personal data from the tenant's orders of `platform`; how many.
-    async fn anonymise_buyer(
-        &self,
-        tenant_id: &str,
-        platform: &str,
-        buyer_platform_ids: &[String],
-        now: i64,
-    ) -> StoreResult<u64>;
-    async fn deactivate_platform(
-        &self,
-        tenant_id: &str,
-        platform: &str,
-        now: i64,
-    ) -> StoreResult<u64>;
-    async fn update_connection_secrets(
-        &self,
-        connection_id: &str,
-        sealed: &str,
-        now: i64,
-    ) -> StoreResult<()>;
-    /// Stamps a connection with the time it last brought an event.
-    async fn touch_connection(&self, connection_id: &str, now: i64) -> StoreResult<()>;
-    async fn set_connection_warning(
-        &self,
-        connection_id: &str,
-        warning: Option<&str>,
-    ) -> StoreResult<()>;
-
-    // Pollers.
+/// The platform pollers' rows and leases.
+#[async_trait]
+pub trait PollerStore: Send + Sync {
     /// Makes sure every active Etsy and WooCommerce connection has its poller row.
     async fn ensure_pollers(&self, now: i64) -> StoreResult<()>;
     async fn claim_pollers(
@@ -297,7 +244,39 @@ pub trait PipelineStore: Send + Sync {
         error: Option<&str>,
         now: i64,
     ) -> StoreResult<()>;
+}
 
-    // Alerts.
+/// The alerts the ledger raises (low stock, low tokens).
+#[async_trait]
+pub trait AlertStore: Send + Sync {
     async fn list_alerts(&self, tenant_id: &str) -> StoreResult<Vec<AlertRow>>;
+}
+
+/// Everything the delivery pipeline uses of the store, as one bound.
+pub trait PipelineStore:
+    EventQueueStore
+    + LedgerStore
+    + SendStore
+    + LinkStore
+    + PollerStore
+    + AlertStore
+    + EventStore
+    + ProductStore
+    + OrderStore
+    + ConnectionStore
+{
+}
+
+impl<T> PipelineStore for T where
+    T: EventQueueStore
+        + LedgerStore
+        + SendStore
+        + LinkStore
+        + PollerStore
+        + AlertStore
+        + EventStore
+        + ProductStore
+        + OrderStore
+        + ConnectionStore
+{
 }

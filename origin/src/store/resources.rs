@@ -1,0 +1,215 @@
+//! The store's small per-resource traits for what the HTTP API keeps: tenants and tokens,
+//! API keys, connections, events, products with their codes and files, orders, templates.
+//! Each backend implements every one (in `sql/`); [`super::Store`] is all of them at once.
+
+use async_trait::async_trait;
+
+use super::{
+    ApiKeyRow, AuditRow, CodeStock, ConnectionRow, EventFilter, EventRow, FileRow, OrderFilter,
+    OrderItemRow, OrderRow, PageQuery, ProductFilter, ProductRow, StoreResult, TemplateRow,
+    TenantRow,
+};
+
+/// The backend itself: its schema and its name.
+#[async_trait]
+pub trait StoreBackend: Send + Sync {
+    /// Applies this backend's migrations (idempotent).
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Which backend this is, for logs and benchmarks.
+    fn backend(&self) -> &'static str;
+}
+
+/// Tenants and their token balance.
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    async fn create_tenant(&self, tenant: &TenantRow, first_key: &ApiKeyRow) -> StoreResult<()>;
+    async fn get_tenant(&self, tenant_id: &str) -> StoreResult<Option<TenantRow>>;
+    /// Adds (or with a negative amount, removes, never below zero) tokens; the new balance.
+    async fn add_tokens(&self, tenant_id: &str, amount: i64) -> StoreResult<Option<i64>>;
+}
+
+/// API keys, stored by hash.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn insert_api_key(&self, key: &ApiKeyRow) -> StoreResult<()>;
+    /// The key with this hash if it is neither revoked nor past its rotation grace period.
+    async fn find_usable_api_key(&self, hash: &str, now: i64) -> StoreResult<Option<ApiKeyRow>>;
+    async fn touch_api_key(&self, key_id: &str, now: i64) -> StoreResult<()>;
+    async fn get_api_key(&self, tenant_id: &str, key_id: &str) -> StoreResult<Option<ApiKeyRow>>;
+    async fn list_api_keys(&self, tenant_id: &str, page: &PageQuery)
+    -> StoreResult<Vec<ApiKeyRow>>;
+    /// Revokes a key; `tenant_id` None is the operator (CLI) acting on any tenant.
+    async fn revoke_api_key(
+        &self,
+        tenant_id: Option<&str>,
+        key_id: &str,
+        now: i64,
+    ) -> StoreResult<Option<ApiKeyRow>>;
+    /// Inserts `new_key` and lets the old one expire at `grace_until`, in one transaction.
+    async fn rotate_api_key(
+        &self,
+        tenant_id: &str,
+        old_key_id: &str,
+        new_key: &ApiKeyRow,
+        grace_until: i64,
+    ) -> StoreResult<Option<ApiKeyRow>>;
+}
+
+/// Platform connections, and what the pipeline stamps on them.
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    async fn insert_connection(&self, connection: &ConnectionRow) -> StoreResult<()>;
+    async fn list_connections(
+        &self,
+        tenant_id: &str,
+        page: &PageQuery,
+    ) -> StoreResult<Vec<ConnectionRow>>;
+    async fn all_connections(&self, tenant_id: &str) -> StoreResult<Vec<ConnectionRow>>;
+    /// The `(platform, status)` of each of the tenant's connections, or None when there is
+    /// no such tenant: what ingest checks of every event, in one read.
+    async fn connection_states(
+        &self,
+        tenant_id: &str,
+    ) -> StoreResult<Option<Vec<(String, String)>>>;
+    async fn get_connection(&self, tenant_id: &str, id: &str)
+    -> StoreResult<Option<ConnectionRow>>;
+    async fn set_connection_status(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        status: &str,
+        now: i64,
+    ) -> StoreResult<Option<ConnectionRow>>;
+    async fn deactivate_platform(
+        &self,
+        tenant_id: &str,
+        platform: &str,
+        now: i64,
+    ) -> StoreResult<u64>;
+    async fn update_connection_secrets(
+        &self,
+        connection_id: &str,
+        sealed: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Stamps a connection with the time it last brought an event.
+    async fn touch_connection(&self, connection_id: &str, now: i64) -> StoreResult<()>;
+    async fn set_connection_warning(
+        &self,
+        connection_id: &str,
+        warning: Option<&str>,
+    ) -> StoreResult<()>;
+}
+
+/// Events from the edge and from pollers, stored once per dedupe key.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Stores an event once per `(tenant, dedupe_key)`; answers the stored id and whether it
+    /// was already there. Also stamps the platform's connections with the event time.
+    async fn ingest_event(&self, event: &EventRow) -> StoreResult<(String, bool)>;
+    /// Stores events in one transaction, each once per dedupe key (or edge id), stamping
+    /// their platform's active connections: per event, the stored id and whether it was
+    /// already there. The batched form of [`EventStore::ingest_event`].
+    async fn ingest_events(&self, events: &[EventRow]) -> StoreResult<Vec<(String, bool)>>;
+    /// Stores an event found by a poller once per dedupe key; whether it was new.
+    async fn insert_polled_event(&self, event: &EventRow) -> StoreResult<bool>;
+    /// Records an event the edge gave up on, once per `(tenant, edge_event_id)`.
+    async fn record_dead_letter(&self, event: &EventRow) -> StoreResult<(String, bool)>;
+    async fn list_events(
+        &self,
+        tenant_id: &str,
+        filter: &EventFilter,
+    ) -> StoreResult<Vec<EventRow>>;
+}
+
+/// Products and what maps platform items to them.
+#[async_trait]
+pub trait ProductStore: Send + Sync {
+    async fn insert_product(&self, product: &ProductRow) -> StoreResult<()>;
+    async fn update_product(&self, product: &ProductRow) -> StoreResult<()>;
+    async fn get_product(&self, tenant_id: &str, id: &str) -> StoreResult<Option<ProductRow>>;
+    async fn list_products(
+        &self,
+        tenant_id: &str,
+        filter: &ProductFilter,
+    ) -> StoreResult<Vec<ProductRow>>;
+    /// The tenant's active products with their mappings JSON: `(id, type, mappings)`.
+    async fn mappable_products(
+        &self,
+        tenant_id: &str,
+    ) -> StoreResult<Vec<(String, String, String)>>;
+}
+
+/// A product's license codes.
+#[async_trait]
+pub trait CodeStore: Send + Sync {
+    async fn code_stock(&self, tenant_id: &str, product_id: &str) -> StoreResult<CodeStock>;
+    /// Inserts the codes not already stored for the product; how many were new.
+    async fn import_codes(
+        &self,
+        tenant_id: &str,
+        product_id: &str,
+        codes: &[String],
+        now: i64,
+    ) -> StoreResult<u64>;
+}
+
+/// A product's downloadable files.
+#[async_trait]
+pub trait FileStore: Send + Sync {
+    async fn insert_file(&self, file: &FileRow) -> StoreResult<()>;
+    async fn get_file(&self, file_id: &str) -> StoreResult<Option<FileRow>>;
+    async fn complete_file(
+        &self,
+        file_id: &str,
+        size_bytes: i64,
+        sha256: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+    async fn list_files(&self, tenant_id: &str, product_id: &str) -> StoreResult<Vec<FileRow>>;
+}
+
+/// Orders, their items and audit trail, and what an operator does to them.
+#[async_trait]
+pub trait OrderStore: Send + Sync {
+    async fn insert_orders(&self, orders: &[(OrderRow, Vec<OrderItemRow>)]) -> StoreResult<()>;
+    async fn list_orders(
+        &self,
+        tenant_id: &str,
+        filter: &OrderFilter,
+    ) -> StoreResult<Vec<OrderRow>>;
+    async fn get_order(&self, tenant_id: &str, id: &str) -> StoreResult<Option<OrderRow>>;
+    async fn order_items(&self, tenant_id: &str, order_id: &str) -> StoreResult<Vec<OrderItemRow>>;
+    async fn order_audit(&self, tenant_id: &str, order_id: &str) -> StoreResult<Vec<AuditRow>>;
+    /// Charges one token per item and queues every item again, atomically; the new balance.
+    async fn resend_order(&self, tenant_id: &str, order_id: &str, now: i64) -> StoreResult<i64>;
+    /// Gives a CODE item a fresh code, marks the old one replaced, charges one token.
+    async fn replace_item_code(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+        item_id: &str,
+        now: i64,
+    ) -> StoreResult<(OrderItemRow, i64)>;
+    /// Erases the buyer's personal data from the tenant's orders of `platform`; how many.
+    async fn anonymise_buyer(
+        &self,
+        tenant_id: &str,
+        platform: &str,
+        buyer_platform_ids: &[String],
+        now: i64,
+    ) -> StoreResult<u64>;
+}
+
+/// Email templates.
+#[async_trait]
+pub trait TemplateStore: Send + Sync {
+    /// Inserts or updates; when the template is the default, every other one stops being it.
+    async fn save_template(&self, template: &TemplateRow, is_new: bool) -> StoreResult<()>;
+    async fn get_template(&self, tenant_id: &str, id: &str) -> StoreResult<Option<TemplateRow>>;
+    async fn list_templates(
+        &self,
+        tenant_id: &str,
+        page: &PageQuery,
+    ) -> StoreResult<Vec<TemplateRow>>;
+}

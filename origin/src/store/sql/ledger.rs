@@ -1,0 +1,295 @@
+//! The delivery ledger: paid orders taken in (order, items, a row per unit, each new unit
+//! allocated and charged, the audit trail, the event processed), refunds and cancellations
+//! revoking what was delivered, and waiting units resumed.
+
+use async_trait::async_trait;
+
+use super::allocation::allocate_unit;
+use super::batch::{Deferred, audit_in, finish_event_in, refresh_orders};
+use super::*;
+use crate::domain::ledger::{Allocation, DeliveryPolicy, IntakeItem, OrderIntake, audit};
+use crate::ids::new_id;
+use crate::store::pipeline::{ApplyOutcome, DeliveryRow, LedgerStore, UnitRef};
+
+#[async_trait]
+impl LedgerStore for Backend {
+    async fn apply_orders(
+        &self,
+        orders: &[(OrderIntake, Option<String>)],
+        policy: DeliveryPolicy,
+        now: i64,
+        lease_ms: i64,
+    ) -> StoreResult<Vec<ApplyOutcome>> {
+        let _writer = self.write_gate().await;
+        let mut tx = self.begin_write().await?;
+        let mut deferred = Deferred::default();
+        let mut outcomes = Vec::with_capacity(orders.len());
+        for (intake, event_id) in orders {
+            let event_id = event_id.as_deref();
+            let outcome = apply_order_in(
+                &mut tx,
+                &mut deferred,
+                intake,
+                event_id,
+                policy,
+                now,
+                lease_ms,
+            )
+            .await?;
+            outcomes.push(outcome);
+        }
+        deferred.write(&mut tx, now).await?;
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn revoke_order(
+        &self,
+        tenant_id: &str,
+        platform: &str,
+        platform_order_id: &str,
+        status: &str,
+        event_id: Option<&str>,
+        now: i64,
+    ) -> StoreResult<Option<String>> {
+        let _writer = self.write_gate().await;
+        let mut tx = self.begin_write().await?;
+        let order: Option<(String, String)> = sqlx::query_as(
+            "SELECT id, status FROM orders \
+             WHERE tenant_id = $1 AND platform = $2 AND platform_order_id = $3",
+        )
+        .bind(tenant_id)
+        .bind(platform)
+        .bind(platform_order_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((order_id, previous)) = order else {
+            finish_event_in(&mut tx, event_id).await?;
+            tx.commit().await?;
+            return Ok(None);
+        };
+        if previous == status {
+            finish_event_in(&mut tx, event_id).await?;
+            tx.commit().await?;
+            return Ok(Some(order_id));
+        }
+        sqlx::query("UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3")
+            .bind(status)
+            .bind(now)
+            .bind(&order_id)
+            .execute(&mut *tx)
+            .await?;
+        let codes = sqlx::query(
+            "UPDATE license_codes SET status = 'revoked' \
+             WHERE tenant_id = $1 AND status = 'allocated' \
+             AND order_item_id IN (SELECT id FROM order_items WHERE order_id = $2)",
+        )
+        .bind(tenant_id)
+        .bind(&order_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let links = sqlx::query(
+            "UPDATE download_links SET revoked_at = $1 WHERE revoked_at IS NULL \
+             AND delivery_id IN (SELECT id FROM deliveries WHERE order_id = $2)",
+        )
+        .bind(now)
+        .bind(&order_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "UPDATE deliveries SET status = 'revoked', lease_until = 0, updated_at = $1 \
+             WHERE order_id = $2",
+        )
+        .bind(now)
+        .bind(&order_id)
+        .execute(&mut *tx)
+        .await?;
+        let detail = serde_json::json!({
+            "event_id": event_id,
+            "codes_revoked": codes,
+            "links_revoked": links,
+            "tokens_refunded": 0,
+        });
+        // The trail records a refund or cancellation under the order's new status.
+        audit_in(&mut tx, tenant_id, &order_id, now, status, &detail).await?;
+        let touched = [(tenant_id.to_owned(), order_id.clone())];
+        refresh_orders(&mut tx, &touched, now).await?;
+        finish_event_in(&mut tx, event_id).await?;
+        tx.commit().await?;
+        Ok(Some(order_id))
+    }
+
+    async fn resume_waiting(
+        &self,
+        policy: DeliveryPolicy,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<UnitRef>> {
+        let waiting: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM deliveries WHERE status IN ('awaiting_stock', 'awaiting_tokens') \
+             ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut allocated = Vec::new();
+        for (id,) in waiting {
+            let _writer = self.write_gate().await;
+            let mut tx = self.begin_write().await?;
+            // Takes the row (and on PostgreSQL its lock): a unit another replica
+            // allocated meanwhile no longer matches.
+            let delivery: Option<DeliveryRow> = sqlx::query_as(
+                "UPDATE deliveries SET updated_at = $1 WHERE id = $2 \
+                 AND status IN ('awaiting_stock', 'awaiting_tokens') RETURNING *",
+            )
+            .bind(now)
+            .bind(&id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(delivery) = delivery else { continue };
+            let mut deferred = Deferred::default();
+            let allocation =
+                allocate_unit(&mut tx, &mut deferred, &delivery, policy, now, lease_ms).await?;
+            deferred.write(&mut tx, now).await?;
+            if allocation == Allocation::Allocated {
+                let touched = [(delivery.tenant_id.clone(), delivery.order_id.clone())];
+                refresh_orders(&mut tx, &touched, now).await?;
+                allocated.push((delivery.tenant_id, delivery.order_id, delivery.id));
+            }
+            tx.commit().await?;
+        }
+        Ok(allocated)
+    }
+}
+
+/// Takes one paid order in, in the caller's transaction: the order and its items (once), a
+/// ledger row per unit (once), allocation and charging of each new unit, the audit trail,
+/// and the event marked processed.
+async fn apply_order_in(
+    tx: &mut Tx<'_>,
+    deferred: &mut Deferred,
+    i: &OrderIntake,
+    event_id: Option<&str>,
+    policy: DeliveryPolicy,
+    now: i64,
+    lease_ms: i64,
+) -> StoreResult<ApplyOutcome> {
+    let inserted: Option<(String,)> = sqlx::query_as(
+        "INSERT INTO orders (id, tenant_id, platform, platform_order_id, status, buyer_email, \
+         buyer_name, currency, total_cents, created_at, updated_at, buyer_platform_id) \
+         VALUES ($1, $2, $3, $4, 'processing', $5, $6, $7, NULL, $8, $8, $9) \
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(new_id("ord"))
+    .bind(&i.tenant_id)
+    .bind(&i.platform)
+    .bind(&i.platform_order_id)
+    .bind(i.buyer_email.to_lowercase())
+    .bind(i.buyer_name.as_deref())
+    .bind(i.currency.as_deref())
+    .bind(now)
+    .bind(i.buyer_platform_id.as_deref())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let mut outcome = ApplyOutcome::default();
+    // An order already taken in has its items and ledger rows: a replayed or repeated event
+    // changes nothing.
+    let Some((order_id,)) = inserted else {
+        deferred.processed(event_id);
+        return Ok(outcome);
+    };
+    // The trail reads in order: received, mapped, then each unit's allocation.
+    let received = serde_json::json!({
+        "platform": i.platform,
+        "platform_order_id": i.platform_order_id,
+        "event_id": event_id,
+    });
+    let (mapped, unmapped): (Vec<&IntakeItem>, Vec<&IntakeItem>) =
+        i.items.iter().partition(|item| item.product.is_some());
+    let mapped: Vec<serde_json::Value> = mapped
+        .iter()
+        .map(|item| {
+            serde_json::json!({
+                "line_item_id": item.line_item_id,
+                "product_id": item.product.as_ref().map(|p| &p.0),
+                "quantity": item.quantity,
+            })
+        })
+        .collect();
+    let unmapped: Vec<&str> = unmapped
+        .iter()
+        .map(|item| item.line_item_id.as_str())
+        .collect();
+    let detail = serde_json::json!({ "mapped": mapped, "unmapped_line_items": unmapped });
+    deferred.audit(
+        &i.tenant_id,
+        &order_id,
+        audit::RECEIVED,
+        received.to_string(),
+    );
+    deferred.audit(&i.tenant_id, &order_id, audit::MAPPED, detail.to_string());
+    for item in &i.items {
+        let item_id = new_id("itm");
+        let status = if item.product.is_some() {
+            "pending"
+        } else {
+            "unmapped"
+        };
+        sqlx::query(
+            "INSERT INTO order_items (id, tenant_id, order_id, product_id, product_type, name, \
+             quantity, delivery_status, license_code, delivered_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)",
+        )
+        .bind(&item_id)
+        .bind(&i.tenant_id)
+        .bind(&order_id)
+        .bind(item.product.as_ref().map(|p| p.0.as_str()))
+        .bind(item.product.as_ref().map(|p| p.1.as_str()))
+        .bind(&item.name)
+        .bind(item.quantity)
+        .bind(status)
+        .execute(&mut **tx)
+        .await?;
+        let Some((product_id, product_type)) = &item.product else {
+            continue;
+        };
+        for unit in 0..item.quantity {
+            let delivery: Option<DeliveryRow> = sqlx::query_as(
+                "INSERT INTO deliveries (id, tenant_id, order_id, order_item_id, product_id, \
+                 product_type, platform, platform_order_id, line_item_id, unit, status, \
+                 created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $11) \
+                 ON CONFLICT DO NOTHING RETURNING *",
+            )
+            .bind(new_id("dlv"))
+            .bind(&i.tenant_id)
+            .bind(&order_id)
+            .bind(&item_id)
+            .bind(product_id)
+            .bind(product_type)
+            .bind(&i.platform)
+            .bind(&i.platform_order_id)
+            .bind(&item.line_item_id)
+            .bind(unit)
+            .bind(now)
+            .fetch_optional(&mut **tx)
+            .await?;
+            let Some(delivery) = delivery else { continue };
+            match allocate_unit(tx, deferred, &delivery, policy, now, lease_ms).await? {
+                Allocation::Allocated => outcome.allocated.push(delivery.id),
+                _ => outcome.waiting += 1,
+            }
+        }
+    }
+    // Allocated units are pending until their email is recorded, which refreshes the
+    // statuses; only waiting units change them now.
+    if outcome.waiting > 0 {
+        refresh_orders(tx, &[(i.tenant_id.clone(), order_id.clone())], now).await?;
+    }
+    deferred.processed(event_id);
+    outcome.order_id = Some(order_id);
+    Ok(outcome)
+}

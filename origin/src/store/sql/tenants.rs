@@ -1,0 +1,64 @@
+//! Tenants and their token balance: creating a tenant with its first key, topping up (which
+//! clears a low-tokens alert the new balance answers).
+
+use async_trait::async_trait;
+
+use super::keys::insert_key;
+use super::*;
+use crate::domain::ledger::{alerts, low_tokens_clears, recorded_threshold};
+use crate::store::{ApiKeyRow, TenantRow, TenantStore};
+
+#[async_trait]
+impl TenantStore for Backend {
+    async fn create_tenant(&self, tenant: &TenantRow, first_key: &ApiKeyRow) -> StoreResult<()> {
+        let _writer = self.write_gate().await;
+        let mut tx = self.begin_write().await?;
+        sqlx::query("INSERT INTO tenants (id, name, tokens, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(&tenant.id)
+            .bind(&tenant.name)
+            .bind(tenant.tokens)
+            .bind(tenant.created_at)
+            .execute(&mut *tx)
+            .await?;
+        insert_key(&mut *tx, first_key).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_tenant(&self, tenant_id: &str) -> StoreResult<Option<TenantRow>> {
+        Ok(sqlx::query_as("SELECT * FROM tenants WHERE id = $1")
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn add_tokens(&self, tenant_id: &str, amount: i64) -> StoreResult<Option<i64>> {
+        let _writer = self.write_gate().await;
+        let balance: Option<(i64,)> = sqlx::query_as(
+            "UPDATE tenants SET tokens = tokens + $1 WHERE id = $2 AND tokens + $1 >= 0 \
+             RETURNING tokens",
+        )
+        .bind(amount)
+        .bind(tenant_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((balance,)) = balance else {
+            return Ok(None);
+        };
+        let alert: Option<(String, String)> =
+            sqlx::query_as("SELECT id, detail FROM alerts WHERE tenant_id = $1 AND kind = $2")
+                .bind(tenant_id)
+                .bind(alerts::LOW_TOKENS)
+                .fetch_optional(&self.pool)
+                .await?;
+        if let Some((id, detail)) = alert
+            && low_tokens_clears(balance, recorded_threshold(&detail))
+        {
+            sqlx::query("DELETE FROM alerts WHERE id = $1")
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(Some(balance))
+    }
+}
