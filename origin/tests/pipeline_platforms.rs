@@ -7,13 +7,11 @@ mod common;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::{Backend, EDGE_SECRET, PUBLIC_BASE_URL, Tenant, TestApp};
+use common::{Backend, PUBLIC_BASE_URL, Tenant, TestApp};
 use e2e::harness::fake_ebay::{FakeEbay, SELLER_TOKEN};
 use e2e::harness::fake_etsy::{self, FakeEtsy};
 use e2e::harness::fake_woocommerce::{self, FakeWooCommerce};
-use origin::app::{Application, Settings};
-use origin::crypto::MasterKey;
-use origin::delivery::worker::PipelineSettings;
+use origin::app::Application;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::internal::INGEST_PATH;
@@ -374,23 +372,10 @@ async fn two_origins_on_postgres_share_the_work_without_doubling_it() {
     let first = pipeline_app(Backend::Postgres).await;
     let outbox = first.data_dir.path().join("outbox");
     let second_dir = tempfile::tempdir().unwrap();
-    let mut pipeline = PipelineSettings::defaults(second_dir.path(), PUBLIC_BASE_URL);
-    pipeline.outbox_dir = outbox.clone();
-    let second = Application::build_with_pipeline(
-        Settings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: first.database_url.clone(),
-            data_dir: second_dir.path().to_owned(),
-            edge_shared_secret: EDGE_SECRET.into(),
-            master_key: MasterKey::from_hex(&"ab".repeat(32)).unwrap(),
-            public_base_url: PUBLIC_BASE_URL.to_owned(),
-            max_body_bytes: 64 * 1024,
-            max_upload_bytes: 1024,
-        },
-        pipeline,
-    )
-    .await
-    .unwrap();
+    let mut settings = common::test_settings(second_dir.path(), &first.database_url);
+    settings.max_body_bytes = 64 * 1024;
+    settings.pipeline.outbox_dir = outbox.clone();
+    let second = Application::build(settings).await.unwrap();
     tokio::spawn(second.run());
     let tenant = first.tenant(1000).await;
     code_product(&first, &tenant, json!({"woocommerce_product_id": 501}), 80).await;
