@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{BenchSchema, env_or};
-use origin::app::{Application, Settings};
-use origin::config::AdminCommand;
+use origin::app::Application;
+use origin::config::{AdminCommand, Settings};
 use origin::crypto::MasterKey;
 use origin::ids::new_id;
 use origin::store::{OrderItemRow, OrderRow, Store};
@@ -60,16 +60,13 @@ async fn run_backend(
     secs: u64,
     concurrency: usize,
 ) {
-    let settings = Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: database_url.to_owned(),
-        data_dir: dir.join(name),
-        edge_shared_secret: "bench-edge-secret".into(),
-        master_key: MasterKey::from_hex(&"cd".repeat(32)).unwrap(),
-        public_base_url: "http://127.0.0.1:8787".to_owned(),
-        max_body_bytes: 1 << 20,
-        max_upload_bytes: 1 << 20,
-    };
+    let mut settings = Settings::for_tests(
+        &dir.join(name),
+        database_url,
+        "bench-edge-secret",
+        MasterKey::from_hex(&"cd".repeat(32)).unwrap(),
+    );
+    settings.max_upload_bytes = 1 << 20;
     let app = Application::build(settings).await.unwrap();
     let base = format!("http://{}", app.local_addr());
     let store = app.store();

@@ -16,10 +16,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{BenchSchema, env_or};
-use origin::app::{Application, Settings};
-use origin::config::AdminCommand;
+use origin::app::Application;
+use origin::config::{AdminCommand, Settings};
 use origin::crypto::MasterKey;
-use origin::delivery::worker::{Pipeline, PipelineSettings};
+use origin::jobs::Pipeline;
 use origin::store::Store;
 use serde_json::{Value, json};
 use shared::internal::INGEST_PATH;
@@ -59,22 +59,13 @@ async fn run_backend(
 ) {
     let data_dir = dir.join(name);
     let master_key = MasterKey::from_hex(&"cd".repeat(32)).unwrap();
-    let settings = Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: database_url.to_owned(),
-        data_dir: data_dir.clone(),
-        edge_shared_secret: EDGE_SECRET.into(),
-        master_key: master_key.clone(),
-        public_base_url: "http://127.0.0.1:8787".to_owned(),
-        max_body_bytes: 1 << 20,
-        max_upload_bytes: 1 << 20,
-    };
+    let mut settings =
+        Settings::for_tests(&data_dir, database_url, EDGE_SECRET, master_key.clone());
+    settings.max_upload_bytes = 1 << 20;
     // Ingest is measured alone: the pipeline starts once every event is stored.
-    let mut pipeline = PipelineSettings::defaults(&data_dir, "http://127.0.0.1:8787");
-    pipeline.enabled = false;
-    let app = Application::build_with_pipeline(settings, pipeline.clone())
-        .await
-        .unwrap();
+    settings.pipeline.enabled = false;
+    let mut pipeline = settings.pipeline.clone();
+    let app = Application::build(settings).await.unwrap();
     let base = format!("http://{}", app.local_addr());
     let store = app.store();
     tokio::spawn(app.run());

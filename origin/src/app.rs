@@ -1,42 +1,18 @@
-//! `Application::build`: opens the store, migrates, binds the listener and wires the router.
-//! `main` and the tests start the service the same way; tests pass port 0.
+//! `Application::build`: opens the store, migrates, wires the router and the jobs, binds the
+//! listener; `run` serves and starts the jobs. `main` and the tests start the service the same
+//! way (tests with port 0).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use secrecy::SecretString;
+use anyhow::Context as _;
 use tokio::net::TcpListener;
 
-use crate::crypto::MasterKey;
-use crate::delivery::worker::{Pipeline, PipelineSettings};
+use crate::config::Settings;
+use crate::http::AppState;
+use crate::jobs::Pipeline;
 use crate::store::Store;
 use crate::store::group_commit::IngestBatcher;
-
-/// What handlers share.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub edge_secret: SecretString,
-    pub master_key: MasterKey,
-    pub public_base_url: String,
-    pub files_dir: PathBuf,
-    pub max_upload_bytes: u64,
-    /// Event ingest with group commit (many requests, one transaction).
-    pub ingest: IngestBatcher,
-}
-
-/// Everything `Application::build` needs, already resolved (see `config` for the flags).
-pub struct Settings {
-    pub listen: SocketAddr,
-    pub database_url: String,
-    pub data_dir: PathBuf,
-    pub edge_shared_secret: SecretString,
-    pub master_key: MasterKey,
-    pub public_base_url: String,
-    pub max_body_bytes: usize,
-    pub max_upload_bytes: u64,
-}
 
 pub struct Application {
     listener: TcpListener,
@@ -46,25 +22,19 @@ pub struct Application {
 }
 
 impl Application {
-    /// The service with the pipeline's default settings (outbox under the data dir).
-    pub async fn build(settings: Settings) -> anyhow_like::Result<Self> {
-        let pipeline = PipelineSettings::defaults(&settings.data_dir, &settings.public_base_url);
-        Self::build_with_pipeline(settings, pipeline).await
-    }
-
-    pub async fn build_with_pipeline(
-        settings: Settings,
-        pipeline: PipelineSettings,
-    ) -> anyhow_like::Result<Self> {
-        std::fs::create_dir_all(&settings.data_dir)?;
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
         let store = crate::store::connect(&settings.database_url).await?;
         store.migrate().await?;
-        let pipeline = if pipeline.enabled {
-            Some(Arc::new(Pipeline::new(
+        let pipeline = if settings.pipeline.enabled {
+            let pipeline = Pipeline::new(
                 store.clone(),
                 settings.master_key.clone(),
-                pipeline,
-            )?))
+                settings.pipeline,
+            )
+            .context("setting up delivery email")?;
+            Some(Arc::new(pipeline))
         } else {
             None
         };
@@ -78,7 +48,9 @@ impl Application {
             ingest: IngestBatcher::start(store.clone()),
         };
         let router = crate::http::router(state, settings.max_body_bytes);
-        let listener = TcpListener::bind(settings.listen).await?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("listening on {}", settings.listen))?;
         Ok(Application {
             listener,
             router,
@@ -97,6 +69,7 @@ impl Application {
         self.store.clone()
     }
 
+    /// Serves until Ctrl-C, with the jobs running beside the router.
     pub async fn run(self) -> std::io::Result<()> {
         tracing::info!(addr = %self.local_addr(), backend = self.store.backend(), "origin listening");
         if let Some(pipeline) = &self.pipeline {
@@ -110,9 +83,4 @@ impl Application {
 
 async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
-}
-
-/// A boxed error for start-up paths, where the only thing to do is report and exit.
-pub mod anyhow_like {
-    pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 }

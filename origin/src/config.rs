@@ -1,11 +1,23 @@
-//! Typed configuration: every option is a flag and an environment variable, secrets are
-//! wrapped so they never appear in `Debug` output or logs.
+//! Configuration: every flag (each also an environment variable) and its resolution into the
+//! one [`Settings`] that `Application::build` takes. Secrets are wrapped so they never appear
+//! in `Debug` output or logs. Nothing else reads flags or fills in defaults.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::crypto::MasterKey;
+
+/// `--max-body-bytes` unless given: 1 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// `--max-upload-bytes` unless given: 100 MiB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 100 * 1024 * 1024;
+/// `--public-base-url` unless given.
+pub const DEFAULT_PUBLIC_BASE_URL: &str = "http://127.0.0.1:8787";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -68,13 +80,13 @@ pub struct ServeArgs {
     #[arg(long, env = "MASTER_KEY", hide_env_values = true, value_parser = secret)]
     pub master_key: Option<SecretString>,
     /// Public base URL of the system (the edge), for eBay endpoints and signed upload URLs.
-    #[arg(long, env = "PUBLIC_BASE_URL", default_value = "http://127.0.0.1:8787")]
+    #[arg(long, env = "PUBLIC_BASE_URL", default_value = DEFAULT_PUBLIC_BASE_URL)]
     pub public_base_url: String,
     /// Largest JSON body accepted, in bytes (larger → 413).
-    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
     /// Largest file upload accepted, in bytes (larger → 413).
-    #[arg(long, env = "MAX_UPLOAD_BYTES", default_value_t = 100 * 1024 * 1024)]
+    #[arg(long, env = "MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
     pub max_upload_bytes: u64,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
@@ -197,4 +209,175 @@ fn secret(value: &str) -> Result<SecretString, String> {
         return Err("must not be empty".into());
     }
     Ok(SecretString::from(value))
+}
+
+/// Everything `Application::build` needs, resolved: defaults filled in, the master key read
+/// or generated, URLs trimmed.
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub edge_shared_secret: SecretString,
+    pub master_key: MasterKey,
+    /// Without a trailing `/`.
+    pub public_base_url: String,
+    pub max_body_bytes: usize,
+    pub max_upload_bytes: u64,
+    /// The background jobs (event intake, sends, resumption, pollers).
+    pub pipeline: PipelineSettings,
+}
+
+/// The background jobs' settings, resolved from [`PipelineArgs`].
+#[derive(Clone)]
+pub struct PipelineSettings {
+    /// Whether this process runs the jobs at all.
+    pub enabled: bool,
+    pub smtp_url: Option<SecretString>,
+    pub outbox_dir: PathBuf,
+    pub mail_from: String,
+    /// Without a trailing `/`.
+    pub download_base_url: String,
+    /// How long a download link works, in ms.
+    pub link_ttl_ms: i64,
+    pub max_downloads: i64,
+    /// A token balance under this records a low-tokens alert.
+    pub low_tokens: i64,
+    pub ebay_api_base_url: String,
+    pub etsy_api_base_url: String,
+    pub etsy_api_key: Option<String>,
+    pub etsy_shared_secret: Option<SecretString>,
+    pub etsy_poll_interval: Duration,
+    pub woo_reconcile_interval: Duration,
+    pub poll_initial_lookback_secs: i64,
+    pub tick: Duration,
+    /// Events claimed at once.
+    pub batch: i64,
+    /// Events read and emails sent at once.
+    pub concurrency: usize,
+    /// How long a claim holds before another worker may take the row over, in ms.
+    pub lease_ms: i64,
+}
+
+impl Settings {
+    /// The settings of `origin serve` from its arguments.
+    pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
+        let data_dir = args.database.data_dir.clone();
+        let master_key = resolve_master_key(&data_dir, args.master_key.as_ref())?;
+        let pipeline = PipelineSettings::resolve(&args.pipeline, &data_dir, &args.public_base_url);
+        Ok(Settings {
+            listen: args.listen,
+            database_url: args.database.resolved_url(),
+            data_dir,
+            edge_shared_secret: args.edge_shared_secret,
+            master_key,
+            public_base_url: args.public_base_url.trim_end_matches('/').to_owned(),
+            max_body_bytes: args.max_body_bytes,
+            max_upload_bytes: args.max_upload_bytes,
+            pipeline,
+        })
+    }
+
+    /// `origin serve`'s defaults on a random port, for tests and benchmarks: the caller names
+    /// the data dir, database, edge secret and master key, then adjusts what it needs.
+    pub fn for_tests(
+        data_dir: &Path,
+        database_url: impl Into<String>,
+        edge_shared_secret: &str,
+        master_key: MasterKey,
+    ) -> Settings {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.into(),
+            data_dir: data_dir.to_owned(),
+            edge_shared_secret: SecretString::from(edge_shared_secret),
+            master_key,
+            public_base_url: DEFAULT_PUBLIC_BASE_URL.to_owned(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            pipeline: PipelineSettings::defaults(data_dir, DEFAULT_PUBLIC_BASE_URL),
+        }
+    }
+}
+
+impl PipelineSettings {
+    pub fn resolve(args: &PipelineArgs, data_dir: &Path, public_base_url: &str) -> Self {
+        PipelineSettings {
+            enabled: args.pipeline_enabled,
+            smtp_url: args.smtp_url.clone(),
+            outbox_dir: args
+                .outbox_dir
+                .clone()
+                .unwrap_or_else(|| data_dir.join("outbox")),
+            mail_from: args.mail_from.clone(),
+            download_base_url: args
+                .download_base_url
+                .clone()
+                .unwrap_or_else(|| public_base_url.to_owned())
+                .trim_end_matches('/')
+                .to_owned(),
+            link_ttl_ms: i64::try_from(args.download_link_ttl_hours)
+                .unwrap_or(i64::MAX / 3_600_000)
+                .saturating_mul(3_600_000),
+            max_downloads: args.download_link_max_downloads,
+            low_tokens: args.low_tokens_threshold,
+            ebay_api_base_url: args.ebay_api_base_url.clone(),
+            etsy_api_base_url: args.etsy_api_base_url.clone(),
+            etsy_api_key: args.etsy_api_key.clone(),
+            etsy_shared_secret: args.etsy_shared_secret.clone(),
+            etsy_poll_interval: Duration::from_secs(args.etsy_poll_interval_secs),
+            woo_reconcile_interval: Duration::from_secs(args.woo_reconcile_interval_secs),
+            poll_initial_lookback_secs: i64::try_from(args.poll_initial_lookback_secs)
+                .unwrap_or(86_400),
+            tick: Duration::from_millis(args.pipeline_tick_ms.max(10)),
+            batch: i64::from(args.pipeline_batch.max(1)),
+            concurrency: usize::try_from(args.pipeline_concurrency.max(1)).unwrap_or(8),
+            lease_ms: i64::try_from(args.pipeline_lease_secs.max(1))
+                .unwrap_or(60)
+                .saturating_mul(1000),
+        }
+    }
+
+    /// The defaults, as `origin serve` has them with no pipeline flag set.
+    pub fn defaults(data_dir: &Path, public_base_url: &str) -> Self {
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            pipeline: PipelineArgs,
+        }
+        let args = Defaults::parse_from(["origin"]).pipeline;
+        Self::resolve(&args, data_dir, public_base_url)
+    }
+}
+
+/// The master key given, or the one generated on first start into `<data_dir>/master.key`.
+pub fn resolve_master_key(
+    data_dir: &Path,
+    given: Option<&SecretString>,
+) -> anyhow::Result<MasterKey> {
+    if let Some(key) = given {
+        return MasterKey::from_hex(key.expose_secret()).context("MASTER_KEY");
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating the data dir {}", data_dir.display()))?;
+    let path = data_dir.join("master.key");
+    if !path.exists() {
+        std::fs::write(&path, crate::crypto::random_hex(32))
+            .with_context(|| format!("writing {}", path.display()))?;
+        restrict_permissions(&path)?;
+        tracing::warn!(path = %path.display(), "no MASTER_KEY given: generated one; back it up");
+    }
+    let hex =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    MasterKey::from_hex(&hex).with_context(|| format!("the master key in {}", path.display()))
+}
+
+#[cfg(unix)]
+fn restrict_permissions(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_path: &Path) -> std::io::Result<()> {
+    Ok(())
 }

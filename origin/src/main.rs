@@ -1,8 +1,8 @@
 //! The `origin` binary: parses the command line and runs `serve`, `migrate` or `admin …`.
 
 use clap::Parser;
-use origin::app::{Application, Settings};
-use origin::config::{Cli, Command};
+use origin::app::Application;
+use origin::config::{Cli, Command, Settings};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -17,37 +17,16 @@ async fn main() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Err(error) = run(cli.command).await {
-        eprintln!("origin: {error}");
+        eprintln!("origin: {error:#}");
         std::process::exit(1);
     }
 }
 
-async fn run(command: Command) -> origin::app::anyhow_like::Result<()> {
+async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => {
-            let master_key = origin::admin::resolve_master_key(
-                &args.database.data_dir,
-                args.master_key.as_ref(),
-            )?;
-            let settings = Settings {
-                listen: args.listen,
-                database_url: args.database.resolved_url(),
-                data_dir: args.database.data_dir.clone(),
-                edge_shared_secret: args.edge_shared_secret,
-                master_key,
-                public_base_url: args.public_base_url.clone(),
-                max_body_bytes: args.max_body_bytes,
-                max_upload_bytes: args.max_upload_bytes,
-            };
-            let pipeline = origin::delivery::worker::PipelineSettings::from_args(
-                &args.pipeline,
-                &args.database.data_dir,
-                &args.public_base_url,
-            );
-            Application::build_with_pipeline(settings, pipeline)
-                .await?
-                .run()
-                .await?;
+            let settings = Settings::resolve(*args)?;
+            Application::build(settings).await?.run().await?;
         }
         Command::Migrate(database) => {
             let store = origin::admin::open_store(&database).await?;

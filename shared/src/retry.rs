@@ -32,6 +32,14 @@ pub fn dead_letter_retry_delay_secs(attempt: u32) -> u32 {
     (30u32 << doublings).min(DEAD_LETTER_MAX_DELAY_SECS)
 }
 
+/// The delay after the `attempt`-th failure (1-based) of work retried on the production
+/// schedule, or `None` once the schedule is used up (the work is then dead). The origin
+/// retries event processing and delivery emails on it; the edge its forwards.
+pub fn scheduled_retry_delay_secs(attempt: u32) -> Option<u32> {
+    let index = usize::try_from(attempt.checked_sub(1)?).ok()?;
+    FORWARD_RETRY_DELAYS_SECS.get(index).copied()
+}
+
 /// Reads a retry schedule written as comma-separated seconds (`"0,0,1"`), as a deployment may
 /// configure a shorter one for tests. `None` when any part is not a number or the list is empty.
 pub fn parse_retry_schedule(text: &str) -> Option<Vec<u32>> {
@@ -68,6 +76,23 @@ mod tests {
         // A queue that reports attempt 0 (older runtimes) gets the first delay.
         assert_eq!(forward_retry_delay_secs(&FORWARD_RETRY_DELAYS_SECS, 0), 1);
         assert_eq!(forward_retry_delay_secs(&[], 3), 0);
+    }
+
+    #[test]
+    fn scheduled_retries_stop_after_the_schedule() {
+        let delays: Vec<Option<u32>> = (0..=6).map(scheduled_retry_delay_secs).collect();
+        assert_eq!(
+            delays,
+            [
+                None,
+                Some(1),
+                Some(5),
+                Some(30),
+                Some(300),
+                Some(1_800),
+                None
+            ]
+        );
     }
 
     #[test]

@@ -9,8 +9,16 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::crypto::MasterKey;
+
 /// 128 bits of tag: plenty against guessing, short enough for a link in an email.
 const TAG_BYTES: usize = 16;
+
+/// The key download tokens are signed with, derived from the master key: the jobs sign links
+/// with it and `GET /d/{token}` checks them.
+pub fn download_link_secret(master_key: &MasterKey) -> String {
+    master_key.sign_link("download links v1")
+}
 
 /// The token to put in a download URL for `link_id` (which must not contain a `.`).
 pub fn download_token(secret: &[u8], link_id: &str) -> String {

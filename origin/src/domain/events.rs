@@ -1,6 +1,9 @@
 //! Event identity: the key an event is stored under once per tenant. It comes from the
-//! platform's own identity of the event (never from a delivery header alone), so the same
-//! change delivered twice — a retry, a replay, a second webhook — is one event.
+//! platform's own identity of what the event is about (never from a delivery header alone), so
+//! the same change delivered twice — a retry, a replay, a second webhook, a reconciliation poll
+//! that finds what a webhook already brought — is one event. [`platform_identity`] is the only
+//! place the rule is written: ingest calls it on webhook bodies, the platform parsers on every
+//! order or receipt a poller reads.
 
 use serde_json::Value;
 use shared::internal::Platform;
@@ -8,34 +11,42 @@ use shared::internal::Platform;
 /// The dedupe key of an event body from `platform`, or one built from `edge_event_id` when
 /// the body does not carry the platform's identity (pings, unparsable bodies).
 pub fn dedupe_key(platform: Platform, body: &str, edge_event_id: &str) -> String {
-    let parsed: Option<Value> = serde_json::from_str(body).ok();
-    let platform_key = parsed.as_ref().and_then(|json| match platform {
-        Platform::Woocommerce => woocommerce_key(json),
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|json| platform_identity(platform, &json))
+        .unwrap_or_else(|| format!("edge:{edge_event_id}"))
+}
+
+/// The platform's identity of one observation of a resource, from its JSON as the platform
+/// sends it:
+/// * WooCommerce (a webhook body, or one order of a REST orders page): id + status +
+///   modification time. Two deliveries of the same order state are one event; a later change
+///   is a new one. (`X-WC-Webhook-Delivery-ID` is not used: two deliveries in one second
+///   share it.)
+/// * eBay (a notification): `notification.notificationId`, which eBay's retries reuse.
+/// * Etsy (a receipt of `getShopReceipts`; Etsy pushes nothing): receipt id + status, so a
+///   receipt seen again unchanged is one event and its cancellation another.
+pub fn platform_identity(platform: Platform, json: &Value) -> Option<String> {
+    match platform {
+        Platform::Woocommerce => {
+            let id = json.get("id").and_then(scalar)?;
+            let modified = json
+                .get("date_modified_gmt")
+                .and_then(scalar)
+                .or_else(|| json.get("date_modified").and_then(scalar))?;
+            let status = json.get("status").and_then(scalar).unwrap_or_default();
+            Some(format!("woocommerce:{id}:{status}:{modified}"))
+        }
         Platform::Ebay => json
             .pointer("/notification/notificationId")
             .and_then(scalar)
             .map(|id| format!("ebay:{id}")),
         Platform::Etsy => {
             let receipt = json.get("receipt_id").and_then(scalar)?;
-            let updated = json
-                .get("updated_timestamp")
-                .and_then(scalar)
-                .unwrap_or_default();
-            Some(format!("etsy:receipt:{receipt}:{updated}"))
+            let status = json.get("status").and_then(scalar)?;
+            Some(format!("etsy:{receipt}:{}", status.to_ascii_lowercase()))
         }
-    });
-    platform_key.unwrap_or_else(|| format!("edge:{edge_event_id}"))
-}
-
-/// An order (or other resource) as of one modification: id, status and modification time.
-fn woocommerce_key(json: &Value) -> Option<String> {
-    let id = json.get("id").and_then(scalar)?;
-    let modified = json
-        .get("date_modified_gmt")
-        .or_else(|| json.get("date_modified"))
-        .and_then(scalar)?;
-    let status = json.get("status").and_then(scalar).unwrap_or_default();
-    Some(format!("woocommerce:{id}:{status}:{modified}"))
+    }
 }
 
 fn scalar(value: &Value) -> Option<String> {

@@ -1,20 +1,18 @@
 //! From a platform's order to what the ledger takes in: line items matched to the tenant's
-//! products through their platform mappings, and the retry schedule of failed work.
+//! products through their platform mappings, and when failed work is retried.
 
-use serde_json::Value;
 use shared::internal::Platform;
 
-use crate::domain::ledger::{IntakeItem, OrderIntake};
-use crate::platforms::{PlatformItem, PlatformOrder};
+use super::ledger::{IntakeItem, OrderIntake};
+use super::mappings::PlatformMappings;
+use super::orders::{PlatformItem, PlatformOrder};
 
-/// Waits before retrying failed work (event processing, email sends): 1 s, 5 s, 30 s,
-/// 5 min, 30 min; after the last one the work is dead (events) or failed (sends).
-pub const RETRY_DELAYS_MS: [i64; 5] = [1_000, 5_000, 30_000, 300_000, 1_800_000];
-
-/// When to retry after the `attempts`-th failure (from 1), or None when no retry is left.
+/// When to retry after the `attempts`-th failure (from 1) of event processing or an email
+/// send, or None when no retry is left and the work is dead (events) or failed (sends). The
+/// schedule is the one the edge retries forwards on (`shared::retry`).
 pub fn retry_at(attempts: i64, now: i64) -> Option<i64> {
-    let index = usize::try_from(attempts.checked_sub(1)?).ok()?;
-    RETRY_DELAYS_MS.get(index).map(|delay| now + delay)
+    let attempt = u32::try_from(attempts).ok()?;
+    shared::retry::scheduled_retry_delay_secs(attempt).map(|delay| now + i64::from(delay) * 1000)
 }
 
 /// The order with each line matched to a product: `products` are `(id, type, mappings JSON)`.
@@ -23,13 +21,13 @@ pub fn intake(
     order: &PlatformOrder,
     products: &[(String, String, String)],
 ) -> OrderIntake {
-    let mappings: Vec<(&str, &str, Value)> = products
+    let mappings: Vec<(&str, &str, PlatformMappings)> = products
         .iter()
         .map(|(id, kind, json)| {
             (
                 id.as_str(),
                 kind.as_str(),
-                serde_json::from_str(json).unwrap_or(Value::Null),
+                PlatformMappings::from_stored(json),
             )
         })
         .collect();
@@ -60,48 +58,15 @@ pub fn intake(
     }
 }
 
-/// The product a line maps to. A mapping naming a variation matches only that variation and
-/// wins over one naming the parent product, which matches every variation of it.
+/// The product a line maps to: the best-scoring mapping (see [`PlatformMappings::score`]).
 fn match_product<'p>(
     platform: Platform,
     item: &PlatformItem,
-    products: &'p [(&'p str, &'p str, Value)],
+    products: &'p [(&'p str, &'p str, PlatformMappings)],
 ) -> Option<(&'p str, &'p str)> {
-    let id_eq = |value: &Value, wanted: &str| match value {
-        Value::Number(n) => n.to_string() == wanted,
-        Value::String(s) => s == wanted,
-        _ => false,
-    };
-    let variation = item.listing.variation_id.as_deref();
-    let score = |m: &Value| -> u8 {
-        match platform {
-            Platform::Woocommerce => {
-                let variation_field = &m["woocommerce_variation_id"];
-                if !variation_field.is_null() {
-                    return u8::from(variation.is_some_and(|v| id_eq(variation_field, v))) * 2;
-                }
-                u8::from(id_eq(
-                    &m["woocommerce_product_id"],
-                    &item.listing.product_id,
-                ))
-            }
-            Platform::Ebay => {
-                if id_eq(&m["ebay_item_id"], &item.listing.product_id) {
-                    2
-                } else {
-                    u8::from(
-                        item.sku
-                            .as_deref()
-                            .is_some_and(|s| id_eq(&m["ebay_sku"], s)),
-                    )
-                }
-            }
-            Platform::Etsy => u8::from(id_eq(&m["etsy_listing_id"], &item.listing.product_id)),
-        }
-    };
     products
         .iter()
-        .map(|(id, kind, m)| (score(m), *id, *kind))
+        .map(|(id, kind, mappings)| (mappings.score(platform, item), *id, *kind))
         .filter(|(score, _, _)| *score > 0)
         .max_by_key(|(score, _, _)| *score)
         .map(|(_, id, kind)| (id, kind))
@@ -110,17 +75,43 @@ fn match_product<'p>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platforms::woocommerce::parse_order_webhook;
+    use crate::domain::orders::{ListingRef, OrderState};
 
-    const WOO: &[u8] = include_bytes!("../../../fixtures/woocommerce/order-created.body");
+    /// The order of `fixtures/woocommerce/order-created.body`, as the parser reads it (the
+    /// parser's own tests check that; domain does not import platforms).
+    fn fixture_order() -> PlatformOrder {
+        let item = |line: &str, product: &str, variation: Option<&str>, quantity| PlatformItem {
+            line_item_id: line.into(),
+            listing: ListingRef {
+                product_id: product.into(),
+                variation_id: variation.map(str::to_owned),
+            },
+            title: format!("Line {line}"),
+            sku: None,
+            quantity,
+        };
+        PlatformOrder {
+            platform: Platform::Woocommerce,
+            order_id: "1287".into(),
+            state: OrderState::Paid,
+            buyer_email: Some("anna.keller@example.net".into()),
+            buyer_name: Some("Anna Keller".into()),
+            buyer_id: None,
+            currency: Some("EUR".into()),
+            items: vec![
+                item("3301", "501", Some("503"), 1),
+                item("3302", "777", None, 2),
+            ],
+        }
+    }
 
-    fn product(id: &str, mappings: Value) -> (String, String, String) {
+    fn product(id: &str, mappings: serde_json::Value) -> (String, String, String) {
         (id.into(), "CODE".into(), mappings.to_string())
     }
 
     #[test]
     fn woocommerce_lines_map_by_variation_then_product() {
-        let order = parse_order_webhook(WOO).unwrap().order;
+        let order = fixture_order();
         let products = [
             product(
                 "prd_parent",

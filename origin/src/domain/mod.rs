@@ -1,7 +1,12 @@
-//! Rules with no HTTP and no SQL in them.
+//! Rules with no HTTP and no SQL in them. Modules here import only `ids` and `crypto` from
+//! the crate (and `shared`); the store, HTTP, jobs and platform clients call into them.
 
+pub mod connections;
 pub mod events;
 pub mod intake;
+pub mod keys;
 pub mod ledger;
+pub mod mappings;
+pub mod orders;
 pub mod scopes;
 pub mod templates;

@@ -7,8 +7,8 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::error::ApiError;
-use crate::app::AppState;
-use crate::domain::scopes;
+use super::state::AppState;
+use crate::domain::scopes::{self, Scope};
 use crate::ids::now_ms;
 
 /// Refresh `last_used_at` at most this often, so reads stay reads.
@@ -24,11 +24,11 @@ pub struct Auth {
 
 impl Auth {
     /// Refuses with 403 unless the key carries `scope`.
-    pub fn require(&self, scope: &'static str) -> Result<(), ApiError> {
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
         if scopes::allows(&self.scopes, scope) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(scope))
+            Err(ApiError::Forbidden(scope.as_str()))
         }
     }
 }

@@ -1,17 +1,30 @@
 //! `/api/v1/connections`: the tenant's WooCommerce, eBay and Etsy connections. Platform
-//! secrets are sealed with the master key before they are stored and are never answered.
+//! secrets are sealed with the master key (`domain::connections`) before they are stored and
+//! are never answered.
 
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::auth::Auth;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery, Page};
+use super::extract::{ApiJson, ApiQuery, ListParams, Page};
 use super::response::{ApiResponse, ApiResult};
-use crate::app::AppState;
+use super::state::AppState;
+use crate::domain::connections::{ACTIVE, ConnectionSecrets};
+use crate::domain::scopes::Scope;
 use crate::ids::{new_id, now_ms, rfc3339};
 use crate::store::ConnectionRow;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// This resource's routes, each with its OpenAPI entry.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_connections, create_connection))
+        .routes(routes!(get_connection))
+        .routes(routes!(deactivate_connection))
+}
 
 /// A new connection; which fields apply depends on `platform`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -40,42 +53,6 @@ pub enum ConnectionIn {
     },
 }
 
-/// The secrets of a connection, sealed together as one JSON document.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct ConnectionSecrets {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub webhook_secret: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub consumer_key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub consumer_secret: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verification_token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub api_key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub access_token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
-}
-
-impl ConnectionSecrets {
-    fn names(&self) -> Vec<&'static str> {
-        [
-            ("webhook_secret", &self.webhook_secret),
-            ("consumer_key", &self.consumer_key),
-            ("consumer_secret", &self.consumer_secret),
-            ("verification_token", &self.verification_token),
-            ("api_key", &self.api_key),
-            ("access_token", &self.access_token),
-            ("refresh_token", &self.refresh_token),
-        ]
-        .into_iter()
-        .filter_map(|(name, value)| value.as_ref().map(|_| name))
-        .collect()
-    }
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConnectionOut {
     pub id: String,
@@ -96,22 +73,9 @@ pub struct ConnectionOut {
     pub generated_webhook_secret: Option<String>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListParams {
-    /// 1 to 100, default 25.
-    pub limit: Option<u32>,
-    /// `meta.next_cursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
+/// Opens a connection's secrets; unreadable ones are an internal error.
 pub fn open_secrets(state: &AppState, row: &ConnectionRow) -> Result<ConnectionSecrets, ApiError> {
-    let plain = state
-        .master_key
-        .open(&row.secrets_sealed)
-        .map_err(ApiError::internal)?;
-    serde_json::from_slice(&plain).map_err(ApiError::internal)
+    ConnectionSecrets::open(&state.master_key, &row.secrets_sealed).map_err(ApiError::internal)
 }
 
 fn out(state: &AppState, row: ConnectionRow) -> Result<ConnectionOut, ApiError> {
@@ -140,7 +104,7 @@ pub async fn list_connections(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Vec<ConnectionOut>> {
-    auth.require("connections:read")?;
+    auth.require(Scope::ConnectionsRead)?;
     let page = Page::new(params.limit, params.cursor.as_deref())?;
     let rows = state
         .store
@@ -162,7 +126,7 @@ pub async fn create_connection(
     State(state): State<AppState>,
     ApiJson(input): ApiJson<ConnectionIn>,
 ) -> ApiResult<ConnectionOut> {
-    auth.require("connections:write")?;
+    auth.require(Scope::ConnectionsWrite)?;
     let now = now_ms();
     let mut secrets = ConnectionSecrets::default();
     let mut generated = None;
@@ -267,16 +231,15 @@ pub async fn create_connection(
         .await
         .err();
     }
-    let plain = serde_json::to_vec(&secrets).map_err(ApiError::internal)?;
     let row = ConnectionRow {
         id: new_id("con"),
         tenant_id: auth.tenant_id.clone(),
         platform: platform.to_owned(),
-        status: "active".to_owned(),
+        status: ACTIVE.to_owned(),
         store_url,
         shop_id,
         endpoint_url,
-        secrets_sealed: state.master_key.seal(&plain),
+        secrets_sealed: secrets.seal(&state.master_key),
         last_event_at: None,
         last_error: registration_error,
         created_at: now,
@@ -296,7 +259,7 @@ pub async fn get_connection(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<ConnectionOut> {
-    auth.require("connections:read")?;
+    auth.require(Scope::ConnectionsRead)?;
     let row = state
         .store
         .get_connection(&auth.tenant_id, &id)
@@ -313,7 +276,7 @@ pub async fn deactivate_connection(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<ConnectionOut> {
-    auth.require("connections:write")?;
+    auth.require(Scope::ConnectionsWrite)?;
     let row = state
         .store
         .set_connection_status(&auth.tenant_id, &id, "inactive", now_ms())

@@ -9,11 +9,17 @@ use futures_util::stream;
 use tokio::io::AsyncReadExt;
 
 use super::error::ApiError;
-use crate::app::AppState;
-use crate::delivery::links::verify_download_token;
-use crate::delivery::worker::download_link_secret;
+use super::state::AppState;
+use crate::delivery::links::{download_link_secret, verify_download_token};
 use crate::ids::now_ms;
 use crate::store::pipeline::DownloadRefusal;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// This resource's routes, each with its OpenAPI entry.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(download))
+}
 
 const CHUNK: usize = 64 * 1024;
 

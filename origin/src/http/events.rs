@@ -1,7 +1,8 @@
-//! `GET /api/v1/events`: the platform events the origin stored for the tenant, newest first,
-//! including dead letters — how a seller (or a test) sees that an event arrived exactly once.
+//! `/api/v1/events`: the platform events the origin stored for the tenant, newest first,
+//! including dead letters — how a seller (or a test) sees that an event arrived exactly once —
+//! and replaying one (dead letters included).
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -9,9 +10,19 @@ use super::auth::Auth;
 use super::error::ApiError;
 use super::extract::{ApiQuery, Page};
 use super::response::{ApiResponse, ApiResult};
-use crate::app::AppState;
+use super::state::AppState;
+use crate::domain::scopes::Scope;
 use crate::ids::rfc3339;
 use crate::store::{EventFilter, EventRow};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// This resource's routes, each with its OpenAPI entry.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_events))
+        .routes(routes!(replay_event))
+}
 
 /// `ignored`: arrived for an inactive connection; kept unprocessed, replayable.
 pub const EVENT_STATUSES: [&str; 5] = ["received", "processed", "failed", "dead", "ignored"];
@@ -66,7 +77,7 @@ pub async fn list_events(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<EventParams>,
 ) -> ApiResult<Vec<EventOut>> {
-    auth.require("events:read")?;
+    auth.require(Scope::EventsRead)?;
     let page = Page::new(params.limit, params.cursor.as_deref())?;
     one_of("status", params.status.as_deref(), &EVENT_STATUSES)?;
     one_of("platform", params.platform.as_deref(), &PLATFORMS)?;
@@ -92,4 +103,24 @@ pub fn one_of(field: &'static str, value: Option<&str>, allowed: &[&str]) -> Res
         )),
         _ => Ok(()),
     }
+}
+
+#[utoipa::path(post, path = "/api/v1/events/{id}/replay", tag = "events",
+    params(("id" = String, Path, description = "Event id")), security(("api_key" = ["events:write"])),
+    responses((status = 200, description = "Queued again for processing; deliveries already made are not repeated", body = EventOut),
+        (status = 401, body = super::docs::ErrorEnvelope), (status = 403, body = super::docs::ErrorEnvelope),
+        (status = 404, body = super::docs::ErrorEnvelope)))]
+pub async fn replay_event(
+    auth: Auth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<EventOut> {
+    auth.require(Scope::EventsWrite)?;
+    let event = state
+        .store
+        .replay_event(&auth.tenant_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("event"))?;
+    tracing::info!(event_id = %event.id, "event replayed");
+    Ok(ApiResponse::ok(EventOut::from(event)))
 }

@@ -11,6 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use super::state::BodyLimit;
 use crate::store::PageQuery;
 
 pub const DEFAULT_LIMIT: u32 = 25;
@@ -53,14 +54,18 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     }
 }
 
-/// Reads a whole body, turning an over-limit body into 413.
+/// Reads a whole body, turning an over-limit body into 413 (with this router's limit).
 pub async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    let limit = request
+        .extensions()
+        .get::<BodyLimit>()
+        .map_or(0, |limit| limit.0);
     Bytes::from_request(request, state)
         .await
         .map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge {
-                    limit: super::body_limit() as u64,
+                    limit: limit as u64,
                 }
             } else {
                 ApiError::InvalidRequest {
@@ -154,6 +159,17 @@ fn hint_for(message: &str) -> String {
         return format!("use one of {expected}");
     }
     "see the OpenAPI document at /api/v1/docs".into()
+}
+
+/// The query of a plain list: a page size and where to continue.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// 1 to 100, default 25.
+    pub limit: Option<u32>,
+    /// `meta.next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// Validated `limit` and `cursor` of a list request.

@@ -4,8 +4,15 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::response::{ApiResponse, ApiResult};
-use crate::app::AppState;
+use super::state::AppState;
 use axum::extract::State;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// This resource's routes, each with its OpenAPI entry.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(healthz))
+}
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {

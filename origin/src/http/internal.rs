@@ -10,15 +10,16 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
-use shared::internal::{
-    DeadLetter, EbayEdgeConfig, EdgeConfig, ForwardedEvent, Platform, WooEdgeConfig,
-};
+use shared::internal::{DeadLetter, EdgeConfig, ForwardedEvent};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::extract::{RawBody, parse_json};
 use super::response::{ApiResponse, ApiResult};
-use crate::app::AppState;
+use super::state::AppState;
+use crate::domain::connections::{ACTIVE, ConnectionFacts};
 use crate::domain::events::dedupe_key;
 use crate::ids::{new_id, now_ms};
 use crate::store::{ConnectionRow, EventRow};
@@ -26,6 +27,20 @@ use crate::store::{ConnectionRow, EventRow};
 /// Largest forwarded body the origin reads. The edge accepts webhook bodies up to 1 MB and
 /// forwards them as a JSON string inside [`ForwardedEvent`], where escaping can double them.
 pub const MAX_FORWARDED_BYTES: usize = 4 * 1024 * 1024;
+
+/// The edge's routes, behind the signature check and their own body limit.
+pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(edge_config))
+        .routes(routes!(ingest_event))
+        .routes(routes!(record_dead_letter))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_edge_signature,
+        ))
+        // Forwarded events wrap a whole webhook body: the public API's JSON limit is too small.
+        .route_layer(axum::extract::DefaultBodyLimit::max(MAX_FORWARDED_BYTES))
+}
 
 /// Middleware on `/internal/…`: verifies `X-YS-Edge-Signature`, then hands the body on.
 pub async fn require_edge_signature(
@@ -100,42 +115,9 @@ pub async fn edge_config(
 ) -> ApiResult<EdgeConfig> {
     ensure_tenant(&state, &tenant_id).await?;
     let connections = state.store.all_connections(&tenant_id).await?;
-    let mut config = EdgeConfig {
-        tenant_id,
-        woocommerce: None,
-        ebay: None,
-    };
-    let woo: Vec<&ConnectionRow> = connections
-        .iter()
-        .filter(|c| c.platform == "woocommerce")
-        .collect();
-    if !woo.is_empty() {
-        let mut secrets = Vec::new();
-        for connection in &woo {
-            if let Some(secret) =
-                super::connections::open_secrets(&state, connection)?.webhook_secret
-            {
-                secrets.push(secret);
-            }
-        }
-        config.woocommerce = Some(WooEdgeConfig {
-            webhook_secrets: secrets,
-            active: woo.iter().any(|c| c.status == "active"),
-        });
-    }
-    // The newest active eBay connection wins; an inactive one still tells the edge to refuse.
-    let ebay = connections
-        .iter()
-        .filter(|c| c.platform == "ebay")
-        .max_by_key(|c| (c.status == "active", c.id.clone()));
-    if let Some(connection) = ebay {
-        let secrets = super::connections::open_secrets(&state, connection)?;
-        config.ebay = Some(EbayEdgeConfig {
-            verification_token: secrets.verification_token.unwrap_or_default(),
-            endpoint_url: connection.endpoint_url.clone().unwrap_or_default(),
-            active: connection.status == "active",
-        });
-    }
+    let facts: Vec<ConnectionFacts<'_>> = connections.iter().map(facts).collect();
+    let config = crate::domain::connections::edge_config(&state.master_key, tenant_id, &facts)
+        .map_err(ApiError::internal)?;
     Ok(ApiResponse::ok(config))
 }
 
@@ -164,7 +146,7 @@ pub async fn ingest_event(
     // The edge refuses deliveries for an inactive connection, but one it accepted just before
     // the deactivation reached it still arrives. Refusing it would only have the edge retry it
     // into a dead letter: keep it, unprocessed and replayable, and say why.
-    let row = if of_platform().next().is_some() && !of_platform().any(|(_, s)| s == "active") {
+    let row = if of_platform().next().is_some() && !of_platform().any(|(_, s)| s == ACTIVE) {
         let reason = format!("the {platform} connection was inactive when the event arrived");
         event_row(&event, "ignored", 1, Some(reason))?
     } else {
@@ -206,6 +188,17 @@ pub async fn record_dead_letter(
     }))
 }
 
+/// A stored connection as the connection rules see it.
+fn facts(row: &ConnectionRow) -> ConnectionFacts<'_> {
+    ConnectionFacts {
+        id: &row.id,
+        platform: &row.platform,
+        active: row.status == ACTIVE,
+        endpoint_url: row.endpoint_url.as_deref(),
+        sealed_secrets: &row.secrets_sealed,
+    }
+}
+
 async fn ensure_tenant(state: &AppState, tenant_id: &str) -> Result<(), ApiError> {
     if !shared::internal::is_plausible_tenant_id(tenant_id)
         || state.store.get_tenant(tenant_id).await?.is_none()
@@ -243,9 +236,4 @@ fn event_row(
         attempts,
         last_error,
     })
-}
-
-/// Lets the platform enum appear in docs and filters by its wire name.
-pub fn platform_from_str(value: &str) -> Option<Platform> {
-    serde_json::from_value(serde_json::Value::String(value.to_owned())).ok()
 }

@@ -1,5 +1,6 @@
 //! `/api/v1/keys`: list, create (secret shown once), revoke and rotate API keys.
-//! A rotated key keeps working for [`ROTATION_GRACE_MS`] (24 hours) so deployments can switch.
+//! A rotated key keeps working for `domain::keys::ROTATION_GRACE_MS` (24 hours) so
+//! deployments can switch.
 
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -7,17 +8,24 @@ use shared::apikey::KeyEnvironment;
 use utoipa::ToSchema;
 
 use super::auth::Auth;
-use super::connections::ListParams;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery, Page};
+use super::extract::{ApiJson, ApiQuery, ListParams, Page};
 use super::response::{ApiResponse, ApiResult};
-use crate::app::AppState;
-use crate::domain::scopes::parse_scopes;
-use crate::ids::{new_id, now_ms, rfc3339};
+use super::state::AppState;
+use crate::domain::keys;
+use crate::domain::scopes::{self, Scope, parse_scopes};
+use crate::ids::{now_ms, rfc3339};
 use crate::store::ApiKeyRow;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-/// How long a rotated key keeps working.
-pub const ROTATION_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
+/// This resource's routes, each with its OpenAPI entry.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(revoke_key))
+        .routes(routes!(rotate_key))
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -61,12 +69,7 @@ impl From<ApiKeyRow> for KeyOut {
             name: row.name,
             prefix: row.prefix,
             environment: row.environment,
-            scopes: row
-                .scopes
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            scopes: scopes::stored_names(&row.scopes),
             created_at: rfc3339(row.created_at),
             last_used_at: row.last_used_at.map(rfc3339),
             revoked_at: row.revoked_at.map(rfc3339),
@@ -75,25 +78,23 @@ impl From<ApiKeyRow> for KeyOut {
     }
 }
 
-/// Makes a key row and its secret; the caller stores the row and shows the secret once.
-pub fn make_key(
+/// Mints a key and the row that stores it; the caller stores the row and shows the secret once.
+fn make_key(
     tenant_id: &str,
     name: &str,
-    scopes: &[String],
+    scopes: &[Scope],
     environment: KeyEnvironment,
 ) -> (ApiKeyRow, String) {
-    let mut random = [0u8; shared::apikey::RANDOM_BYTES];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut random);
-    let key = shared::apikey::generate_api_key(environment, random);
+    let key = keys::make_key(scopes, environment);
     let row = ApiKeyRow {
-        id: new_id("key"),
+        id: key.id,
         tenant_id: tenant_id.to_owned(),
         name: name.to_owned(),
-        prefix: key.display_prefix.clone(),
-        key_hash: key.hash.clone(),
-        environment: environment.as_str().to_owned(),
-        scopes: scopes.join(" "),
-        created_at: now_ms(),
+        prefix: key.prefix,
+        key_hash: key.key_hash,
+        environment: key.environment.as_str().to_owned(),
+        scopes: key.scopes,
+        created_at: key.created_at,
         last_used_at: None,
         revoked_at: None,
         expires_at: None,
@@ -108,7 +109,7 @@ pub async fn list_keys(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Vec<KeyOut>> {
-    auth.require("keys:read")?;
+    auth.require(Scope::KeysRead)?;
     let page = Page::new(params.limit, params.cursor.as_deref())?;
     let rows = state
         .store
@@ -125,13 +126,9 @@ pub async fn create_key(
     State(state): State<AppState>,
     ApiJson(input): ApiJson<KeyIn>,
 ) -> ApiResult<CreatedKeyOut> {
-    auth.require("keys:write")?;
+    auth.require(Scope::KeysWrite)?;
     let scopes = parse_scopes(&input.scopes).map_err(|bad| {
-        ApiError::validation(
-            "scopes",
-            format!("unknown scope {bad:?}"),
-            crate::domain::scopes::ALL_SCOPES.join(", "),
-        )
+        ApiError::validation("scopes", format!("unknown scope {bad:?}"), Scope::names())
     })?;
     let environment = match input.environment.as_deref() {
         None | Some("live") => KeyEnvironment::Live,
@@ -161,7 +158,7 @@ pub async fn revoke_key(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<KeyOut> {
-    auth.require("keys:write")?;
+    auth.require(Scope::KeysWrite)?;
     let row = state
         .store
         .revoke_api_key(Some(&auth.tenant_id), &id, now_ms())
@@ -178,28 +175,28 @@ pub async fn rotate_key(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<CreatedKeyOut> {
-    auth.require("keys:write")?;
+    auth.require(Scope::KeysWrite)?;
     let old = state
         .store
         .get_api_key(&auth.tenant_id, &id)
         .await?
         .filter(|k| k.revoked_at.is_none())
         .ok_or(ApiError::NotFound("key"))?;
-    let environment = if old.environment == "test" {
-        KeyEnvironment::Test
-    } else {
-        KeyEnvironment::Live
-    };
-    let scopes: Vec<String> = old
-        .scopes
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+    let environment = keys::environment_of(&old.environment);
+    // Stored scopes were checked when the key was made; an unknown one is dropped.
+    let scopes: Vec<Scope> = scopes::stored_names(&old.scopes)
+        .iter()
+        .filter_map(|name| Scope::from_name(name))
         .collect();
     let (row, secret) = make_key(&auth.tenant_id, &old.name, &scopes, environment);
     state
         .store
-        .rotate_api_key(&auth.tenant_id, &id, &row, now_ms() + ROTATION_GRACE_MS)
+        .rotate_api_key(
+            &auth.tenant_id,
+            &id,
+            &row,
+            now_ms() + keys::ROTATION_GRACE_MS,
+        )
         .await?
         .ok_or(ApiError::NotFound("key"))?;
     Ok(ApiResponse::created(CreatedKeyOut {

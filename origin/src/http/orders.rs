@@ -12,9 +12,21 @@ use super::error::ApiError;
 use super::events::{PLATFORMS, one_of};
 use super::extract::{ApiQuery, Page, parse_datetime};
 use super::response::{ApiResponse, ApiResult};
-use crate::app::AppState;
+use super::state::AppState;
+use crate::domain::scopes::Scope;
 use crate::ids::{now_ms, rfc3339};
 use crate::store::{AuditRow, OrderFilter, OrderItemRow, OrderRow};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// This resource's routes, each with its OpenAPI entry.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_orders))
+        .routes(routes!(get_order))
+        .routes(routes!(resend_order))
+        .routes(routes!(replace_item))
+}
 
 pub const ORDER_STATUSES: [&str; 6] = [
     "pending",
@@ -153,7 +165,7 @@ pub async fn list_orders(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<OrderParams>,
 ) -> ApiResult<Vec<OrderOut>> {
-    auth.require("orders:read")?;
+    auth.require(Scope::OrdersRead)?;
     let page = Page::new(params.limit, params.cursor.as_deref())?;
     one_of("platform", params.platform.as_deref(), &PLATFORMS)?;
     one_of("status", params.status.as_deref(), &ORDER_STATUSES)?;
@@ -189,7 +201,7 @@ pub async fn get_order(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<OrderOut> {
-    auth.require("orders:read")?;
+    auth.require(Scope::OrdersRead)?;
     let row = find_order(&state, &auth, &id).await?;
     let items = state.store.order_items(&auth.tenant_id, &row.id).await?;
     let audit = state.store.order_audit(&auth.tenant_id, &row.id).await?;
@@ -207,7 +219,7 @@ pub async fn resend_order(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<ResendOut> {
-    auth.require("orders:write")?;
+    auth.require(Scope::OrdersWrite)?;
     let order = find_order(&state, &auth, &id).await?;
     let items = state
         .store
@@ -236,7 +248,7 @@ pub async fn replace_item(
     State(state): State<AppState>,
     Path((id, item_id)): Path<(String, String)>,
 ) -> ApiResult<ReplaceOut> {
-    auth.require("orders:write")?;
+    auth.require(Scope::OrdersWrite)?;
     let order = find_order(&state, &auth, &id).await?;
     let item = state
         .store

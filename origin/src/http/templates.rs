@@ -7,14 +7,24 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::auth::Auth;
-use super::connections::ListParams;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery, Page, RawBody, parse_json};
+use super::extract::{ApiJson, ApiQuery, ListParams, Page, RawBody, parse_json};
 use super::response::{ApiResponse, ApiResult};
-use crate::app::AppState;
+use super::state::AppState;
+use crate::domain::scopes::Scope;
 use crate::domain::templates::{TemplateError, check, render, sample_data};
 use crate::ids::{new_id, now_ms, rfc3339};
 use crate::store::TemplateRow;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// This resource's routes, each with its OpenAPI entry.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_templates, create_template))
+        .routes(routes!(get_template, update_template))
+        .routes(routes!(preview_template))
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -121,7 +131,7 @@ pub async fn list_templates(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Vec<TemplateOut>> {
-    auth.require("templates:read")?;
+    auth.require(Scope::TemplatesRead)?;
     let page = Page::new(params.limit, params.cursor.as_deref())?;
     let rows = state
         .store
@@ -138,7 +148,7 @@ pub async fn create_template(
     State(state): State<AppState>,
     ApiJson(input): ApiJson<TemplateIn>,
 ) -> ApiResult<TemplateOut> {
-    auth.require("templates:write")?;
+    auth.require(Scope::TemplatesWrite)?;
     let now = now_ms();
     let row = TemplateRow {
         id: new_id("tpl"),
@@ -165,7 +175,7 @@ pub async fn get_template(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<TemplateOut> {
-    auth.require("templates:read")?;
+    auth.require(Scope::TemplatesRead)?;
     Ok(ApiResponse::ok(
         find_template(&state, &auth, &id).await?.into(),
     ))
@@ -180,7 +190,7 @@ pub async fn update_template(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<TemplateUpdate>,
 ) -> ApiResult<TemplateOut> {
-    auth.require("templates:write")?;
+    auth.require(Scope::TemplatesWrite)?;
     let mut row = find_template(&state, &auth, &id).await?;
     match input.is_default {
         Some(true) => row.is_default = 1,
@@ -219,7 +229,7 @@ pub async fn preview_template(
     Path(id): Path<String>,
     RawBody(body): RawBody,
 ) -> ApiResult<PreviewOut> {
-    auth.require("templates:read")?;
+    auth.require(Scope::TemplatesRead)?;
     // The body is optional: none (or `{}`) previews with sample data.
     let input: PreviewIn = if body.iter().all(u8::is_ascii_whitespace) {
         PreviewIn::default()

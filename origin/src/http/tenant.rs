@@ -7,8 +7,15 @@ use utoipa::ToSchema;
 use super::auth::Auth;
 use super::error::ApiError;
 use super::response::{ApiResponse, ApiResult};
-use crate::app::AppState;
+use super::state::AppState;
 use crate::ids::rfc3339;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// This resource's routes, each with its OpenAPI entry.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_tenant))
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TenantOut {

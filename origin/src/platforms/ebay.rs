@@ -5,10 +5,8 @@ use serde_json::Value;
 use shared::internal::Platform;
 
 use super::client::{PlatformError, success_body};
-use super::{
-    ListingRef, OrderState, ParseError, PlatformItem, PlatformOrder, field, non_empty, parse_json,
-    quantity,
-};
+use super::{ParseError, field, non_empty, parse_json, quantity};
+use crate::domain::orders::{ListingRef, OrderState, PlatformItem, PlatformOrder};
 
 /// A notification, identified by eBay's `notificationId` (retries reuse it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,12 +14,6 @@ pub struct EbayNotification {
     pub notification_id: String,
     pub topic: String,
     pub kind: NotificationKind,
-}
-
-impl EbayNotification {
-    pub fn identity(&self) -> String {
-        format!("ebay:{}", self.notification_id)
-    }
 }
 
 /// The topics we act on; anything else is stored and acknowledged.
@@ -204,8 +196,10 @@ mod tests {
     #[test]
     fn reads_an_order_confirmation() {
         let n = parse_notification(ORDER_CONFIRMATION).unwrap();
+        // Ingest keys the notification by its id (`domain::events`), as eBay's retries reuse it.
+        let body = std::str::from_utf8(ORDER_CONFIRMATION).unwrap();
         assert_eq!(
-            n.identity(),
+            crate::domain::events::dedupe_key(Platform::Ebay, body, "evt_x"),
             "ebay:5d0c1f3e-8a62-4b7d-9e1a-2c4f6b8d0e13_7a9b1c2d-3e4f-4a5b-8c6d-9e0f1a2b3c4d"
         );
         assert_eq!(

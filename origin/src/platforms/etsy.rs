@@ -7,10 +7,9 @@ use serde_json::Value;
 use shared::internal::Platform;
 
 use super::client::{PlatformError, success_body};
-use super::{
-    ListingRef, OrderState, ParseError, PlatformItem, PlatformOrder, field, id_string, non_empty,
-    parse_json, quantity,
-};
+use super::{ParseError, field, id_string, non_empty, parse_json, quantity};
+use crate::domain::events::platform_identity;
+use crate::domain::orders::{ListingRef, OrderState, PlatformItem, PlatformOrder};
 
 /// One page of receipts; `total` is how many match the query overall, not the page size.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,16 +25,14 @@ pub struct EtsyReceipt {
     pub status: String,
     /// `update_timestamp`, unix seconds: the poller's checkpoint advances over it.
     pub updated_at: u64,
+    /// The event identity ([`platform_identity`]).
+    pub identity: String,
 }
 
 impl EtsyReceipt {
     /// Receipt id + status: a receipt seen again unchanged dedupes, a cancellation does not.
     pub fn identity(&self) -> String {
-        format!(
-            "etsy:{}:{}",
-            self.order.order_id,
-            self.status.to_ascii_lowercase()
-        )
+        self.identity.clone()
     }
 }
 
@@ -57,6 +54,8 @@ fn read_receipt(receipt: &Value) -> Result<EtsyReceipt, ParseError> {
     let order_id =
         id_string(&receipt["receipt_id"]).ok_or(field("results[].receipt_id", "an id"))?;
     let status = non_empty(&receipt["status"]).ok_or(field("results[].status", "a string"))?;
+    let identity =
+        platform_identity(Platform::Etsy, receipt).ok_or(field("results[].receipt_id", "an id"))?;
     let updated_at = receipt["update_timestamp"]
         .as_u64()
         .or_else(|| receipt["updated_timestamp"].as_u64())
@@ -87,6 +86,7 @@ fn read_receipt(receipt: &Value) -> Result<EtsyReceipt, ParseError> {
         },
         status,
         updated_at,
+        identity,
     })
 }
 

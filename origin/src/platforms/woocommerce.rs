@@ -5,10 +5,9 @@ use serde_json::{Value, json};
 use shared::internal::Platform;
 
 use super::client::{PlatformError, success_body};
-use super::{
-    ListingRef, OrderState, ParseError, PlatformItem, PlatformOrder, field, id_string, non_empty,
-    parse_json, quantity,
-};
+use super::{ParseError, field, id_string, non_empty, parse_json, quantity};
+use crate::domain::events::platform_identity;
+use crate::domain::orders::{ListingRef, OrderState, PlatformItem, PlatformOrder};
 
 /// An order as one delivery or poll saw it, with what identifies that observation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,17 +17,15 @@ pub struct WooOrderEvent {
     pub status: String,
     /// `date_modified_gmt`: two deliveries of the same state carry the same value.
     pub modified_gmt: String,
+    /// The event identity ([`platform_identity`]): the key a webhook body of the same order
+    /// state is stored under too.
+    pub identity: String,
 }
 
 impl WooOrderEvent {
-    /// The platform's identity of this event: order id + status + modification time. Two
-    /// deliveries of the same order state dedupe to one; a later change is a new event.
-    /// (`X-WC-Webhook-Delivery-ID` is not used: two deliveries in one second share it.)
+    /// The platform's identity of this event: order id + status + modification time.
     pub fn identity(&self) -> String {
-        format!(
-            "woocommerce:{}:{}:{}",
-            self.order.order_id, self.status, self.modified_gmt
-        )
+        self.identity.clone()
     }
 }
 
@@ -51,6 +48,8 @@ fn read_order(order: &Value) -> Result<WooOrderEvent, ParseError> {
     let modified_gmt = non_empty(&order["date_modified_gmt"])
         .or_else(|| non_empty(&order["date_modified"]))
         .ok_or(field("date_modified_gmt", "a date"))?;
+    let identity =
+        platform_identity(Platform::Woocommerce, order).ok_or(field("id", "an order id"))?;
     let date_paid_set =
         non_empty(&order["date_paid_gmt"]).is_some() || non_empty(&order["date_paid"]).is_some();
     let items = order["line_items"]
@@ -81,6 +80,7 @@ fn read_order(order: &Value) -> Result<WooOrderEvent, ParseError> {
         },
         status,
         modified_gmt,
+        identity,
     })
 }
 

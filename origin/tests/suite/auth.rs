@@ -529,7 +529,41 @@ async fn every_response_carries_a_request_id(backend: Backend) {
     );
 }
 
+async fn a_key_with_the_alerts_scope_reads_alerts_and_others_are_403(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant(0).await;
+    let alerts = app.key_with_scopes(&tenant, &["alerts:read"]).await;
+    let (status, body) = app.get("/api/v1/alerts", &alerts).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["data"].is_array(), "{body}");
+    let (status, body) = app.get("/api/v1/alerts", &tenant.key).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a key with no scopes has them all: {body}"
+    );
+
+    let orders = app.key_with_scopes(&tenant, &["orders:read"]).await;
+    let (status, body) = app.get("/api/v1/alerts", &orders).await;
+    let error = assert_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
+    assert!(
+        error["message"].as_str().unwrap().contains("alerts:read"),
+        "{body}"
+    );
+    // The API hands the scope out too.
+    let (status, body) = app
+        .post(
+            "/api/v1/keys",
+            &tenant.key,
+            json!({"scopes": ["alerts:read"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["data"]["scopes"], json!(["alerts:read"]));
+}
+
 on_both_backends!(
+    a_key_with_the_alerts_scope_reads_alerts_and_others_are_403,
     bad_keys_are_401_and_missing_scopes_403,
     keys_are_listed_created_revoked_and_rotated,
     connections_are_created_listed_and_deactivated,

@@ -1,5 +1,6 @@
-//! The internal ingest route takes what the edge can send: a webhook body at the edge's 1 MB
-//! limit, wrapped as a JSON string, is larger than the public API's body limit.
+//! Body limits: the internal ingest route takes what the edge can send (a webhook body at the
+//! edge's 1 MB limit, wrapped as a JSON string, is larger than the public API's body limit),
+//! and each app keeps its own public JSON limit, even beside another in the same process.
 
 use crate::common;
 
@@ -57,4 +58,59 @@ async fn a_webhook_at_the_edge_limit_is_ingested_and_larger_is_refused(backend: 
     );
 }
 
-on_both_backends!(a_webhook_at_the_edge_limit_is_ingested_and_larger_is_refused);
+/// A CODE product of a new tenant in `app`, and the tenant's key.
+async fn code_product(app: &TestApp) -> (String, String) {
+    let tenant = app.tenant(0).await;
+    let (status, body) = app
+        .post(
+            "/api/v1/products",
+            &tenant.key,
+            json!({"sku": "LIMIT-1", "name": "Licence", "type": "CODE"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    (body["data"]["id"].as_str().unwrap().to_owned(), tenant.key)
+}
+
+async fn two_apps_in_one_process_keep_their_own_body_limits(backend: Backend) {
+    // The small app is built first: a process-wide limit would be the big app's afterwards.
+    let small = TestApp::spawn_with(backend, 1_000).await;
+    let big = TestApp::spawn_with(backend, 100_000).await;
+    let codes: Vec<String> = (0..200).map(|n| format!("LIMIT-CODE-{n:012}")).collect();
+    let body = json!(codes);
+    assert!(body.to_string().len() > 4_000, "over the small limit");
+
+    let (product, key) = code_product(&small).await;
+    let (status, answer) = small
+        .post(
+            &format!("/api/v1/products/{product}/codes"),
+            &key,
+            body.clone(),
+        )
+        .await;
+    let error = assert_error(
+        status,
+        &answer,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+    );
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 1000 bytes"),
+        "the small app names its own limit: {answer}"
+    );
+
+    let (product, key) = code_product(&big).await;
+    let (status, answer) = big
+        .post(&format!("/api/v1/products/{product}/codes"), &key, body)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["data"]["imported"], 200);
+}
+
+on_both_backends!(
+    a_webhook_at_the_edge_limit_is_ingested_and_larger_is_refused,
+    two_apps_in_one_process_keep_their_own_body_limits,
+);

@@ -531,9 +531,8 @@ async fn one_batch_applies_its_events_in_order_and_fails_them_alone(backend: Bac
         ingest(&app, &tenant, "woocommerce", edge_id, body).await;
     }
 
-    let settings =
-        origin::delivery::worker::PipelineSettings::defaults(app.data_dir.path(), PUBLIC_BASE_URL);
-    let pipeline = origin::delivery::worker::Pipeline::new(
+    let settings = origin::config::PipelineSettings::defaults(app.data_dir.path(), PUBLIC_BASE_URL);
+    let pipeline = origin::jobs::Pipeline::new(
         app.store.clone(),
         origin::crypto::MasterKey::from_hex(&"ab".repeat(32)).unwrap(),
         settings,

@@ -7,16 +7,16 @@ use crate::common;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::{Backend, EDGE_SECRET, PUBLIC_BASE_URL, Tenant, TestApp};
+use common::{Backend, PUBLIC_BASE_URL, Tenant, TestApp};
 use e2e::harness::fake_ebay::{FakeEbay, SELLER_TOKEN};
 use e2e::harness::fake_etsy::{self, FakeEtsy};
 use e2e::harness::fake_woocommerce::{self, FakeWooCommerce};
-use origin::app::{Application, Settings};
-use origin::crypto::MasterKey;
-use origin::delivery::worker::PipelineSettings;
+use origin::app::Application;
+use origin::domain::events::dedupe_key;
+use origin::platforms::woocommerce::parse_orders_page;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use shared::internal::INGEST_PATH;
+use shared::internal::{INGEST_PATH, Platform};
 
 const EBAY_ORDER: &str =
     include_str!("../../../fixtures/ebay/notification-order-confirmation.body");
@@ -26,6 +26,8 @@ const EBAY_REVOCATION: &str =
     include_str!("../../../fixtures/ebay/notification-authorization-revocation.body");
 const ETSY_PAGE: &str = include_str!("../../../fixtures/etsy/get-shop-receipts.response.json");
 const WOO_BODY: &str = include_str!("../../../fixtures/woocommerce/order-created.body");
+const WOO_REFUNDED_BODY: &str =
+    include_str!("../../../fixtures/woocommerce/order-updated-refunded.body");
 
 /// The app with its delivery pipeline running, as `origin serve` has it.
 async fn pipeline_app(backend: Backend) -> TestApp {
@@ -370,29 +372,94 @@ async fn woocommerce_connect_registers_webhooks_and_reconciliation_catches_misse
     );
 }
 
+/// A webhook body and the same order as one item of a reconciliation page (the REST list the
+/// poller reads, in WooCommerce's wire encoding) get one identity.
+#[test]
+fn a_woocommerce_webhook_and_its_reconciliation_share_one_dedupe_key() {
+    for body in [WOO_BODY, WOO_REFUNDED_BODY] {
+        let order: Value = serde_json::from_str(body).unwrap();
+        let page = fake_woocommerce::php_json_encode(&json!([order]));
+        let polled = parse_orders_page(&page).unwrap();
+        assert_eq!(
+            polled[0].identity(),
+            dedupe_key(Platform::Woocommerce, body, "evt_webhook"),
+        );
+    }
+}
+
+async fn a_woocommerce_order_by_webhook_and_by_reconciliation_is_stored_once(backend: Backend) {
+    let store = FakeWooCommerce::start().await;
+    let app = TestApp::spawn_configured(backend, 64 * 1024, |p| {
+        p.woo_reconcile_interval = Duration::from_secs(1);
+        p.tick = Duration::from_millis(50);
+    })
+    .await;
+    let tenant = app.tenant(10).await;
+    code_product(&app, &tenant, json!({"woocommerce_product_id": 501}), 5).await;
+    let (status, body) = app
+        .post(
+            "/api/v1/connections",
+            &tenant.key,
+            json!({"platform": "woocommerce", "store_url": store.base_url,
+                   "consumer_key": fake_woocommerce::CONSUMER_KEY, "consumer_secret": fake_woocommerce::CONSUMER_SECRET}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let mut order: Value = serde_json::from_str(WOO_BODY).unwrap();
+    order["date_modified_gmt"] = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string()
+        .into();
+    // The webhook arrives, and the store's REST API lists the same order.
+    ingest(
+        &app,
+        &tenant,
+        "woocommerce",
+        "evt_webhook",
+        &order.to_string(),
+    )
+    .await;
+    store.put_order(order);
+    let polled = store.order_list_requests();
+    wait_until("two reconciliations after the webhook", 30, || async {
+        match store.order_list_requests() {
+            n if n >= polled + 2 => Ok(()),
+            n => Err(format!("{n} order list requests")),
+        }
+    })
+    .await;
+    wait_until("the order delivered", 30, || async {
+        match delivered_count(&app, &tenant).await {
+            1 => Ok(()),
+            n => Err(format!("{n} delivered")),
+        }
+    })
+    .await;
+
+    let (_, events) = app
+        .get("/api/v1/events?platform=woocommerce", &tenant.key)
+        .await;
+    let events = events["data"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "stored once: {events:?}");
+    assert_eq!(events[0]["edge_event_id"], "evt_webhook");
+    assert_eq!(balance(&app, &tenant).await, 9, "charged once");
+    let (_, connections) = app.get("/api/v1/connections", &tenant.key).await;
+    assert!(
+        connections["data"][0]["last_error"].is_null(),
+        "nothing reached us only through reconciliation: {connections}"
+    );
+}
+
 /// Two origins on one PostgreSQL share the work and deliver each order once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_origins_on_postgres_share_the_work_without_doubling_it() {
     let first = pipeline_app(Backend::Postgres).await;
     let outbox = first.data_dir.path().join("outbox");
     let second_dir = tempfile::tempdir().unwrap();
-    let mut pipeline = PipelineSettings::defaults(second_dir.path(), PUBLIC_BASE_URL);
-    pipeline.outbox_dir = outbox.clone();
-    let second = Application::build_with_pipeline(
-        Settings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: first.database_url.clone(),
-            data_dir: second_dir.path().to_owned(),
-            edge_shared_secret: EDGE_SECRET.into(),
-            master_key: MasterKey::from_hex(&"ab".repeat(32)).unwrap(),
-            public_base_url: PUBLIC_BASE_URL.to_owned(),
-            max_body_bytes: 64 * 1024,
-            max_upload_bytes: 1024,
-        },
-        pipeline,
-    )
-    .await
-    .unwrap();
+    let mut settings = common::test_settings(second_dir.path(), &first.database_url);
+    settings.max_body_bytes = 64 * 1024;
+    settings.pipeline.outbox_dir = outbox.clone();
+    let second = Application::build(settings).await.unwrap();
     tokio::spawn(second.run());
     let tenant = first.tenant(1000).await;
     code_product(&first, &tenant, json!({"woocommerce_product_id": 501}), 80).await;
@@ -435,4 +502,5 @@ on_both_backends!(
     ebay_order_confirmation_fetches_the_order_and_delivers_it,
     etsy_poller_delivers_every_receipt_once_through_429_refresh_and_paging,
     woocommerce_connect_registers_webhooks_and_reconciliation_catches_missed_orders,
+    a_woocommerce_order_by_webhook_and_by_reconciliation_is_stored_once,
 );

@@ -2,7 +2,7 @@
 
 use e2e::harness::fake_etsy::{self, FakeEtsy};
 use e2e::harness::fake_woocommerce::{self, FakeWooCommerce};
-use origin::platforms::OrderState;
+use origin::domain::orders::OrderState;
 use origin::platforms::client::{PlatformError, http_client};
 use origin::platforms::etsy::EtsyClient;
 use origin::platforms::woocommerce::WooRestClient;

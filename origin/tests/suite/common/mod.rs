@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use origin::app::{Application, Settings};
-use origin::config::AdminCommand;
+use origin::app::Application;
+use origin::config::{AdminCommand, PipelineSettings, Settings};
 use origin::crypto::MasterKey;
 use origin::store::Store;
 use reqwest::{Method, StatusCode};
@@ -108,6 +108,17 @@ fn uuid_like() -> String {
     origin::ids::new_id("x").replace("x_", "")
 }
 
+/// The settings every test app starts from: the edge secret, master key and public base URL
+/// the helpers sign and expect, uploads limited to 1 KiB.
+pub fn test_settings(data_dir: &std::path::Path, database_url: &str) -> Settings {
+    let master_key = MasterKey::from_hex(&"ab".repeat(32)).unwrap();
+    let mut settings = Settings::for_tests(data_dir, database_url, EDGE_SECRET, master_key);
+    settings.public_base_url = PUBLIC_BASE_URL.to_owned();
+    settings.pipeline = PipelineSettings::defaults(data_dir, PUBLIC_BASE_URL);
+    settings.max_upload_bytes = 1024;
+    settings
+}
+
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
         Self::spawn_with(backend, 64 * 1024).await
@@ -122,24 +133,14 @@ impl TestApp {
     pub async fn spawn_configured(
         backend: Backend,
         max_body_bytes: usize,
-        configure: impl FnOnce(&mut origin::delivery::worker::PipelineSettings),
+        configure: impl FnOnce(&mut PipelineSettings),
     ) -> TestApp {
         let data_dir = tempfile::tempdir().unwrap();
         let (database_url, schema) = fresh_database(backend, data_dir.path()).await;
-        let settings = Settings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            database_url: database_url.clone(),
-            data_dir: data_dir.path().to_owned(),
-            edge_shared_secret: EDGE_SECRET.into(),
-            master_key: MasterKey::from_hex(&"ab".repeat(32)).unwrap(),
-            public_base_url: PUBLIC_BASE_URL.to_owned(),
-            max_body_bytes,
-            max_upload_bytes: 1024,
-        };
-        let mut pipeline =
-            origin::delivery::worker::PipelineSettings::defaults(data_dir.path(), PUBLIC_BASE_URL);
-        configure(&mut pipeline);
-        let app = Application::build_with_pipeline(settings, pipeline)
+        let mut settings = test_settings(data_dir.path(), &database_url);
+        settings.max_body_bytes = max_body_bytes;
+        configure(&mut settings.pipeline);
+        let app = Application::build(settings)
             .await
             .expect("the application builds");
         let base = format!("http://{}", app.local_addr());

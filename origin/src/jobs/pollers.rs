@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 
 use secrecy::ExposeSecret;
 
-use super::PlatformOrder;
-use super::client::PlatformError;
-use super::etsy::{EtsyClient, RateBudget, next_poll_delay};
-use super::woocommerce::WooRestClient;
-use crate::delivery::worker::{POLLED_HEADER, Pipeline, ProcessError};
+use super::{POLLED_HEADER, Pipeline, ProcessError};
+use crate::domain::orders::PlatformOrder;
 use crate::ids::{new_id, now_ms};
+use crate::platforms::client::PlatformError;
+use crate::platforms::etsy::{EtsyClient, RateBudget, next_poll_delay};
+use crate::platforms::woocommerce::WooRestClient;
 use crate::store::EventRow;
 use crate::store::pipeline::PollerRow;
 
@@ -176,13 +176,11 @@ async fn poll_etsy(pipeline: &Pipeline, poller: &PollerRow) -> Result<RunOutcome
                     .map_err(|e| ProcessError::Retry(format!("Etsy token refresh: {e}")))?;
                 secrets.access_token = Some(tokens.access_token);
                 secrets.refresh_token = Some(tokens.refresh_token);
-                let plain = serde_json::to_vec(&secrets)
-                    .map_err(|e| ProcessError::Permanent(e.to_string()))?;
                 pipeline
                     .store
                     .update_connection_secrets(
                         &connection.id,
-                        &pipeline.master_key.seal(&plain),
+                        &secrets.seal(&pipeline.master_key),
                         now_ms(),
                     )
                     .await?;

@@ -1,25 +1,30 @@
-//! `/api/v1/products`: digital products (FILE, CODE, HYBRID) with their platform mappings,
-//! code stock and files, plus license-code import.
+//! `/api/v1/products`: digital products (FILE, CODE, HYBRID) with their platform mappings
+//! (`domain::mappings`), code stock and files. License-code import is in [`codes`], files and
+//! uploads in [`files`].
 
-use axum::extract::{Path, Request, State};
-use axum::http::header::CONTENT_TYPE;
+pub mod codes;
+pub mod files;
+
+use axum::extract::{Path, State};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::auth::Auth;
-use super::error::ApiError;
-use super::events::one_of;
-use super::extract::{ApiJson, ApiQuery, Page, parse_json, read_body};
-use super::files::{FileOut, file_out};
-use super::response::{ApiResponse, ApiResult};
-use crate::app::AppState;
+use crate::domain::mappings::PlatformMappings;
+use crate::domain::scopes::Scope;
+use crate::http::auth::Auth;
+use crate::http::error::ApiError;
+use crate::http::events::one_of;
+use crate::http::extract::{ApiJson, ApiQuery, Page};
+use crate::http::response::{ApiResponse, ApiResult};
+use crate::http::state::AppState;
 use crate::ids::{new_id, now_ms, rfc3339};
 use crate::store::{CodeStock, ProductFilter, ProductRow};
+use files::{FileOut, file_out};
 
 pub const PRODUCT_TYPES: [&str; 3] = ["FILE", "CODE", "HYBRID"];
 const PRODUCT_STATUSES: [&str; 2] = ["active", "archived"];
-/// Longest license code accepted.
-const MAX_CODE_LEN: usize = 500;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "UPPERCASE")]
@@ -37,17 +42,6 @@ impl ProductType {
             ProductType::Hybrid => "HYBRID",
         }
     }
-}
-
-/// How the product is known on each platform; orders are matched to products through these.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PlatformMappings {
-    pub woocommerce_product_id: Option<i64>,
-    pub woocommerce_variation_id: Option<i64>,
-    pub ebay_item_id: Option<String>,
-    pub ebay_sku: Option<String>,
-    pub etsy_listing_id: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -134,17 +128,6 @@ pub struct ProductParams {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CodeImportOut {
-    /// Codes in the request (non-empty lines or array entries).
-    pub received: usize,
-    /// New codes stored.
-    pub imported: u64,
-    /// Codes repeated in the request or already stored for the product.
-    pub duplicates: u64,
-    pub stock: StockOut,
-}
-
 fn product_out(
     row: ProductRow,
     stock: Option<CodeStock>,
@@ -158,7 +141,7 @@ fn product_out(
             low_stock: has_codes && s.available <= row.low_stock_threshold,
         }),
         files,
-        mappings: serde_json::from_str(&row.mappings).unwrap_or_default(),
+        mappings: PlatformMappings::from_stored(&row.mappings),
         id: row.id,
         sku: row.sku,
         name: row.name,
@@ -169,6 +152,16 @@ fn product_out(
         created_at: rfc3339(row.created_at),
         updated_at: rfc3339(row.updated_at),
     }
+}
+
+/// The product routes, codes and files included.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_products, create_product))
+        .routes(routes!(get_product, update_product, archive_product))
+        .routes(routes!(codes::import_codes))
+        .routes(routes!(files::create_upload))
+        .routes(routes!(files::upload_file))
 }
 
 /// The product of `auth`'s tenant, or 404 (also for another tenant's id).
@@ -242,13 +235,13 @@ async fn check_template(
 
 #[utoipa::path(get, path = "/api/v1/products", tag = "products", params(ProductParams),
     security(("api_key" = ["products:read"])),
-    responses((status = 200, description = "A page of products, newest first", body = [ProductOut]), super::docs::KeyErrors, super::docs::BadInput))]
+    responses((status = 200, description = "A page of products, newest first", body = [ProductOut]), crate::http::docs::KeyErrors, crate::http::docs::BadInput))]
 pub async fn list_products(
     auth: Auth,
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ProductParams>,
 ) -> ApiResult<Vec<ProductOut>> {
-    auth.require("products:read")?;
+    auth.require(Scope::ProductsRead)?;
     let page = Page::new(params.limit, params.cursor.as_deref())?;
     one_of("type", params.product_type.as_deref(), &PRODUCT_TYPES)?;
     one_of("status", params.status.as_deref(), &PRODUCT_STATUSES)?;
@@ -270,13 +263,13 @@ pub async fn list_products(
 
 #[utoipa::path(post, path = "/api/v1/products", tag = "products", request_body = ProductIn,
     security(("api_key" = ["products:write"])),
-    responses((status = 201, description = "Created", body = ProductOut), (status = 409, description = "DUPLICATE_SKU", body = super::docs::ErrorEnvelope), super::docs::KeyErrors, super::docs::BadInput, super::docs::TooLarge, super::docs::WrongMediaType))]
+    responses((status = 201, description = "Created", body = ProductOut), (status = 409, description = "DUPLICATE_SKU", body = crate::http::docs::ErrorEnvelope), crate::http::docs::KeyErrors, crate::http::docs::BadInput, crate::http::docs::TooLarge, crate::http::docs::WrongMediaType))]
 pub async fn create_product(
     auth: Auth,
     State(state): State<AppState>,
     ApiJson(input): ApiJson<ProductIn>,
 ) -> ApiResult<ProductOut> {
-    auth.require("products:write")?;
+    auth.require(Scope::ProductsWrite)?;
     check_text("sku", &input.sku, 100)?;
     check_text("name", &input.name, 300)?;
     let threshold = check_threshold(input.low_stock_threshold.unwrap_or(0))?;
@@ -304,13 +297,13 @@ pub async fn create_product(
 
 #[utoipa::path(get, path = "/api/v1/products/{id}", tag = "products", params(("id" = String, Path, description = "Product id")),
     security(("api_key" = ["products:read"])),
-    responses((status = 200, description = "The product with files and code stock", body = ProductOut), super::docs::KeyErrors, super::docs::Missing))]
+    responses((status = 200, description = "The product with files and code stock", body = ProductOut), crate::http::docs::KeyErrors, crate::http::docs::Missing))]
 pub async fn get_product(
     auth: Auth,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<ProductOut> {
-    auth.require("products:read")?;
+    auth.require(Scope::ProductsRead)?;
     let row = find_product(&state, &auth, &id).await?;
     Ok(ApiResponse::ok(full_product(&state, &auth, row).await?))
 }
@@ -318,14 +311,14 @@ pub async fn get_product(
 #[utoipa::path(patch, path = "/api/v1/products/{id}", tag = "products", params(("id" = String, Path, description = "Product id")),
     request_body = ProductUpdate, security(("api_key" = ["products:write"])),
     responses((status = 200, description = "Updated", body = ProductOut),
-        (status = 409, description = "DUPLICATE_SKU", body = super::docs::ErrorEnvelope), super::docs::KeyErrors, super::docs::BadInput, super::docs::Missing, super::docs::TooLarge, super::docs::WrongMediaType))]
+        (status = 409, description = "DUPLICATE_SKU", body = crate::http::docs::ErrorEnvelope), crate::http::docs::KeyErrors, crate::http::docs::BadInput, crate::http::docs::Missing, crate::http::docs::TooLarge, crate::http::docs::WrongMediaType))]
 pub async fn update_product(
     auth: Auth,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<ProductUpdate>,
 ) -> ApiResult<ProductOut> {
-    auth.require("products:write")?;
+    auth.require(Scope::ProductsWrite)?;
     let mut row = find_product(&state, &auth, &id).await?;
     if let Some(sku) = input.sku {
         check_text("sku", &sku, 100)?;
@@ -363,107 +356,16 @@ pub async fn update_product(
 /// Products are archived rather than erased: orders keep pointing at them.
 #[utoipa::path(delete, path = "/api/v1/products/{id}", tag = "products", params(("id" = String, Path, description = "Product id")),
     security(("api_key" = ["products:write"])),
-    responses((status = 200, description = "Archived: hidden from lists unless status=archived, no longer delivered", body = ProductOut), super::docs::KeyErrors, super::docs::Missing))]
+    responses((status = 200, description = "Archived: hidden from lists unless status=archived, no longer delivered", body = ProductOut), crate::http::docs::KeyErrors, crate::http::docs::Missing))]
 pub async fn archive_product(
     auth: Auth,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<ProductOut> {
-    auth.require("products:write")?;
+    auth.require(Scope::ProductsWrite)?;
     let mut row = find_product(&state, &auth, &id).await?;
     row.status = "archived".to_owned();
     row.updated_at = now_ms();
     state.store.update_product(&row).await?;
     Ok(ApiResponse::ok(full_product(&state, &auth, row).await?))
-}
-
-/// Imports license codes: a JSON array of strings, or `text/plain` with one code per line.
-#[utoipa::path(post, path = "/api/v1/products/{id}/codes", tag = "products", params(("id" = String, Path, description = "Product id")),
-    request_body(content = Vec<String>, description = "JSON array of codes, or text/plain one code per line",
-        content_type = "application/json"),
-    security(("api_key" = ["products:write"])),
-    responses((status = 200, description = "Counts and the new stock", body = CodeImportOut),
-        (status = 409, description = "CONFLICT: a FILE product has no codes", body = super::docs::ErrorEnvelope), super::docs::KeyErrors, super::docs::BadInput, super::docs::Missing, super::docs::TooLarge, super::docs::WrongMediaType))]
-pub async fn import_codes(
-    auth: Auth,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    request: Request,
-) -> ApiResult<CodeImportOut> {
-    auth.require("products:write")?;
-    let content_type = request
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    let body = read_body(request, &state).await?;
-    let codes: Vec<String> = match content_type.as_str() {
-        "application/json" => parse_json(&body)?,
-        "text/plain" => String::from_utf8(body.to_vec())
-            .map_err(|_| {
-                ApiError::invalid(
-                    "body",
-                    "the body is not UTF-8 text",
-                    "send one code per line",
-                )
-            })?
-            .lines()
-            .map(str::to_owned)
-            .collect(),
-        _ => {
-            return Err(ApiError::UnsupportedMediaType(
-                "send application/json (array of codes) or text/plain (one per line)",
-            ));
-        }
-    };
-    let product = find_product(&state, &auth, &id).await?;
-    if product.product_type == "FILE" {
-        return Err(ApiError::Conflict(
-            "FILE products have no license codes".into(),
-        ));
-    }
-    let mut unique: Vec<String> = Vec::with_capacity(codes.len());
-    let mut seen = std::collections::HashSet::new();
-    let mut received = 0;
-    for (index, code) in codes.iter().enumerate() {
-        let code = code.trim();
-        if code.is_empty() {
-            continue;
-        }
-        if code.len() > MAX_CODE_LEN {
-            return Err(ApiError::validation(
-                format!("[{index}]"),
-                format!("codes are at most {MAX_CODE_LEN} characters"),
-                "check the line",
-            ));
-        }
-        received += 1;
-        if seen.insert(code.to_owned()) {
-            unique.push(code.to_owned());
-        }
-    }
-    if received == 0 {
-        return Err(ApiError::validation(
-            "body",
-            "no codes in the request",
-            "send at least one non-empty code",
-        ));
-    }
-    let imported = state
-        .store
-        .import_codes(&auth.tenant_id, &product.id, &unique, now_ms())
-        .await?;
-    let stock = state.store.code_stock(&auth.tenant_id, &product.id).await?;
-    Ok(ApiResponse::ok(CodeImportOut {
-        received,
-        imported,
-        duplicates: received as u64 - imported,
-        stock: StockOut {
-            available: stock.available,
-            allocated: stock.allocated,
-            low_stock: stock.available <= product.low_stock_threshold,
-        },
-    }))
 }

@@ -11,12 +11,13 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::Auth;
-use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery};
-use super::products::find_product;
-use super::response::{ApiResponse, ApiResult};
-use crate::app::AppState;
+use super::find_product;
+use crate::domain::scopes::Scope;
+use crate::http::auth::Auth;
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, ApiQuery};
+use crate::http::response::{ApiResponse, ApiResult};
+use crate::http::state::AppState;
 use crate::ids::{new_id, now_ms, rfc3339};
 use crate::store::FileRow;
 
@@ -84,14 +85,14 @@ fn link_message(file_id: &str, expires: i64) -> String {
 #[utoipa::path(post, path = "/api/v1/products/{id}/files", tag = "products", params(("id" = String, Path, description = "Product id")),
     request_body = FileIn, security(("api_key" = ["products:write"])),
     responses((status = 201, description = "A signed upload URL for a new file of the product", body = UploadSlotOut),
-        (status = 409, description = "CONFLICT: a CODE product has no files", body = super::docs::ErrorEnvelope), super::docs::KeyErrors, super::docs::BadInput, super::docs::Missing, super::docs::TooLarge, super::docs::WrongMediaType))]
+        (status = 409, description = "CONFLICT: a CODE product has no files", body = crate::http::docs::ErrorEnvelope), crate::http::docs::KeyErrors, crate::http::docs::BadInput, crate::http::docs::Missing, crate::http::docs::TooLarge, crate::http::docs::WrongMediaType))]
 pub async fn create_upload(
     auth: Auth,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<FileIn>,
 ) -> ApiResult<UploadSlotOut> {
-    auth.require("products:write")?;
+    auth.require(Scope::ProductsWrite)?;
     let filename = input.filename.trim();
     let safe = !filename.is_empty()
         && filename.len() <= 255
@@ -144,8 +145,8 @@ pub async fn create_upload(
     params(("file_id" = String, Path, description = "File id"), UploadParams),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, description = "Stored; the file is now `uploaded` on its product", body = FileOut),
-        (status = 401, description = "UNAUTHORIZED: bad or expired signature", body = super::docs::ErrorEnvelope),
-        (status = 409, description = "CONFLICT: already uploaded", body = super::docs::ErrorEnvelope), super::docs::BadInput, super::docs::Missing, super::docs::TooLarge))]
+        (status = 401, description = "UNAUTHORIZED: bad or expired signature", body = crate::http::docs::ErrorEnvelope),
+        (status = 409, description = "CONFLICT: already uploaded", body = crate::http::docs::ErrorEnvelope), crate::http::docs::BadInput, crate::http::docs::Missing, crate::http::docs::TooLarge))]
 pub async fn upload_file(
     State(state): State<AppState>,
     Path(file_id): Path<String>,

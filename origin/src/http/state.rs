@@ -1,0 +1,29 @@
+//! What handlers share: the store, the secrets they check or derive from, where files live,
+//! and the event ingest batcher. Built by `Application::build`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use secrecy::SecretString;
+
+use crate::crypto::MasterKey;
+use crate::store::Store;
+use crate::store::group_commit::IngestBatcher;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub edge_secret: SecretString,
+    pub master_key: MasterKey,
+    /// Without a trailing `/`.
+    pub public_base_url: String,
+    pub files_dir: PathBuf,
+    pub max_upload_bytes: u64,
+    /// Event ingest with group commit (many requests, one transaction).
+    pub ingest: IngestBatcher,
+}
+
+/// The JSON body limit of one router, carried in each request's extensions so that apps in
+/// one process keep their own (for the 413 answer; the limit itself is `DefaultBodyLimit`).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);

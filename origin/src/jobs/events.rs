@@ -1,0 +1,255 @@
+//! Event intake: claims due events, reads each into the order it is about (parsing webhook
+//! bodies, fetching eBay orders, applying account deletions and revocations), and takes paid
+//! orders into the ledger in one transaction; refunds and cancellations revoke. Failures are
+//! retried on the schedule of `domain::intake::retry_at`, then the event is dead.
+
+use std::collections::BTreeMap;
+
+use futures_util::StreamExt;
+
+use super::{POLLED_HEADER, Pipeline, ProcessError};
+use crate::domain::intake::{intake, retry_at};
+use crate::domain::orders::{OrderState, PlatformOrder};
+use crate::ids::now_ms;
+use crate::platforms::ebay::{EbayClient, NotificationKind, parse_notification};
+use crate::platforms::woocommerce::parse_order_webhook;
+use crate::store::pipeline::{ApplyOutcome, ClaimedEvent, OrderIntake, UnitRef};
+use crate::store::{EventRow, StoreError};
+
+impl Pipeline {
+    /// Claims and processes one batch of due events, emails included; how many there were.
+    pub async fn run_events_once(&self) -> Result<usize, StoreError> {
+        let (count, allocated) = self.take_events_once().await?;
+        self.send_grouped(allocated).await;
+        Ok(count)
+    }
+
+    /// Claims one batch of due events and takes them in: how many there were, and the units
+    /// allocated (leased to the caller for sending).
+    ///
+    /// Events are read concurrently (parsing, platform fetches), then taken in claim order:
+    /// paid orders go to the ledger together in one transaction, and a refund or cancellation
+    /// is applied only after the paid orders before it.
+    pub(super) async fn take_events_once(&self) -> Result<(usize, Vec<UnitRef>), StoreError> {
+        let claimed = self
+            .store
+            .claim_events(now_ms(), self.settings.lease_ms, self.settings.batch)
+            .await?;
+        let count = claimed.len();
+        let opened: Vec<_> = futures_util::stream::iter(claimed)
+            .map(|event| async move {
+                let order = self.open_event(&event).await;
+                (event, order)
+            })
+            .buffered(self.settings.concurrency)
+            .collect()
+            .await;
+        let mut paid = Vec::new();
+        let mut allocated = Vec::new();
+        for (event, order) in opened {
+            match order {
+                Ok(Some(order)) if order.state == OrderState::Paid => paid.push((event, order)),
+                Ok(Some(order)) => {
+                    allocated.extend(self.take_paid(std::mem::take(&mut paid)).await);
+                    let settled = self.settle_unpaid(&event.event, &order).await;
+                    self.record_outcome(&event, settled).await;
+                }
+                Ok(None) => {}
+                Err(error) => self.record_outcome(&event, Err(error)).await,
+            }
+        }
+        allocated.extend(self.take_paid(paid).await);
+        Ok((count, allocated))
+    }
+
+    /// Records a failed attempt at an event: retried later, or dead.
+    async fn record_outcome(&self, claimed: &ClaimedEvent, outcome: Result<(), ProcessError>) {
+        let Err(error) = outcome else { return };
+        let id = &claimed.event.id;
+        let attempts = claimed.process_attempts + 1;
+        let (next, message) = match error {
+            ProcessError::Retry(message) => (retry_at(attempts, now_ms()), message),
+            ProcessError::Permanent(message) => (None, message),
+        };
+        tracing::warn!(event_id = %id, attempts, dead = next.is_none(), error = %message, "event processing failed");
+        if let Err(error) = self.store.fail_event(id, attempts, next, &message).await {
+            tracing::warn!(event_id = %id, %error, "recording the event outcome failed; its lease will expire");
+        }
+    }
+
+    /// The order an event is about. Events about anything else (the WooCommerce creation
+    /// ping, eBay account deletions and revocations) are handled here and answer None.
+    async fn open_event(
+        &self,
+        claimed: &ClaimedEvent,
+    ) -> Result<Option<PlatformOrder>, ProcessError> {
+        let event = &claimed.event;
+        let polled = serde_json::from_str::<BTreeMap<String, String>>(&event.headers)
+            .map(|h| h.contains_key(POLLED_HEADER))
+            .unwrap_or(false);
+        if polled {
+            return serde_json::from_str(&event.body)
+                .map(Some)
+                .map_err(|e| ProcessError::Permanent(format!("polled order unreadable: {e}")));
+        }
+        match event.platform.as_str() {
+            "woocommerce" => {
+                // The creation ping is acknowledged and has nothing to deliver.
+                if event.body.starts_with("webhook_id=") {
+                    self.store.finish_event(&event.id).await?;
+                    return Ok(None);
+                }
+                let woo = parse_order_webhook(event.body.as_bytes())
+                    .map_err(|e| ProcessError::Permanent(e.to_string()))?;
+                Ok(Some(woo.order))
+            }
+            "ebay" => {
+                self.open_ebay(&event.tenant_id, &event.id, &event.body)
+                    .await
+            }
+            other => Err(ProcessError::Permanent(format!(
+                "no processing for pushed {other} events"
+            ))),
+        }
+    }
+
+    async fn open_ebay(
+        &self,
+        tenant_id: &str,
+        event_id: &str,
+        body: &str,
+    ) -> Result<Option<PlatformOrder>, ProcessError> {
+        let notification = parse_notification(body.as_bytes())
+            .map_err(|e| ProcessError::Permanent(e.to_string()))?;
+        let now = now_ms();
+        match notification.kind {
+            NotificationKind::OrderConfirmation { order_id, .. } => {
+                let (_, secrets) = self
+                    .active_connection(tenant_id, "ebay")
+                    .await?
+                    .ok_or_else(|| ProcessError::Retry("no active eBay connection".into()))?;
+                let token = secrets.access_token.ok_or_else(|| {
+                    ProcessError::Retry("the eBay connection has no seller access_token".into())
+                })?;
+                let client = EbayClient::new(self.http.clone(), &self.settings.ebay_api_base_url);
+                // Every getOrder failure is retried: a fresh order may not be readable yet.
+                let order = client
+                    .get_order(&token, &order_id)
+                    .await
+                    .map_err(|e| ProcessError::Retry(format!("getOrder: {e}")))?;
+                return Ok(Some(order));
+            }
+            NotificationKind::AccountDeletion { user_id, username } => {
+                let ids: Vec<String> = std::iter::once(user_id).chain(username).collect();
+                let erased = self
+                    .store
+                    .anonymise_buyer(tenant_id, "ebay", &ids, now)
+                    .await?;
+                tracing::info!(erased, "eBay account deletion applied");
+            }
+            NotificationKind::AuthorizationRevocation { .. } => {
+                self.store
+                    .deactivate_platform(tenant_id, "ebay", now)
+                    .await?;
+            }
+            NotificationKind::Other => {}
+        }
+        self.store.finish_event(event_id).await?;
+        Ok(None)
+    }
+
+    /// Takes paid orders into the ledger in one transaction (one by one when the batch
+    /// fails, so one bad order cannot hold back the others); the units allocated.
+    async fn take_paid(&self, paid: Vec<(ClaimedEvent, PlatformOrder)>) -> Vec<UnitRef> {
+        if paid.is_empty() {
+            return Vec::new();
+        }
+        let mut products: BTreeMap<String, Vec<(String, String, String)>> = BTreeMap::new();
+        let mut taken = Vec::with_capacity(paid.len());
+        for (event, order) in paid {
+            let tenant_id = event.event.tenant_id.clone();
+            if !products.contains_key(&tenant_id) {
+                match self.store.mappable_products(&tenant_id).await {
+                    Ok(list) => products.insert(tenant_id.clone(), list),
+                    Err(error) => {
+                        self.record_outcome(&event, Err(error.into())).await;
+                        continue;
+                    }
+                };
+            }
+            let intake = intake(&tenant_id, &order, &products[&tenant_id]);
+            taken.push((event, intake));
+        }
+        // Stable by tenant: a tenant's orders keep their order, and transactions on
+        // PostgreSQL take tenant rows in one order.
+        taken.sort_by(|a, b| a.1.tenant_id.cmp(&b.1.tenant_id));
+        let (events, orders): (Vec<ClaimedEvent>, Vec<(OrderIntake, Option<String>)>) = taken
+            .into_iter()
+            .map(|(event, intake)| {
+                let id = event.event.id.clone();
+                (event, (intake, Some(id)))
+            })
+            .unzip();
+        let (policy, lease_ms) = (self.policy(), self.settings.lease_ms);
+        let outcomes = match self
+            .store
+            .apply_orders(&orders, policy, now_ms(), lease_ms)
+            .await
+        {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(error) => {
+                tracing::warn!(%error, orders = orders.len(), "taking in a batch of orders failed; taking them one by one");
+                let mut each = Vec::with_capacity(orders.len());
+                for order in &orders {
+                    let one = self
+                        .store
+                        .apply_orders(std::slice::from_ref(order), policy, now_ms(), lease_ms)
+                        .await;
+                    each.push(one.map(|mut outcome| outcome.remove(0)));
+                }
+                each
+            }
+        };
+        let mut allocated = Vec::new();
+        for (event, outcome) in events.iter().zip(outcomes) {
+            match outcome {
+                Ok(ApplyOutcome {
+                    order_id: Some(order_id),
+                    allocated: units,
+                    ..
+                }) => allocated.extend(
+                    units
+                        .into_iter()
+                        .map(|unit| (event.event.tenant_id.clone(), order_id.clone(), unit)),
+                ),
+                Ok(_) => {}
+                Err(error) => self.record_outcome(event, Err(error.into())).await,
+            }
+        }
+        allocated
+    }
+
+    /// A refunded or cancelled order is revoked; an unpaid one waits for its paid event.
+    async fn settle_unpaid(
+        &self,
+        event: &EventRow,
+        order: &PlatformOrder,
+    ) -> Result<(), ProcessError> {
+        match order.state {
+            OrderState::Refunded | OrderState::Cancelled => {
+                self.store
+                    .revoke_order(
+                        &event.tenant_id,
+                        order.platform.as_str(),
+                        &order.order_id,
+                        order.state.as_str(),
+                        Some(&event.id),
+                        now_ms(),
+                    )
+                    .await?;
+            }
+            OrderState::Unpaid | OrderState::Paid => self.store.finish_event(&event.id).await?,
+        }
+        Ok(())
+    }
+}

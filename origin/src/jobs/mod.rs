@@ -1,0 +1,239 @@
+//! What runs on its own: the pipeline's jobs. Each claims rows with a lease (events, units due
+//! for email, waiting units, pollers), does the work and records the outcome. Nothing lives
+//! only in memory: a process killed at any point leaves rows whose lease runs out and another
+//! worker (or the same one after a restart) picks them up; the ledger keeps the repeat from
+//! charging or allocating twice. This is the only module with loops.
+//!
+//! * [`events`]: event intake (platform payloads → orders in the ledger, refunds, deletions)
+//! * [`sends`]: rendering and sending delivery emails, and resuming units waiting for stock
+//!   or tokens
+//! * [`pollers`]: Etsy receipts and WooCommerce reconciliation
+
+pub mod events;
+pub mod pollers;
+pub mod sends;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+
+use crate::config::PipelineSettings;
+use crate::crypto::MasterKey;
+use crate::delivery::email::{Mailer, SendError};
+use crate::delivery::links::download_link_secret;
+use crate::domain::connections::{ACTIVE, ConnectionFacts, ConnectionSecrets, current};
+use crate::ids::now_ms;
+use crate::platforms::client::http_client;
+use crate::store::pipeline::DeliveryPolicy;
+use crate::store::{ConnectionRow, Store, StoreError};
+
+/// Header on events a poller stored: their body is a `PlatformOrder`.
+pub const POLLED_HEADER: &str = "x-yoursender-polled";
+
+/// Why an event (or a poll) could not be processed this time.
+#[derive(Debug)]
+pub enum ProcessError {
+    /// Worth retrying (a platform or the database was unavailable).
+    Retry(String),
+    /// Retrying cannot help (the payload cannot be read): dead at once.
+    Permanent(String),
+}
+
+impl From<StoreError> for ProcessError {
+    fn from(error: StoreError) -> Self {
+        ProcessError::Retry(error.to_string())
+    }
+}
+
+impl From<crate::domain::connections::SecretsError> for ProcessError {
+    fn from(error: crate::domain::connections::SecretsError) -> Self {
+        ProcessError::Permanent(error.to_string())
+    }
+}
+
+/// The running jobs of one origin process.
+pub struct Pipeline {
+    pub store: Arc<dyn Store>,
+    pub master_key: MasterKey,
+    pub settings: PipelineSettings,
+    pub mailer: Mailer,
+    pub http: reqwest::Client,
+    link_secret: String,
+}
+
+impl Pipeline {
+    pub fn new(
+        store: Arc<dyn Store>,
+        master_key: MasterKey,
+        settings: PipelineSettings,
+    ) -> Result<Self, SendError> {
+        let mailer = Mailer::new(
+            settings.smtp_url.as_ref().map(|s| s.expose_secret()),
+            &settings.outbox_dir,
+            &settings.mail_from,
+        )?;
+        Ok(Pipeline {
+            link_secret: download_link_secret(&master_key),
+            store,
+            master_key,
+            settings,
+            mailer,
+            http: http_client(),
+        })
+    }
+
+    /// What the ledger applies to new deliveries (link lifetime and downloads, alert floor).
+    pub fn policy(&self) -> DeliveryPolicy {
+        DeliveryPolicy {
+            link_ttl_ms: self.settings.link_ttl_ms,
+            max_downloads: self.settings.max_downloads,
+            low_tokens: self.settings.low_tokens,
+        }
+    }
+
+    /// Starts the jobs; they run until the process ends.
+    pub fn spawn(self: &Arc<Self>) {
+        let me = self.clone();
+        tokio::spawn(async move { me.event_loop().await });
+        let me = self.clone();
+        tokio::spawn(async move { me.send_loop().await });
+        let me = self.clone();
+        tokio::spawn(async move { me.resume_loop().await });
+        let me = self.clone();
+        tokio::spawn(async move { me.poll_loop().await });
+    }
+
+    /// Takes in batch after batch; a batch's emails are sent while the next batch is taken
+    /// in (one batch sending at a time). Units stay leased until their email is recorded, so
+    /// a crash during either loses nothing.
+    async fn event_loop(self: Arc<Self>) {
+        let full = usize::try_from(self.settings.batch).unwrap_or(usize::MAX);
+        let mut sending: Option<tokio::task::JoinHandle<()>> = None;
+        loop {
+            let (count, allocated) = self.take_events_once().await.unwrap_or_else(|error| {
+                tracing::warn!(%error, "claiming events failed");
+                (0, Vec::new())
+            });
+            if let Some(previous) = sending.take() {
+                let _ = previous.await;
+            }
+            if !allocated.is_empty() {
+                let me = self.clone();
+                sending = Some(tokio::spawn(
+                    async move { me.send_grouped(allocated).await },
+                ));
+            }
+            if count < full {
+                tokio::time::sleep(self.settings.tick).await;
+            }
+        }
+    }
+
+    async fn send_loop(self: Arc<Self>) {
+        keep_claiming("sends", 2 * self.settings.batch, self.settings.tick, || {
+            self.run_sends_once()
+        })
+        .await;
+    }
+
+    async fn resume_loop(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(self.settings.tick * 5).await;
+            match self
+                .store
+                .resume_waiting(self.policy(), now_ms(), self.settings.lease_ms, 200)
+                .await
+            {
+                Ok(allocated) => self.send_grouped(allocated).await,
+                Err(error) => tracing::warn!(%error, "resuming waiting deliveries failed"),
+            }
+        }
+    }
+
+    async fn poll_loop(self: Arc<Self>) {
+        let mut last_ensure = 0;
+        loop {
+            let now = now_ms();
+            if now - last_ensure > 2_000 {
+                if let Err(error) = self.store.ensure_pollers(now).await {
+                    tracing::warn!(%error, "creating pollers failed");
+                }
+                last_ensure = now;
+            }
+            match self
+                .store
+                .claim_pollers(now, 5 * self.settings.lease_ms, 4)
+                .await
+            {
+                Ok(pollers) => {
+                    for poller in pollers {
+                        pollers::run(&self, poller).await;
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "claiming pollers failed"),
+            }
+            tokio::time::sleep(self.settings.tick).await;
+        }
+    }
+
+    /// The connection that speaks for `platform` (`domain::connections::current`) when it is
+    /// active, and its opened secrets.
+    pub async fn active_connection(
+        &self,
+        tenant_id: &str,
+        platform: &str,
+    ) -> Result<Option<(ConnectionRow, ConnectionSecrets)>, ProcessError> {
+        let connections = self.store.all_connections(tenant_id).await?;
+        let Some(speaking) = current(connections.iter().map(facts), platform) else {
+            return Ok(None);
+        };
+        if !speaking.active {
+            return Ok(None);
+        }
+        let id = speaking.id.to_owned();
+        let Some(connection) = connections.into_iter().find(|c| c.id == id) else {
+            return Ok(None);
+        };
+        let secrets = self.open_secrets(&connection)?;
+        Ok(Some((connection, secrets)))
+    }
+
+    pub fn open_secrets(
+        &self,
+        connection: &ConnectionRow,
+    ) -> Result<ConnectionSecrets, ProcessError> {
+        Ok(ConnectionSecrets::open(
+            &self.master_key,
+            &connection.secrets_sealed,
+        )?)
+    }
+}
+
+/// A stored connection as the connection rules see it.
+fn facts(row: &ConnectionRow) -> ConnectionFacts<'_> {
+    ConnectionFacts {
+        id: &row.id,
+        platform: &row.platform,
+        active: row.status == ACTIVE,
+        endpoint_url: row.endpoint_url.as_deref(),
+        sealed_secrets: &row.secrets_sealed,
+    }
+}
+
+/// Runs `claim_batch` forever: again at once after a full batch, after `tick` otherwise.
+async fn keep_claiming<F, Fut>(what: &str, batch: i64, tick: Duration, claim_batch: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<usize, StoreError>>,
+{
+    loop {
+        let worked = claim_batch().await.unwrap_or_else(|error| {
+            tracing::warn!(%error, what, "claiming work failed");
+            0
+        });
+        if worked < usize::try_from(batch).unwrap_or(usize::MAX) {
+            tokio::time::sleep(tick).await;
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Sending: renders the delivery email of an order's leased units, sends it (SMTP or the
+//! outbox) and records every sent email of a batch in one transaction. A failed send is
+//! retried on the schedule of `domain::intake::retry_at`, then marked failed.
+
+use futures_util::StreamExt;
+
+use super::Pipeline;
+use crate::delivery::email::Mailer;
+use crate::delivery::render::{LinkSigner, render_email};
+use crate::domain::intake::retry_at;
+use crate::ids::now_ms;
+use crate::store::StoreError;
+use crate::store::pipeline::{DeliveryBundle, DeliveryRow, SentEmail, UnitRef};
+
+impl Pipeline {
+    /// Renders and sends the email for the leased units of one order. A sent email is
+    /// answered for the caller to record; a failed one is recorded here.
+    async fn send(&self, bundle: DeliveryBundle) -> Option<SentEmail> {
+        let order_id = bundle.order.id.clone();
+        match self.try_send(bundle).await {
+            Ok(sent) => sent,
+            Err(error) => {
+                tracing::warn!(%order_id, %error, "recording a send failed; the lease will expire and it is retried");
+                None
+            }
+        }
+    }
+
+    async fn try_send(&self, bundle: DeliveryBundle) -> Result<Option<SentEmail>, StoreError> {
+        let (tenant_id, order_id) = (bundle.order.tenant_id.as_str(), bundle.order.id.as_str());
+        let units: Vec<&DeliveryRow> = bundle
+            .units
+            .iter()
+            .map(|u| &u.delivery)
+            .filter(|d| d.status == "allocated")
+            .collect();
+        if units.is_empty() {
+            return Ok(None);
+        }
+        let ids: Vec<String> = units.iter().map(|d| d.id.clone()).collect();
+        let generation = units.iter().map(|d| d.generation).max().unwrap_or(0);
+        let attempts = units.iter().map(|d| d.send_attempts).max().unwrap_or(0) + 1;
+        // Stable for this set of units and generation: a repeat after a crash rewrites the
+        // same outbox file and reuses the Message-ID.
+        let key = format!("{order_id}-{}-g{generation}", ids[0]);
+        let signer = LinkSigner {
+            base_url: &self.settings.download_base_url,
+            secret: self.link_secret.as_bytes(),
+        };
+        let rendered = render_email(&bundle, &signer, key.clone());
+        match self.mailer.send(&rendered.email).await {
+            Ok(()) => {
+                let units_json = serde_json::json!(ids);
+                let mut audit = vec![
+                    (
+                        "rendered".to_owned(),
+                        serde_json::json!({ "deliveries": units_json, "template": rendered.template }).to_string(),
+                    ),
+                    (
+                        "sent".to_owned(),
+                        serde_json::json!({ "deliveries": units_json, "message_key": key, "transport": self.transport() }).to_string(),
+                    ),
+                ];
+                if generation > 0 {
+                    audit.push((
+                        "resent".to_owned(),
+                        serde_json::json!({ "deliveries": units_json, "generation": generation })
+                            .to_string(),
+                    ));
+                }
+                Ok(Some(SentEmail {
+                    tenant_id: tenant_id.to_owned(),
+                    order_id: order_id.to_owned(),
+                    delivery_ids: ids,
+                    audit,
+                }))
+            }
+            Err(error) => {
+                let now = now_ms();
+                let retry = if error.is_permanent() {
+                    None
+                } else {
+                    retry_at(attempts, now)
+                };
+                tracing::warn!(%order_id, attempts, permanent = retry.is_none(), %error, "delivery email not sent");
+                self.store
+                    .mark_send_failed(tenant_id, order_id, &ids, retry, &error.to_string(), now)
+                    .await?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn transport(&self) -> &'static str {
+        match self.mailer {
+            Mailer::Smtp { .. } => "smtp",
+            Mailer::Outbox { .. } => "outbox",
+        }
+    }
+
+    /// Claims units whose email is due (new, retried, resent, or left by a crash) and sends.
+    pub async fn run_sends_once(&self) -> Result<usize, StoreError> {
+        let claimed = self
+            .store
+            .claim_sends(now_ms(), self.settings.lease_ms, 2 * self.settings.batch)
+            .await?;
+        let count = claimed.len();
+        self.send_grouped(claimed).await;
+        Ok(count)
+    }
+
+    /// Sends the units' emails, one per order and several at once, then records every sent
+    /// email in one transaction. Until that commits the units stay leased: a crash before it
+    /// sends them again, to the same outbox file and with the same Message-ID.
+    pub(super) async fn send_grouped(&self, units: Vec<UnitRef>) {
+        if units.is_empty() {
+            return;
+        }
+        let bundles = match self.store.delivery_bundles(&units).await {
+            Ok(bundles) => bundles,
+            Err(error) => {
+                tracing::warn!(%error, units = units.len(), "reading what to send failed; the leases will expire and it is retried");
+                return;
+            }
+        };
+        let sent: Vec<SentEmail> = futures_util::stream::iter(bundles)
+            .map(|bundle| self.send(bundle))
+            .buffer_unordered(self.settings.concurrency)
+            .filter_map(std::future::ready)
+            .collect()
+            .await;
+        if sent.is_empty() {
+            return;
+        }
+        if let Err(error) = self.store.mark_sent(&sent, now_ms()).await {
+            tracing::warn!(%error, emails = sent.len(), "recording sent emails failed; their leases will expire and they are sent again");
+        }
+    }
+}
