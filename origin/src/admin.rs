@@ -83,18 +83,5 @@ fn key_row(
     environment: KeyEnvironment,
 ) -> (ApiKeyRow, String) {
     let key = make_key(scopes, environment);
-    let row = ApiKeyRow {
-        id: key.id,
-        tenant_id: tenant_id.to_owned(),
-        name: name.to_owned(),
-        prefix: key.prefix,
-        key_hash: key.key_hash,
-        environment: key.environment.as_str().to_owned(),
-        scopes: key.scopes,
-        created_at: key.created_at,
-        last_used_at: None,
-        revoked_at: None,
-        expires_at: None,
-    };
-    (row, key.secret)
+    ApiKeyRow::minted(tenant_id, name, key)
 }

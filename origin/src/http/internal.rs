@@ -115,7 +115,7 @@ pub async fn edge_config(
 ) -> ApiResult<EdgeConfig> {
     ensure_tenant(&state, &tenant_id).await?;
     let connections = state.store.all_connections(&tenant_id).await?;
-    let facts: Vec<ConnectionFacts<'_>> = connections.iter().map(facts).collect();
+    let facts: Vec<ConnectionFacts<'_>> = connections.iter().map(ConnectionRow::facts).collect();
     let config = crate::domain::connections::edge_config(&state.master_key, tenant_id, &facts)
         .map_err(ApiError::internal)?;
     Ok(ApiResponse::ok(config))
@@ -186,17 +186,6 @@ pub async fn record_dead_letter(
         event_id,
         duplicate,
     }))
-}
-
-/// A stored connection as the connection rules see it.
-fn facts(row: &ConnectionRow) -> ConnectionFacts<'_> {
-    ConnectionFacts {
-        id: &row.id,
-        platform: &row.platform,
-        active: row.status == ACTIVE,
-        endpoint_url: row.endpoint_url.as_deref(),
-        sealed_secrets: &row.secrets_sealed,
-    }
 }
 
 async fn ensure_tenant(state: &AppState, tenant_id: &str) -> Result<(), ApiError> {

@@ -22,7 +22,7 @@ use crate::config::PipelineSettings;
 use crate::crypto::MasterKey;
 use crate::delivery::email::{Mailer, SendError};
 use crate::delivery::links::download_link_secret;
-use crate::domain::connections::{ACTIVE, ConnectionFacts, ConnectionSecrets, current};
+use crate::domain::connections::{ConnectionSecrets, current};
 use crate::ids::now_ms;
 use crate::platforms::client::http_client;
 use crate::store::pipeline::DeliveryPolicy;
@@ -185,7 +185,7 @@ impl Pipeline {
         platform: &str,
     ) -> Result<Option<(ConnectionRow, ConnectionSecrets)>, ProcessError> {
         let connections = self.store.all_connections(tenant_id).await?;
-        let Some(speaking) = current(connections.iter().map(facts), platform) else {
+        let Some(speaking) = current(connections.iter().map(ConnectionRow::facts), platform) else {
             return Ok(None);
         };
         if !speaking.active {
@@ -207,17 +207,6 @@ impl Pipeline {
             &self.master_key,
             &connection.secrets_sealed,
         )?)
-    }
-}
-
-/// A stored connection as the connection rules see it.
-fn facts(row: &ConnectionRow) -> ConnectionFacts<'_> {
-    ConnectionFacts {
-        id: &row.id,
-        platform: &row.platform,
-        active: row.status == ACTIVE,
-        endpoint_url: row.endpoint_url.as_deref(),
-        sealed_secrets: &row.secrets_sealed,
     }
 }
 

@@ -2,6 +2,9 @@
 
 use sqlx::FromRow;
 
+use crate::domain::connections::{ACTIVE, ConnectionFacts};
+use crate::domain::keys::MintedKey;
+
 /// Keyset pagination: rows come newest first (ids are time-ordered), strictly after `after`.
 #[derive(Debug, Clone, Default)]
 pub struct PageQuery {
@@ -181,4 +184,37 @@ pub struct TemplateRow {
     pub is_default: i64,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl ApiKeyRow {
+    /// The row that stores a freshly minted key of `tenant_id` named `name`.
+    pub fn minted(tenant_id: &str, name: &str, key: MintedKey) -> (Self, String) {
+        let row = ApiKeyRow {
+            id: key.id,
+            tenant_id: tenant_id.to_owned(),
+            name: name.to_owned(),
+            prefix: key.prefix,
+            key_hash: key.key_hash,
+            environment: key.environment.as_str().to_owned(),
+            scopes: key.scopes,
+            created_at: key.created_at,
+            last_used_at: None,
+            revoked_at: None,
+            expires_at: None,
+        };
+        (row, key.secret)
+    }
+}
+
+impl ConnectionRow {
+    /// The stored connection as the connection rules in `domain::connections` see it.
+    pub fn facts(&self) -> ConnectionFacts<'_> {
+        ConnectionFacts {
+            id: &self.id,
+            platform: &self.platform,
+            active: self.status == ACTIVE,
+            endpoint_url: self.endpoint_url.as_deref(),
+            sealed_secrets: &self.secrets_sealed,
+        }
+    }
 }
