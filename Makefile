@@ -26,6 +26,8 @@ test: setup lint unit wasm worker e2e
 	@echo "==> all checks passed"
 
 lint:
+	@echo "==> module boundaries (ARCHITECTURE.md)"
+	@scripts/check-modules.sh
 	@echo "==> cargo fmt --check"
 	cargo fmt --all --check
 	@echo "==> cargo clippy -D warnings"
