@@ -1,11 +1,11 @@
-//! `/api/v1/*`: the public API. The edge checks the Bearer key's format, counts the call in the
-//! key's rate limiter, and forwards it to the origin signed; the origin's answer is returned as is,
+//! `/api/v1/*`: the public API. The edge checks the Bearer key's format, counts the call per
+//! client address and then in the key's rate limiter, and forwards it to the origin signed; the origin's answer is returned as is,
 //! with the `X-RateLimit-*` headers added. Over the limit, nothing reaches the origin.
 
 use shared::ErrorCode;
 use shared::apikey::parse_bearer;
 use shared::internal::REQUEST_ID_HEADER;
-use shared::ratelimit::{API_KEY, rate_limit_headers};
+use shared::ratelimit::{API_CLIENT, API_KEY, rate_limit_headers};
 use worker::{Headers, Method, Request, Response, Result, RouteContext};
 
 use crate::origin::{self, OriginRequest};
@@ -27,11 +27,20 @@ pub async fn forward(mut req: Request, ctx: RouteContext<()>) -> Result<Response
     // A malformed or missing key is counted per client address, so key guessing is limited too
     // and every answer carries the rate-limit headers.
     let parsed = parse_bearer(&authorization);
-    let counted = match &parsed {
-        Ok(key) => limiter::check(&ctx.env, &API_KEY, &key.hash).await,
-        Err(_) => limiter::check_client(&ctx.env, &API_KEY, "anonymous", &req).await,
+    // Every call is counted per client address first, so made-up keys cannot each bring a
+    // fresh budget; then in the key's own windows.
+    let counted = match limiter::check_client(&ctx.env, &API_CLIENT, "api-client", &req).await {
+        Ok(by_address) if !by_address.allowed => {
+            Ok((by_address, "rate limit exceeded for this client address"))
+        }
+        Ok(_) => match &parsed {
+            Ok(key) => limiter::check(&ctx.env, &API_KEY, &key.hash).await,
+            Err(_) => limiter::check_client(&ctx.env, &API_KEY, "anonymous", &req).await,
+        }
+        .map(|by_key| (by_key, "rate limit exceeded for this API key")),
+        Err(e) => Err(e),
     };
-    let decision = match counted {
+    let (decision, refusal) = match counted {
         Ok(decision) => decision,
         Err(e) => {
             worker::console_error!("{request_id}: rate limiter failed: {e}");
@@ -46,10 +55,7 @@ pub async fn forward(mut req: Request, ctx: RouteContext<()>) -> Result<Response
         respond::with_headers(respond::error(code, message)?, &limit_headers)
     };
     if !decision.allowed {
-        return refuse(
-            ErrorCode::RateLimited,
-            "rate limit exceeded for this API key",
-        );
+        return refuse(ErrorCode::RateLimited, refusal);
     }
     if let Err(e) = parsed {
         let message = format!("a valid API key is required (Authorization: Bearer ys_live_…): {e}");

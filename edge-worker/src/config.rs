@@ -5,6 +5,7 @@
 //! effect within that time. When the origin cannot be reached, an older copy is served instead:
 //! webhooks keep being verified and queued while the origin is down. Fresh copies are also kept
 //! in this isolate's memory to spare a KV read per delivery; losing them only costs that read.
+//! That a tenant does not exist is remembered in memory only, never written to KV.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -69,8 +70,11 @@ pub async fn tenant_config(env: &Env, tenant_id: &str, request_id: &str) -> Resu
                 fetched_at_ms: now_ms,
                 config,
             };
-            // A failed cache write only costs a refetch next time.
-            if let Ok(put) = kv.put(&key, &fresh) {
+            // A failed cache write only costs a refetch next time. An unknown tenant is
+            // remembered in memory only: made-up tenant ids must not fill KV.
+            if fresh.config.is_some()
+                && let Ok(put) = kv.put(&key, &fresh)
+            {
                 let _ = put.expiration_ttl(STALE_COPY_TTL_SECS).execute().await;
             }
             remember(tenant_id, &fresh);

@@ -4,6 +4,10 @@
 //! Keys are cached for an hour (eBay's recommendation) and the token until shortly before it
 //! expires: in KV, shared by every isolate, and as imported `CryptoKey`s in this isolate's memory.
 //! Losing the memory copy (a new isolate, a panic) only costs a KV read and an import.
+//!
+//! A key id eBay does not know is remembered too (for a few minutes), and each tenant's lookups of
+//! key ids the edge does not have are rate-limited: a notification can name any key id, and each
+//! new one would otherwise be a call to eBay.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -17,10 +21,14 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::CryptoKey;
 use worker::{AbortSignal, Env, Fetch, Headers, Method, Request, RequestInit, Result};
 
+use shared::ratelimit::EBAY_KEY_LOOKUP;
+
 use crate::config::CACHE_BINDING;
-use crate::settings;
+use crate::{limiter, settings};
 
 const KEY_TTL_SECS: u64 = 3_600;
+/// How long a key id eBay answered 404 for is believed unknown (KV's shortest expiry is 60 s).
+const UNKNOWN_KID_TTL_SECS: u64 = 300;
 const TOKEN_KEY: &str = "ebay-app-token";
 const TOKEN_SCOPE: &str = "https%3A%2F%2Fapi.ebay.com%2Foauth%2Fapi_scope";
 /// Refresh the token this long before eBay says it expires.
@@ -29,18 +37,29 @@ const PLATFORM_TIMEOUT_MS: u32 = 5_000;
 
 thread_local! {
     static IMPORTED: RefCell<HashMap<String, (CryptoKey, u64)>> = RefCell::new(HashMap::new());
+    /// Key ids eBay does not know, with when that stops being believed (ms).
+    static UNKNOWN: RefCell<HashMap<String, u64>> = RefCell::new(HashMap::new());
 }
+
+/// Unknown key ids this isolate remembers at most (a bound against id scans).
+const UNKNOWN_IN_MEMORY_LIMIT: usize = 10_000;
 
 /// Why a key could not be had.
 pub enum KeyError {
     /// eBay does not know the kid: the notification was not signed by eBay.
     UnknownKid,
+    /// The tenant's budget of lookups of new key ids is spent; eBay should retry later.
+    LookupsExhausted,
     /// The token or key service failed; eBay should retry later.
     Unavailable(String),
 }
 
-/// The WebCrypto key for `kid`, from memory, KV, or eBay.
-pub async fn public_key(env: &Env, kid: &str) -> std::result::Result<CryptoKey, KeyError> {
+/// The WebCrypto key for `kid`, from memory, KV, or eBay (counted in `tenant_id`'s lookups).
+pub async fn public_key(
+    env: &Env,
+    tenant_id: &str,
+    kid: &str,
+) -> std::result::Result<CryptoKey, KeyError> {
     let now_ms = worker::Date::now().as_millis();
     let in_memory = IMPORTED.with(|keys| {
         keys.borrow()
@@ -64,7 +83,7 @@ pub async fn public_key(env: &Env, kid: &str) -> std::result::Result<CryptoKey, 
     {
         Some(spki) => spki,
         None => {
-            let spki = fetch_public_key(env, kid).await?;
+            let spki = look_up(env, &kv, tenant_id, kid, now_ms).await?;
             if let Ok(put) = kv.put(&kv_key, BASE64.encode(&spki)) {
                 let _ = put.expiration_ttl(KEY_TTL_SECS).execute().await;
             }
@@ -77,6 +96,42 @@ pub async fn public_key(env: &Env, kid: &str) -> std::result::Result<CryptoKey, 
             .insert(kid.to_owned(), (key.clone(), now_ms + KEY_TTL_SECS * 1_000))
     });
     Ok(key)
+}
+
+/// A key the edge does not have: refused at once if eBay said lately it does not know it, else
+/// fetched from eBay within the tenant's lookup budget; a 404 is remembered.
+async fn look_up(
+    env: &Env,
+    kv: &worker::kv::KvStore,
+    tenant_id: &str,
+    kid: &str,
+    now_ms: u64,
+) -> std::result::Result<Vec<u8>, KeyError> {
+    let unknown_key = format!("ebay-key-unknown:{kid}");
+    let known_unknown = UNKNOWN.with(|m| m.borrow().get(kid).is_some_and(|until| *until > now_ms));
+    if known_unknown || kv.get(&unknown_key).text().await.ok().flatten().is_some() {
+        return Err(KeyError::UnknownKid);
+    }
+    let lookup_key = format!("ebay-key-lookup:{tenant_id}");
+    match limiter::check(env, &EBAY_KEY_LOOKUP, &lookup_key).await {
+        Ok(decision) if !decision.allowed => return Err(KeyError::LookupsExhausted),
+        Ok(_) => {}
+        Err(e) => return Err(KeyError::Unavailable(format!("key lookup limiter: {e}"))),
+    }
+    let fetched = fetch_public_key(env, kid).await;
+    if let Err(KeyError::UnknownKid) = fetched {
+        UNKNOWN.with(|m| {
+            let mut m = m.borrow_mut();
+            if m.len() >= UNKNOWN_IN_MEMORY_LIMIT {
+                m.clear();
+            }
+            m.insert(kid.to_owned(), now_ms + UNKNOWN_KID_TTL_SECS * 1_000);
+        });
+        if let Ok(put) = kv.put(&unknown_key, "404") {
+            let _ = put.expiration_ttl(UNKNOWN_KID_TTL_SECS).execute().await;
+        }
+    }
+    fetched
 }
 
 /// Imports a P-256 SubjectPublicKeyInfo for ECDSA verification.

@@ -1,5 +1,6 @@
-//! The rate limiter: one Durable Object per API key (or per tenant for webhooks) running
-//! `shared::ratelimit`. Its counters live in the object's storage, never in worker memory.
+//! The rate limiter: one Durable Object per counted key (an API key, a tenant's webhooks or eBay
+//! key lookups, a client address) running `shared::ratelimit`. Its counters live in the object's
+//! storage, never in worker memory.
 
 use shared::ratelimit::{Decision, LimitClass, LimiterState, check_rate_limit, limit_class};
 use worker::{DurableObject, Env, Request, Response, Result, State, durable_object};
@@ -19,7 +20,7 @@ impl DurableObject for RateLimiter {
         RateLimiter { state }
     }
 
-    /// `POST /check?class=<api|webhook>`: counts one request and answers the [`Decision`].
+    /// `POST /check?class=<name>` (a class of `shared::ratelimit::CLASSES`): counts one request and answers the [`Decision`].
     /// Requests to one object run one at a time between storage calls (input gates), so the
     /// read-decide-write below cannot interleave.
     async fn fetch(&self, req: Request) -> Result<Response> {
@@ -48,8 +49,13 @@ pub async fn check_client(
     scope: &str,
     req: &Request,
 ) -> Result<Decision> {
+    check(env, class, &client_key(req, scope)?).await
+}
+
+/// The key of the client's address in the `scope` family of counters.
+pub fn client_key(req: &Request, scope: &str) -> Result<String> {
     let client = req.headers().get("CF-Connecting-IP")?.unwrap_or_default();
-    check(env, class, &format!("{scope}:{client}")).await
+    Ok(format!("{scope}:{client}"))
 }
 
 /// Counts one request for `key` under `class`. `key` names the object: an API key's hash or

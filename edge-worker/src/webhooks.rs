@@ -1,15 +1,17 @@
 //! Platform webhooks: WooCommerce deliveries, eBay notifications and eBay's endpoint challenge.
 //!
-//! Each delivery is size-checked first, then rate-limited per tenant, then verified against the
-//! tenant's edge config; only a verified one is queued, and the platform gets its answer as soon
-//! as the event is on the Queue (the origin is not waited for).
+//! Each delivery is size-checked first, then verified against the tenant's edge config, and only
+//! then counted in the tenant's webhook budget: unsigned junk cannot spend a shop's budget. What
+//! proves nothing (a bad signature, an unknown tenant or connection, an eBay challenge) is counted
+//! per client address in a bucket of its own. Only a verified delivery is queued, and the platform
+//! gets its answer as soon as the event is on the Queue (the origin is not waited for).
 
 use std::collections::BTreeMap;
 
 use shared::ErrorCode;
 use shared::ebay::{self, SignatureHeader, compact_json, der_signature_to_raw};
 use shared::internal::{EdgeConfig, ForwardedEvent, Platform, is_plausible_tenant_id};
-use shared::ratelimit::{WEBHOOK, rate_limit_headers};
+use shared::ratelimit::{LimitClass, WEBHOOK, WEBHOOK_UNVERIFIED, rate_limit_headers};
 use shared::woo::{self, creation_ping_webhook_id, verify_woocommerce_signature};
 use worker::{Env, Request, Response, Result, RouteContext};
 
@@ -19,6 +21,10 @@ use crate::{limiter, queue, respond};
 
 /// Webhook bodies above this are refused with 413 before any verification.
 pub const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The limiter's family of per-address counters for requests that prove nothing.
+const UNVERIFIED_SCOPE: &str = "webhook-unverified";
+const TOO_MANY_UNVERIFIED: &str = "too many unverified webhook requests from this address";
 
 /// `POST /webhooks/woocommerce/{tenantId}`.
 pub async fn woocommerce(mut req: Request, ctx: RouteContext<()>) -> Result<Response> {
@@ -37,7 +43,7 @@ pub async fn woocommerce(mut req: Request, ctx: RouteContext<()>) -> Result<Resp
         );
     }
     let request_id = respond::new_id("req");
-    let gate = platform_gate(&ctx.env, &tenant_id, &request_id, |c| c.woocommerce).await?;
+    let gate = platform_config(&ctx.env, &req, &tenant_id, &request_id, |c| c.woocommerce).await?;
     let woo_config = match gate {
         Ok(config) => config,
         Err(refusal) => return Ok(refusal),
@@ -50,7 +56,10 @@ pub async fn woocommerce(mut req: Request, ctx: RouteContext<()>) -> Result<Resp
             None => "the X-WC-Webhook-Signature header is missing",
             Some(_) => "the X-WC-Webhook-Signature header does not match the body",
         };
-        return respond::error(ErrorCode::Unauthorized, reason);
+        return unverified(&ctx.env, &req, &request_id, ErrorCode::Unauthorized, reason).await;
+    }
+    if let Err(refusal) = spend_tenant_budget(&ctx.env, &tenant_id, &request_id).await? {
+        return Ok(refusal);
     }
     if !woo_config.active {
         return respond::error(
@@ -89,7 +98,21 @@ pub async fn ebay_challenge(req: Request, ctx: RouteContext<()>) -> Result<Respo
         );
     };
     let request_id = respond::new_id("req");
-    let gate = platform_gate(&ctx.env, &tenant_id, &request_id, |c| c.ebay).await?;
+    // A challenge carries no signature: it is counted per client address, never in the
+    // tenant's budget.
+    let client = limiter::client_key(&req, UNVERIFIED_SCOPE)?;
+    if let Err(refusal) = count(
+        &ctx.env,
+        &WEBHOOK_UNVERIFIED,
+        &client,
+        &request_id,
+        TOO_MANY_UNVERIFIED,
+    )
+    .await?
+    {
+        return Ok(refusal);
+    }
+    let gate = platform_config(&ctx.env, &req, &tenant_id, &request_id, |c| c.ebay).await?;
     let ebay_config = match gate {
         Ok(config) => config,
         Err(refusal) => return Ok(refusal),
@@ -113,28 +136,33 @@ pub async fn ebay_notification(mut req: Request, ctx: RouteContext<()>) -> Resul
         return respond::too_large(WEBHOOK_BODY_LIMIT);
     };
     let request_id = respond::new_id("req");
-    let gate = platform_gate(&ctx.env, &tenant_id, &request_id, |c| c.ebay).await?;
+    let gate = platform_config(&ctx.env, &req, &tenant_id, &request_id, |c| c.ebay).await?;
     let ebay_config = match gate {
         Ok(config) => config,
         Err(refusal) => return Ok(refusal),
     };
+    let mismatch = ErrorCode::SignatureMismatch;
     let header = match SignatureHeader::parse(req.headers().get(ebay::SIGNATURE_HEADER)?.as_deref())
     {
         Ok(header) => header,
-        Err(e) => return respond::error(ErrorCode::SignatureMismatch, &e.to_string()),
+        Err(e) => return unverified(&ctx.env, &req, &request_id, mismatch, &e.to_string()).await,
     };
-    match verify_ebay_notification(&ctx.env, &header, &body).await {
+    match verify_ebay_notification(&ctx.env, &tenant_id, &header, &body).await {
         Ok(true) => {}
         Ok(false) => {
-            return respond::error(
-                ErrorCode::SignatureMismatch,
-                "the signature does not match the message",
-            );
+            let reason = "the signature does not match the message";
+            return unverified(&ctx.env, &req, &request_id, mismatch, reason).await;
         }
         Err(KeyError::UnknownKid) => {
+            let reason = "the signature names a key eBay does not know";
+            return unverified(&ctx.env, &req, &request_id, mismatch, reason).await;
+        }
+        Err(KeyError::LookupsExhausted) => {
+            // eBay retries a notification it could not deliver; a new key of eBay's own is
+            // looked up then.
             return respond::error(
-                ErrorCode::SignatureMismatch,
-                "the signature names a key eBay does not know",
+                ErrorCode::RateLimited,
+                "too many lookups of unknown eBay keys for this tenant; retry later",
             );
         }
         Err(KeyError::Unavailable(reason)) => {
@@ -144,6 +172,9 @@ pub async fn ebay_notification(mut req: Request, ctx: RouteContext<()>) -> Resul
                 "eBay's public key could not be fetched; retry later",
             );
         }
+    }
+    if let Err(refusal) = spend_tenant_budget(&ctx.env, &tenant_id, &request_id).await? {
+        return Ok(refusal);
     }
     if !ebay_config.active {
         return respond::error(
@@ -163,10 +194,11 @@ pub async fn ebay_notification(mut req: Request, ctx: RouteContext<()>) -> Resul
 /// eBay's SDKs verify — the same order as `shared::ebay::verify_ebay_signature`.
 pub async fn verify_ebay_notification(
     env: &Env,
+    tenant_id: &str,
     header: &SignatureHeader,
     body: &[u8],
 ) -> std::result::Result<bool, KeyError> {
-    let key = ebay_keys::public_key(env, &header.kid).await?;
+    let key = ebay_keys::public_key(env, tenant_id, &header.kid).await?;
     let checked = |e: worker::Error| KeyError::Unavailable(e.to_string());
     let raw = match der_signature_to_raw(&header.signature_der) {
         Ok(raw) => raw,
@@ -194,45 +226,103 @@ fn no_such_tenant() -> Result<Response> {
     respond::error(ErrorCode::NotFound, "no such tenant")
 }
 
-/// The per-tenant webhook rate limit, then the tenant's config for one platform (`pick`).
-/// `Err` holds the refusal to send: 429, 404 (no such tenant or no such connection), 503.
-async fn platform_gate<T>(
+/// The tenant's config for one platform (`pick`). `Err` holds the refusal to send: 404 (no such
+/// tenant or no such connection, counted per client address as unverified) or 503.
+async fn platform_config<T>(
     env: &Env,
+    req: &Request,
     tenant_id: &str,
     request_id: &str,
     pick: impl FnOnce(EdgeConfig) -> Option<T>,
 ) -> Result<std::result::Result<T, Response>> {
-    match limiter::check(env, &WEBHOOK, &format!("webhook:{tenant_id}")).await {
-        Ok(decision) if !decision.allowed => {
-            let refusal = respond::error(
-                ErrorCode::RateLimited,
-                "too many webhook deliveries for this tenant",
-            )?;
-            return Ok(Err(respond::with_headers(
-                refusal,
-                &rate_limit_headers(&decision),
-            )?));
-        }
-        Ok(_) => {}
-        // A platform delivery is worth more than the limit: let it through if the limiter fails.
-        Err(e) => worker::console_error!("{request_id}: webhook rate limiter failed: {e}"),
-    }
     Ok(
         match config::tenant_config(env, tenant_id, request_id).await? {
             TenantConfig::Known(config) => match pick(config) {
                 Some(platform) => Ok(platform),
-                None => Err(respond::error(
-                    ErrorCode::NotFound,
-                    "this tenant has no connection for this platform",
-                )?),
+                None => {
+                    let reason = "this tenant has no connection for this platform";
+                    Err(unverified(env, req, request_id, ErrorCode::NotFound, reason).await?)
+                }
             },
-            TenantConfig::Unknown => Err(no_such_tenant()?),
+            TenantConfig::Unknown => {
+                let reason = "no such tenant";
+                Err(unverified(env, req, request_id, ErrorCode::NotFound, reason).await?)
+            }
             TenantConfig::Unavailable => Err(respond::error(
                 ErrorCode::UpstreamUnavailable,
                 "the tenant's configuration cannot be loaded right now; retry later",
             )?),
         },
     )
+}
+
+/// Counts a verified delivery in the tenant's webhook budget; `Err` holds the 429.
+async fn spend_tenant_budget(
+    env: &Env,
+    tenant_id: &str,
+    request_id: &str,
+) -> Result<std::result::Result<(), Response>> {
+    let message = "too many webhook deliveries for this tenant";
+    count(
+        env,
+        &WEBHOOK,
+        &format!("webhook:{tenant_id}"),
+        request_id,
+        message,
+    )
+    .await
+}
+
+/// The refusal for a request that proved nothing, counted per client address: `code` and
+/// `reason`, or 429 once the address has sent too many such requests.
+async fn unverified(
+    env: &Env,
+    req: &Request,
+    request_id: &str,
+    code: ErrorCode,
+    reason: &str,
+) -> Result<Response> {
+    let client = limiter::client_key(req, UNVERIFIED_SCOPE)?;
+    match count(
+        env,
+        &WEBHOOK_UNVERIFIED,
+        &client,
+        request_id,
+        TOO_MANY_UNVERIFIED,
+    )
+    .await?
+    {
+        Ok(()) => respond::error(code, reason),
+        Err(refusal) => Ok(refusal),
+    }
+}
+
+/// Counts one request for `key` under `class`; `Err` holds the 429 with the rate-limit headers.
+async fn count(
+    env: &Env,
+    class: &LimitClass,
+    key: &str,
+    request_id: &str,
+    message: &str,
+) -> Result<std::result::Result<(), Response>> {
+    match limiter::check(env, class, key).await {
+        Ok(decision) if !decision.allowed => {
+            let refusal = respond::error(ErrorCode::RateLimited, message)?;
+            Ok(Err(respond::with_headers(
+                refusal,
+                &rate_limit_headers(&decision),
+            )?))
+        }
+        Ok(_) => Ok(Ok(())),
+        // A platform delivery is worth more than the limit: let it through if the limiter fails.
+        Err(e) => {
+            worker::console_error!(
+                "{request_id}: webhook rate limiter ({}) failed: {e}",
+                class.name
+            );
+            Ok(Ok(()))
+        }
+    }
 }
 
 /// Puts a verified delivery on the Queue; answers only after the Queue has it.

@@ -48,11 +48,62 @@ pub const WEBHOOK: LimitClass = LimitClass {
     },
 };
 
-/// The limit class called `name` ([`API_KEY`] or [`WEBHOOK`]), as a limiter is told which to apply.
+/// Public API calls, per client address, counted before the key's own windows: well-formed keys
+/// cost nothing to make up (their checksum is public), so a fresh key must not mean a fresh
+/// budget. Room for a few honest integrations behind one address.
+pub const API_CLIENT: LimitClass = LimitClass {
+    name: "api-client",
+    short: Window {
+        limit: 300,
+        seconds: 60,
+    },
+    long: Window {
+        limit: 5_000,
+        seconds: 3_600,
+    },
+};
+
+/// Webhook requests that prove nothing, per client address: deliveries whose signature does not
+/// verify, and eBay challenges (which carry no signature). Counted apart from the tenant's
+/// [`WEBHOOK`] budget, so junk from one address cannot starve a shop's real deliveries.
+pub const WEBHOOK_UNVERIFIED: LimitClass = LimitClass {
+    name: "webhook-unverified",
+    short: Window {
+        limit: 60,
+        seconds: 60,
+    },
+    long: Window {
+        limit: 600,
+        seconds: 3_600,
+    },
+};
+
+/// Lookups of eBay public keys the edge does not have yet, per tenant: each is a call to eBay,
+/// and a notification can name any key id.
+pub const EBAY_KEY_LOOKUP: LimitClass = LimitClass {
+    name: "ebay-key-lookup",
+    short: Window {
+        limit: 10,
+        seconds: 60,
+    },
+    long: Window {
+        limit: 100,
+        seconds: 3_600,
+    },
+};
+
+/// Every class, as a limiter is told which to apply by name.
+pub const CLASSES: [&LimitClass; 5] = [
+    &API_KEY,
+    &API_CLIENT,
+    &WEBHOOK,
+    &WEBHOOK_UNVERIFIED,
+    &EBAY_KEY_LOOKUP,
+];
+
+/// The limit class called `name` (one of [`CLASSES`]).
 pub fn limit_class(name: &str) -> Option<&'static LimitClass> {
-    [&API_KEY, &WEBHOOK]
-        .into_iter()
-        .find(|class| class.name == name)
+    CLASSES.into_iter().find(|class| class.name == name)
 }
 
 /// Counters for one key, as persisted between requests.
@@ -237,6 +288,9 @@ mod tests {
     fn classes_are_found_by_name() {
         assert_eq!(limit_class("api"), Some(&API_KEY));
         assert_eq!(limit_class("webhook"), Some(&WEBHOOK));
+        for class in CLASSES {
+            assert_eq!(limit_class(class.name), Some(class));
+        }
         assert_eq!(limit_class("other"), None);
     }
 

@@ -10,6 +10,7 @@ pub use harness::origin::{OriginProcess, Tenant};
 pub use harness::process::ManagedProcess;
 pub use harness::signing::{EbayTestKey, woocommerce_signature};
 pub use harness::system::{
-    EDGE_SECRET, EdgeSystem, SystemOptions, accepted_event_id, events_matching,
+    EDGE_SECRET, EdgeSystem, SystemOptions, WOO_DELIVERY_HEADERS, accepted_event_id,
+    events_matching,
 };
 pub use harness::wrangler::{WranglerDev, WranglerOptions};

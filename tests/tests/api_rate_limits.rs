@@ -104,3 +104,31 @@ async fn the_61st_call_in_a_minute_is_refused_and_keys_are_counted_apart() {
     let body: Value = malformed.json().await.unwrap();
     assert_eq!(body["error"]["code"], "UNAUTHORIZED");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_keys_share_one_budget_per_client_address() {
+    use shared::apikey::{KeyEnvironment, RANDOM_BYTES, generate_api_key};
+
+    let system = EdgeSystem::start(SystemOptions::default()).await;
+    let client = reqwest::Client::new();
+    let url = system.edge.url("/api/v1/products");
+    let into_minute = unix_now() % 60;
+    if into_minute > 30 {
+        tokio::time::sleep(Duration::from_secs(61 - into_minute)).await;
+    }
+
+    // Well-formed keys (their checksum is public), each new: each would have its own window.
+    let mut statuses = Vec::new();
+    for n in 0..301u32 {
+        let mut random = [0u8; RANDOM_BYTES];
+        random[..4].copy_from_slice(&n.to_be_bytes());
+        let made_up = generate_api_key(KeyEnvironment::Live, random).secret;
+        let answer = client.get(&url).bearer_auth(&made_up).send().await.unwrap();
+        statuses.push(answer.status().as_u16());
+    }
+    assert!(statuses[..300].iter().all(|s| *s == 401), "{statuses:?}");
+    assert_eq!(
+        statuses[300], 429,
+        "the address has spent its 300 calls a minute"
+    );
+}

@@ -188,3 +188,62 @@ async fn ebay_notifications_are_verified_against_ebays_published_key() {
         "{events:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_ebay_key_ids_are_looked_up_once_and_lookups_are_limited_per_tenant() {
+    let system = EdgeSystem::start(SystemOptions::default()).await;
+    let (tenant, api) = system.tenant("eBay Seller");
+    api.connect_ebay(VERIFICATION_TOKEN, ENDPOINT).await;
+    let tenant_id = tenant.tenant_id.as_str();
+    // The lookup budget is per clock minute: start early in one.
+    let into_minute = e2e::harness::unix_now() % 60;
+    if into_minute > 30 {
+        tokio::time::sleep(Duration::from_secs(61 - into_minute)).await;
+    }
+
+    // The same unknown key id, again and again: eBay is asked once, every answer is 412.
+    let stranger = EbayTestKey::generate("00000000-0000-4000-8000-00000000beef");
+    let header = stranger.signature_header(ORDER_BODY);
+    for _ in 0..5 {
+        let refused = system.send_ebay(tenant_id, ORDER_BODY, Some(&header)).await;
+        assert_eq!(refused.status(), 412);
+        assert_eq!(error_code(refused).await, "SIGNATURE_MISMATCH");
+    }
+    assert_eq!(
+        system.ebay.key_requests(),
+        1,
+        "a 404 from eBay is remembered"
+    );
+
+    // A new key id each time: ten lookups a minute for this tenant, then 429 without asking eBay.
+    let mut statuses = Vec::new();
+    for n in 0..12 {
+        let kid = format!("00000000-0000-4000-8000-{n:012}");
+        let header = EbayTestKey::generate(&kid).signature_header(ORDER_BODY);
+        let answer = system.send_ebay(tenant_id, ORDER_BODY, Some(&header)).await;
+        statuses.push(answer.status().as_u16());
+    }
+    assert_eq!(statuses[..9], [412; 9], "{statuses:?}");
+    assert_eq!(statuses[9..], [429; 3], "{statuses:?}");
+    assert_eq!(system.ebay.key_requests(), 10);
+
+    // A key eBay does publish, looked up for another tenant: its lookups are counted apart.
+    let key = EbayTestKey::generate("5b0a4d52-7c1e-4f7e-9a3b-1d2c3e4f5a6b");
+    system
+        .ebay
+        .add_key(&key.kid, &key.public_key_pem_one_line());
+    let (other, other_api) = system.tenant("Another eBay Seller");
+    other_api.connect_ebay(VERIFICATION_TOKEN, ENDPOINT).await;
+    let valid = system
+        .send_ebay(
+            &other.tenant_id,
+            ORDER_BODY,
+            Some(&key.signature_header(ORDER_BODY)),
+        )
+        .await;
+    assert_eq!(
+        valid.status(),
+        204,
+        "another tenant's lookups are counted apart"
+    );
+}
