@@ -283,9 +283,9 @@ async fn etsy_poller_delivers_every_receipt_once_through_429_refresh_and_paging(
     );
 }
 
-async fn woocommerce_connect_registers_webhooks_and_reconciliation_catches_missed_orders(
-    backend: Backend,
-) {
+/// A fake WooCommerce store connected with REST keys to a tenant (10 tokens, a CODE product
+/// mapped to WooCommerce product 501), reconciled every second; the connection as created.
+async fn woocommerce_shop_connected(backend: Backend) -> (FakeWooCommerce, TestApp, Tenant, Value) {
     let store = FakeWooCommerce::start().await;
     let app = TestApp::spawn_configured(backend, 64 * 1024, |p| {
         p.woo_reconcile_interval = Duration::from_secs(1);
@@ -303,6 +303,13 @@ async fn woocommerce_connect_registers_webhooks_and_reconciliation_catches_misse
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    (store, app, tenant, body)
+}
+
+async fn woocommerce_connect_registers_webhooks_and_reconciliation_catches_missed_orders(
+    backend: Backend,
+) {
+    let (store, app, tenant, body) = woocommerce_shop_connected(backend).await;
     assert!(body["data"]["last_error"].is_null(), "{body}");
     let secret = body["data"]["generated_webhook_secret"]
         .as_str()
@@ -388,23 +395,7 @@ fn a_woocommerce_webhook_and_its_reconciliation_share_one_dedupe_key() {
 }
 
 async fn a_woocommerce_order_by_webhook_and_by_reconciliation_is_stored_once(backend: Backend) {
-    let store = FakeWooCommerce::start().await;
-    let app = TestApp::spawn_configured(backend, 64 * 1024, |p| {
-        p.woo_reconcile_interval = Duration::from_secs(1);
-        p.tick = Duration::from_millis(50);
-    })
-    .await;
-    let tenant = app.tenant(10).await;
-    code_product(&app, &tenant, json!({"woocommerce_product_id": 501}), 5).await;
-    let (status, body) = app
-        .post(
-            "/api/v1/connections",
-            &tenant.key,
-            json!({"platform": "woocommerce", "store_url": store.base_url,
-                   "consumer_key": fake_woocommerce::CONSUMER_KEY, "consumer_secret": fake_woocommerce::CONSUMER_SECRET}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (store, app, tenant, _) = woocommerce_shop_connected(backend).await;
     let mut order: Value = serde_json::from_str(WOO_BODY).unwrap();
     order["date_modified_gmt"] = chrono::Utc::now()
         .format("%Y-%m-%dT%H:%M:%S")
