@@ -180,4 +180,28 @@ async fn paid_orders_through_the_edge_are_delivered_once() {
         start - 3,
         "two WooCommerce items, one eBay item"
     );
+
+    // The origin's log of the whole run names routes and link ids, never a credential or
+    // what a buyer paid for.
+    let log = system.origin.log_text();
+    let token = links[0].trim_start_matches("/d/");
+    let link_id = token.split('.').next().unwrap();
+    assert!(
+        log.contains(&format!("link_id={link_id}")) && log.contains("route=/d/{token}"),
+        "the download's request line names the route and the link:\n{log}"
+    );
+    for secret in [
+        token,
+        tenant.api_key.as_str(),
+        SECRET,
+        SELLER_TOKEN,
+        e2e::EDGE_SECRET,
+        "WOO-CODE-1",
+        "EBAY-CODE-1",
+    ] {
+        assert!(
+            !log.contains(secret),
+            "{secret} reached the origin's log:\n{log}"
+        );
+    }
 }

@@ -35,6 +35,8 @@ pub async fn download(
     let secret = download_link_secret(&state.master_key);
     let link_id = verify_download_token(secret.as_bytes(), &token)
         .ok_or(ApiError::NotFound("download link"))?;
+    // The request line names the link, never the token (a bearer credential).
+    tracing::Span::current().record("link_id", tracing::field::display(link_id));
     let file = match state.store.use_download_link(link_id, now_ms()).await? {
         Ok(file) => file,
         Err(DownloadRefusal::Unknown | DownloadRefusal::Revoked) => {

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -26,7 +26,8 @@ fn acceptable(id: &str) -> bool {
 }
 
 /// Middleware: assigns the id, scopes it to the request, logs one line per request.
-/// Only the path is logged: query strings may carry link signatures.
+/// The matched route is logged, never the path: paths carry download tokens (`/d/{token}`)
+/// and query strings signatures. A handler may record the `link_id` it served.
 pub async fn assign(request: Request, next: Next) -> Response {
     let id = request
         .headers()
@@ -34,11 +35,17 @@ pub async fn assign(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .filter(|v| acceptable(v))
         .map_or_else(|| crate::ids::new_id("req"), str::to_owned);
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("(no route)", MatchedPath::as_str)
+        .to_owned();
     let span = tracing::info_span!(
         "request",
         request_id = %id,
         method = %request.method(),
-        path = %request.uri().path(),
+        route = %route,
+        link_id = tracing::field::Empty,
     );
     let started = Instant::now();
     let mut response = REQUEST_ID

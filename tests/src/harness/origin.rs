@@ -96,6 +96,14 @@ impl OriginProcess {
         format!("{}{path}", self.base_url)
     }
 
+    /// Everything the origin process wrote so far (its request and job logs).
+    pub fn log_text(&self) -> String {
+        self.process
+            .as_ref()
+            .map(ManagedProcess::log_text)
+            .unwrap_or_default()
+    }
+
     pub fn log_tail(&self) -> String {
         self.process
             .as_ref()
