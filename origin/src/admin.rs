@@ -1,5 +1,6 @@
 //! Operator commands (`origin admin …`): each returns the one JSON line the CLI prints. Keys
-//! are minted by `domain::keys`, the same way the HTTP API mints them.
+//! are minted by `domain::keys`, the same way the HTTP API mints them, and audited as the
+//! operator's; the operator holds every scope and is not capped.
 
 use std::sync::Arc;
 
@@ -9,9 +10,9 @@ use shared::apikey::KeyEnvironment;
 
 use crate::config::{AdminCommand, DatabaseArgs};
 use crate::domain::keys::make_key;
-use crate::domain::scopes::{Scope, parse_scopes};
+use crate::domain::scopes::Grant;
 use crate::ids::{new_id, now_ms};
-use crate::store::{ApiKeyRow, Store, TenantRow};
+use crate::store::{ApiKeyRow, KeyChange, Store, TenantRow};
 
 /// Opens and migrates the database the arguments name.
 pub async fn open_store(database: &DatabaseArgs) -> anyhow::Result<Arc<dyn Store>> {
@@ -34,7 +35,8 @@ pub async fn run(store: &dyn Store, command: AdminCommand) -> anyhow::Result<Val
                 tokens,
                 created_at: now_ms(),
             };
-            let (key, secret) = key_row(&tenant.id, "first key", &[], KeyEnvironment::Live);
+            let (key, secret) =
+                key_row(&tenant.id, "first key", &Grant::Every, KeyEnvironment::Live);
             store.create_tenant(&tenant, &key).await?;
             Ok(json!({ "tenant_id": tenant.id, "api_key": secret }))
         }
@@ -44,7 +46,12 @@ pub async fn run(store: &dyn Store, command: AdminCommand) -> anyhow::Result<Val
             test,
             name,
         } => {
-            let scopes = parse_scopes(&scopes).map_err(|bad| anyhow!("unknown scope {bad:?}"))?;
+            // No scopes: every scope, as before `*` existed.
+            let grant = if scopes.is_empty() {
+                Grant::Every
+            } else {
+                Grant::parse(&scopes).map_err(|error| anyhow!("{error}"))?
+            };
             if store.get_tenant(&tenant).await?.is_none() {
                 bail!("no tenant {tenant}");
             }
@@ -53,14 +60,16 @@ pub async fn run(store: &dyn Store, command: AdminCommand) -> anyhow::Result<Val
             } else {
                 KeyEnvironment::Live
             };
-            let (key, secret) = key_row(&tenant, &name, &scopes, environment);
-            store.insert_api_key(&key).await?;
-            let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+            let (key, secret) = key_row(&tenant, &name, &grant, environment);
+            store
+                .insert_api_key(&key, &KeyChange::by_operator(now_ms()))
+                .await?;
+            let names = grant.names();
             Ok(json!({ "tenant_id": tenant, "key_id": key.id, "api_key": secret, "scopes": names }))
         }
         AdminCommand::RevokeKey { key_id } => {
             let key = store
-                .revoke_api_key(None, &key_id, now_ms())
+                .revoke_api_key(None, &key_id, &KeyChange::by_operator(now_ms()))
                 .await?
                 .ok_or_else(|| anyhow!("no key {key_id}"))?;
             Ok(json!({ "key_id": key.id, "tenant_id": key.tenant_id, "revoked": true }))
@@ -79,9 +88,9 @@ pub async fn run(store: &dyn Store, command: AdminCommand) -> anyhow::Result<Val
 fn key_row(
     tenant_id: &str,
     name: &str,
-    scopes: &[Scope],
+    grant: &Grant,
     environment: KeyEnvironment,
 ) -> (ApiKeyRow, String) {
-    let key = make_key(scopes, environment);
+    let key = make_key(grant, environment);
     ApiKeyRow::minted(tenant_id, name, key)
 }

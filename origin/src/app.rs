@@ -45,6 +45,7 @@ impl Application {
             public_base_url: settings.public_base_url.trim_end_matches('/').to_owned(),
             files_dir: settings.data_dir.join("files"),
             max_upload_bytes: settings.max_upload_bytes,
+            max_keys_per_tenant: settings.max_keys_per_tenant,
             ingest: IngestBatcher::start(store.clone()),
         };
         let router = crate::http::router(state, settings.max_body_bytes);

@@ -16,6 +16,8 @@ use crate::crypto::MasterKey;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// `--max-upload-bytes` unless given: 100 MiB.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 100 * 1024 * 1024;
+/// `--max-keys-per-tenant` unless given.
+pub const DEFAULT_MAX_KEYS_PER_TENANT: i64 = 50;
 /// `--public-base-url` unless given.
 pub const DEFAULT_PUBLIC_BASE_URL: &str = "http://127.0.0.1:8787";
 
@@ -88,6 +90,11 @@ pub struct ServeArgs {
     /// Largest file upload accepted, in bytes (larger → 413).
     #[arg(long, env = "MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
     pub max_upload_bytes: u64,
+    /// Most usable (neither revoked nor expired) API keys a tenant may hold; creating or
+    /// rotating past it → 409 KEY_LIMIT_REACHED. The operator's CLI is not capped.
+    #[arg(long, env = "MAX_KEYS_PER_TENANT", default_value_t = DEFAULT_MAX_KEYS_PER_TENANT,
+        value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_keys_per_tenant: i64,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
 }
@@ -169,7 +176,7 @@ pub struct PipelineArgs {
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum AdminCommand {
-    /// Create a tenant and its first live API key (shown only here).
+    /// Create a tenant and its first live API key, holding every scope (shown only here).
     CreateTenant {
         #[arg(long)]
         name: String,
@@ -180,7 +187,7 @@ pub enum AdminCommand {
     CreateKey {
         #[arg(long)]
         tenant: String,
-        /// Scopes, comma or space separated; none means every scope.
+        /// Scopes, comma or space separated, or `*`; none means every scope (`*`).
         #[arg(long, num_args = 0.., value_delimiter = ',')]
         scopes: Vec<String>,
         /// A `ys_test_` key instead of `ys_live_`.
@@ -223,6 +230,7 @@ pub struct Settings {
     pub public_base_url: String,
     pub max_body_bytes: usize,
     pub max_upload_bytes: u64,
+    pub max_keys_per_tenant: i64,
     /// The background jobs (event intake, sends, resumption, pollers).
     pub pipeline: PipelineSettings,
 }
@@ -273,6 +281,7 @@ impl Settings {
             public_base_url: args.public_base_url.trim_end_matches('/').to_owned(),
             max_body_bytes: args.max_body_bytes,
             max_upload_bytes: args.max_upload_bytes,
+            max_keys_per_tenant: args.max_keys_per_tenant,
             pipeline,
         })
     }
@@ -294,6 +303,7 @@ impl Settings {
             public_base_url: DEFAULT_PUBLIC_BASE_URL.to_owned(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            max_keys_per_tenant: DEFAULT_MAX_KEYS_PER_TENANT,
             pipeline: PipelineSettings::defaults(data_dir, DEFAULT_PUBLIC_BASE_URL),
         }
     }

@@ -16,6 +16,12 @@ pub enum ErrorCode {
     Unauthorized,
     /// Valid credentials without the scope the route needs.
     Forbidden,
+    /// A key asked to create or rotate a key with a scope it does not hold itself.
+    ScopeEscalation,
+    /// A `ys_test_` key asked to create, rotate or revoke a `ys_live_` key.
+    EnvironmentEscalation,
+    /// A `ys_test_` key on a route that reads or changes live data (orders, products, …).
+    TestKeyLiveData,
     /// The resource does not exist for this tenant (another tenant's id answers the same).
     NotFound,
     /// The route exists but not with this method.
@@ -24,6 +30,8 @@ pub enum ErrorCode {
     DuplicateSku,
     /// The request conflicts with the resource's current state.
     Conflict,
+    /// The tenant already has as many usable API keys as it may; revoke one first.
+    KeyLimitReached,
     /// The platform connection the event or request belongs to is deactivated.
     ConnectionInactive,
     /// The tenant's token balance cannot pay for the delivery.
@@ -43,15 +51,19 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::InvalidRequest,
         ErrorCode::ValidationFailed,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
+        ErrorCode::ScopeEscalation,
+        ErrorCode::EnvironmentEscalation,
+        ErrorCode::TestKeyLiveData,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::DuplicateSku,
         ErrorCode::Conflict,
+        ErrorCode::KeyLimitReached,
         ErrorCode::ConnectionInactive,
         ErrorCode::InsufficientTokens,
         ErrorCode::SignatureMismatch,
@@ -68,10 +80,16 @@ impl ErrorCode {
             ErrorCode::InvalidRequest | ErrorCode::ValidationFailed => 400,
             ErrorCode::Unauthorized => 401,
             ErrorCode::InsufficientTokens => 402,
-            ErrorCode::Forbidden => 403,
+            ErrorCode::Forbidden
+            | ErrorCode::ScopeEscalation
+            | ErrorCode::EnvironmentEscalation
+            | ErrorCode::TestKeyLiveData => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
-            ErrorCode::DuplicateSku | ErrorCode::Conflict | ErrorCode::ConnectionInactive => 409,
+            ErrorCode::DuplicateSku
+            | ErrorCode::Conflict
+            | ErrorCode::KeyLimitReached
+            | ErrorCode::ConnectionInactive => 409,
             ErrorCode::SignatureMismatch => 412,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
@@ -88,10 +106,14 @@ impl ErrorCode {
             ErrorCode::ValidationFailed => "VALIDATION_FAILED",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
             ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::ScopeEscalation => "SCOPE_ESCALATION",
+            ErrorCode::EnvironmentEscalation => "ENVIRONMENT_ESCALATION",
+            ErrorCode::TestKeyLiveData => "TEST_KEY_LIVE_DATA",
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ErrorCode::DuplicateSku => "DUPLICATE_SKU",
             ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::KeyLimitReached => "KEY_LIMIT_REACHED",
             ErrorCode::ConnectionInactive => "CONNECTION_INACTIVE",
             ErrorCode::InsufficientTokens => "INSUFFICIENT_TOKENS",
             ErrorCode::SignatureMismatch => "SIGNATURE_MISMATCH",
@@ -144,6 +166,11 @@ mod tests {
         assert_eq!(ErrorCode::ConnectionInactive.http_status(), 409);
         assert_eq!(ErrorCode::RateLimited.http_status(), 429);
         assert_eq!(ErrorCode::InsufficientTokens.http_status(), 402);
+        // What a key may not do is 403 like a missing scope; a full key list is a conflict.
+        assert_eq!(ErrorCode::ScopeEscalation.http_status(), 403);
+        assert_eq!(ErrorCode::EnvironmentEscalation.http_status(), 403);
+        assert_eq!(ErrorCode::TestKeyLiveData.http_status(), 403);
+        assert_eq!(ErrorCode::KeyLimitReached.http_status(), 409);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! API-key authentication: `Authorization: Bearer ys_live_…`, looked up by SHA-256 only.
 //! The presented key is hashed and the hash is the lookup key, so no stored secret is ever
 //! compared byte by byte; unknown, revoked, expired and malformed keys all answer 401.
+//! [`Auth::require`] is where every route's scope is checked, and with it the rule
+//! (`domain::keys::may_use`) that a test key reaches no live data.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -8,7 +10,8 @@ use axum::http::request::Parts;
 
 use super::error::ApiError;
 use super::state::AppState;
-use crate::domain::scopes::{self, Scope};
+use crate::domain::keys::{self, Holding};
+use crate::domain::scopes::Scope;
 use crate::ids::now_ms;
 
 /// Refresh `last_used_at` at most this often, so reads stay reads.
@@ -19,13 +22,16 @@ const TOUCH_EVERY_MS: i64 = 60_000;
 pub struct Auth {
     pub tenant_id: String,
     pub key_id: String,
-    scopes: String,
+    /// The key's scopes and environment.
+    pub holding: Holding,
 }
 
 impl Auth {
-    /// Refuses with 403 unless the key carries `scope`.
+    /// Refuses with 403 unless the key may use `scope`: a test key on a route of live data
+    /// is `TEST_KEY_LIVE_DATA` whatever its scopes, else a missing scope is `FORBIDDEN`.
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
-        if scopes::allows(&self.scopes, scope) {
+        keys::may_use(self.holding.environment, scope)?;
+        if self.holding.grant.allows(scope) {
             Ok(())
         } else {
             Err(ApiError::Forbidden(scope.as_str()))
@@ -55,9 +61,9 @@ impl FromRequestParts<AppState> for Auth {
             state.store.touch_api_key(&key.id, now).await?;
         }
         Ok(Auth {
+            holding: Holding::stored(&key.scopes, &key.environment),
             tenant_id: key.tenant_id,
             key_id: key.id,
-            scopes: key.scopes,
         })
     }
 }

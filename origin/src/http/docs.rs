@@ -30,7 +30,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         description = "Every answer is `{data, meta, error}`. Lists are newest first with cursor \
             pagination (`limit` 1..100, default 25; follow `meta.next_cursor`). Errors carry a stable \
             `error.code`. Authenticate with `Authorization: Bearer ys_live_…` (or `ys_test_…`); a key \
-            with no scopes has every scope; a rotated key keeps working for 24 hours. `/internal/…` \
+            with the scope `*` has every scope, and a key hands out (and rotates or revokes keys with) \
+            only scopes it holds; a rotated key keeps working for 24 hours. Test keys manage test keys \
+            and read `/api/v1/tenant`; every route of live data answers them 403 `TEST_KEY_LIVE_DATA`. `/internal/…` \
             routes take the edge signature `X-YS-Edge-Signature` instead of a key."
     ),
     components(schemas(ErrorEnvelope, ErrorBodyDoc, MetaDoc)),
@@ -74,9 +76,11 @@ pub struct MetaDoc {
 
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBodyDoc {
-    /// Stable code: INVALID_REQUEST, VALIDATION_FAILED, UNAUTHORIZED, FORBIDDEN, NOT_FOUND,
-    /// METHOD_NOT_ALLOWED, DUPLICATE_SKU, CONFLICT, CONNECTION_INACTIVE, INSUFFICIENT_TOKENS,
-    /// PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, RATE_LIMITED, INTERNAL_ERROR, UPSTREAM_UNAVAILABLE.
+    /// Stable code: INVALID_REQUEST, VALIDATION_FAILED, UNAUTHORIZED, FORBIDDEN,
+    /// SCOPE_ESCALATION, ENVIRONMENT_ESCALATION, TEST_KEY_LIVE_DATA, NOT_FOUND,
+    /// METHOD_NOT_ALLOWED, DUPLICATE_SKU, CONFLICT, KEY_LIMIT_REACHED, CONNECTION_INACTIVE,
+    /// INSUFFICIENT_TOKENS, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, RATE_LIMITED,
+    /// INTERNAL_ERROR, UPSTREAM_UNAVAILABLE.
     #[schema(example = "VALIDATION_FAILED")]
     pub code: String,
     pub message: String,
@@ -104,7 +108,9 @@ pub enum KeyErrors {
     /// UNAUTHORIZED: no key, or a malformed, unknown, revoked or expired one.
     #[response(status = 401)]
     Unauthorized(ErrorEnvelope),
-    /// FORBIDDEN: the key lacks the route's scope.
+    /// FORBIDDEN: the key lacks the route's scope; TEST_KEY_LIVE_DATA: a test key on a route
+    /// of live data; SCOPE_ESCALATION / ENVIRONMENT_ESCALATION (key routes): the other key
+    /// holds a scope, or is live, and this key does not.
     #[response(status = 403)]
     Forbidden(ErrorEnvelope),
 }

@@ -7,6 +7,7 @@ use serde_json::Value;
 use shared::ErrorCode;
 use shared::envelope::{Envelope, ErrorBody};
 
+use crate::domain::keys::Refusal;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,9 @@ pub enum ApiError {
     Unauthorized(&'static str),
     #[error("this key lacks the scope {0}")]
     Forbidden(&'static str),
+    /// What a key may not do to keys or live data (its own code each), or the key cap.
+    #[error("{0}")]
+    Refused(#[from] Refusal),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("no route for this path")]
@@ -85,6 +89,7 @@ impl ApiError {
             ApiError::Validation { .. } => ErrorCode::ValidationFailed,
             ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::Refused(refusal) => refusal.code(),
             ApiError::NotFound(_) | ApiError::NoRoute => ErrorCode::NotFound,
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             ApiError::DuplicateSku => ErrorCode::DuplicateSku,
@@ -107,6 +112,7 @@ impl ApiError {
             ApiError::Forbidden(scope) => {
                 body = body.with_hint(format!("create a key with the {scope} scope"));
             }
+            ApiError::Refused(refusal) => body = body.with_hint(refusal.hint()),
             ApiError::Unauthorized(_) => {
                 body = body.with_hint("send Authorization: Bearer ys_live_… with an active key");
             }

@@ -19,6 +19,8 @@ pub struct AppState {
     pub public_base_url: String,
     pub files_dir: PathBuf,
     pub max_upload_bytes: u64,
+    /// Most usable API keys a tenant may hold.
+    pub max_keys_per_tenant: i64,
     /// Event ingest with group commit (many requests, one transaction).
     pub ingest: IngestBatcher,
 }

@@ -5,9 +5,9 @@
 use async_trait::async_trait;
 
 use super::{
-    ApiKeyRow, AuditRow, CodeStock, ConnectionRow, EventFilter, EventRow, FileRow, OrderFilter,
-    OrderItemRow, OrderRow, PageQuery, ProductFilter, ProductRow, StoreResult, TemplateRow,
-    TenantRow,
+    ApiKeyRow, AuditRow, CodeStock, ConnectionRow, EventFilter, EventRow, FileRow, KeyChange,
+    KeyWrite, OrderFilter, OrderItemRow, OrderRow, PageQuery, ProductFilter, ProductRow,
+    StoreResult, TemplateRow, TenantAuditRow, TenantRow,
 };
 
 /// The backend itself: its schema and its name.
@@ -28,10 +28,16 @@ pub trait TenantStore: Send + Sync {
     async fn add_tokens(&self, tenant_id: &str, amount: i64) -> StoreResult<Option<i64>>;
 }
 
-/// API keys, stored by hash.
+/// API keys, stored by hash, and the tenant audit log every key change writes to (in the
+/// change's own transaction).
 #[async_trait]
 pub trait KeyStore: Send + Sync {
-    async fn insert_api_key(&self, key: &ApiKeyRow) -> StoreResult<()>;
+    /// Stores a key unless the tenant would then hold more usable keys than the change allows.
+    async fn insert_api_key(
+        &self,
+        key: &ApiKeyRow,
+        change: &KeyChange,
+    ) -> StoreResult<KeyWrite<()>>;
     /// The key with this hash if it is neither revoked nor past its rotation grace period.
     async fn find_usable_api_key(&self, hash: &str, now: i64) -> StoreResult<Option<ApiKeyRow>>;
     async fn touch_api_key(&self, key_id: &str, now: i64) -> StoreResult<()>;
@@ -43,16 +49,25 @@ pub trait KeyStore: Send + Sync {
         &self,
         tenant_id: Option<&str>,
         key_id: &str,
-        now: i64,
+        change: &KeyChange,
     ) -> StoreResult<Option<ApiKeyRow>>;
-    /// Inserts `new_key` and lets the old one expire at `grace_until`, in one transaction.
+    /// Inserts `new_key` and lets the old one (usable at `change.now`) expire at
+    /// `grace_until`, in one transaction, under the change's cap; answers the old key.
     async fn rotate_api_key(
         &self,
         tenant_id: &str,
         old_key_id: &str,
         new_key: &ApiKeyRow,
         grace_until: i64,
-    ) -> StoreResult<Option<ApiKeyRow>>;
+        change: &KeyChange,
+    ) -> StoreResult<KeyWrite<ApiKeyRow>>;
+    /// Records an entry of its own (a refused key operation).
+    async fn record_audit(&self, entry: &TenantAuditRow) -> StoreResult<()>;
+    async fn list_audit(
+        &self,
+        tenant_id: &str,
+        page: &PageQuery,
+    ) -> StoreResult<Vec<TenantAuditRow>>;
 }
 
 /// Platform connections, and what the pipeline stamps on them.

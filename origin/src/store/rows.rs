@@ -3,7 +3,8 @@
 use sqlx::FromRow;
 
 use crate::domain::connections::{ACTIVE, ConnectionFacts};
-use crate::domain::keys::MintedKey;
+use crate::domain::keys::{Holding, MintedKey, Refusal, audit};
+use crate::ids::new_id;
 
 /// Keyset pagination: rows come newest first (ids are time-ordered), strictly after `after`.
 #[derive(Debug, Clone, Default)]
@@ -30,13 +31,66 @@ pub struct ApiKeyRow {
     pub prefix: String,
     pub key_hash: String,
     pub environment: String,
-    /// Space-separated; empty means every scope.
+    /// `*` (every scope) or names space separated; empty (keys made before `*`) is every scope.
     pub scopes: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
     /// Set when the key was rotated: it stops working at this instant.
     pub expires_at: Option<i64>,
+}
+
+/// One entry of a tenant's audit log: a key created, rotated, revoked, or an operation refused.
+/// Never a secret: keys appear by id and display prefix.
+#[derive(Debug, Clone, FromRow)]
+pub struct TenantAuditRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub at: i64,
+    /// One of `domain::keys::audit`.
+    pub action: String,
+    /// The key that acted; None: the operator (CLI).
+    pub actor_key_id: Option<String>,
+    /// The key acted on (a rotation's new key); None when a refused key was never made.
+    pub key_id: Option<String>,
+    pub key_prefix: Option<String>,
+    pub environment: Option<String>,
+    /// The scopes the key holds (or, refused, would have held), as stored.
+    pub scopes: Option<String>,
+    /// A refusal's error code.
+    pub reason: Option<String>,
+    pub detail: String,
+}
+
+/// Who changes a tenant's keys, when, and under which cap: what the store checks and audits.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyChange<'a> {
+    /// The key making the change; None is the operator (CLI).
+    pub actor_key_id: Option<&'a str>,
+    pub now: i64,
+    /// The most usable keys the tenant may hold after the change; None: no cap (operator).
+    pub max_usable_keys: Option<i64>,
+}
+
+impl KeyChange<'_> {
+    /// A change by the operator: no cap.
+    pub fn by_operator(now: i64) -> KeyChange<'static> {
+        KeyChange {
+            actor_key_id: None,
+            now,
+            max_usable_keys: None,
+        }
+    }
+}
+
+/// What a key write under the tenant's cap did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyWrite<T> {
+    Done(T),
+    /// No such usable key of the tenant (another tenant's, revoked or expired).
+    Missing,
+    /// The tenant already holds this many usable keys.
+    LimitReached(i64),
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -203,6 +257,49 @@ impl ApiKeyRow {
             expires_at: None,
         };
         (row, key.secret)
+    }
+}
+
+impl TenantAuditRow {
+    /// An entry about `key`, done by `change`'s actor.
+    pub fn about(key: &ApiKeyRow, action: &str, change: &KeyChange, detail: String) -> Self {
+        TenantAuditRow {
+            id: new_id("aud"),
+            tenant_id: key.tenant_id.clone(),
+            at: change.now,
+            action: action.to_owned(),
+            actor_key_id: change.actor_key_id.map(str::to_owned),
+            key_id: Some(key.id.clone()),
+            key_prefix: Some(key.prefix.clone()),
+            environment: Some(key.environment.clone()),
+            scopes: Some(key.scopes.clone()),
+            reason: None,
+            detail,
+        }
+    }
+
+    /// An entry for a key operation `refusal` stopped: the key it would have made (`asked`),
+    /// or the existing `key` it would have rotated or revoked.
+    pub fn refused(
+        tenant_id: &str,
+        change: &KeyChange,
+        key: Option<&ApiKeyRow>,
+        asked: &Holding,
+        refusal: &Refusal,
+    ) -> Self {
+        TenantAuditRow {
+            id: new_id("aud"),
+            tenant_id: tenant_id.to_owned(),
+            at: change.now,
+            action: audit::REFUSED.to_owned(),
+            actor_key_id: change.actor_key_id.map(str::to_owned),
+            key_id: key.map(|k| k.id.clone()),
+            key_prefix: key.map(|k| k.prefix.clone()),
+            environment: Some(asked.environment.as_str().to_owned()),
+            scopes: Some(asked.grant.stored()),
+            reason: Some(refusal.code().as_str().to_owned()),
+            detail: refusal.to_string(),
+        }
     }
 }
 

@@ -101,8 +101,10 @@ async fn admin_commands_create_tenants_and_manage_keys(backend: Backend) {
         key["scopes"],
         serde_json::json!(["orders:read", "products:read"])
     );
-    let (status, _) = app.get("/api/v1/orders", scoped).await;
+    let (status, _) = app.get("/api/v1/tenant", scoped).await;
     assert_eq!(status, StatusCode::OK);
+    let (status, body) = app.get("/api/v1/orders", scoped).await;
+    common::assert_error(status, &body, StatusCode::FORBIDDEN, "TEST_KEY_LIVE_DATA");
     let (status, _) = app.get("/api/v1/keys", scoped).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 /// Routes the API document and the issue name; each must be documented.
-const REQUIRED: [(&str, &str); 32] = [
+const REQUIRED: [(&str, &str); 33] = [
     ("get", "/healthz"),
     ("get", "/api/v1/docs"),
     ("get", "/api/v1/docs/ui"),
@@ -20,6 +20,7 @@ const REQUIRED: [(&str, &str); 32] = [
     ("post", "/api/v1/keys"),
     ("delete", "/api/v1/keys/{id}"),
     ("post", "/api/v1/keys/{id}/rotate"),
+    ("get", "/api/v1/audit-log"),
     ("get", "/api/v1/products"),
     ("post", "/api/v1/products"),
     ("get", "/api/v1/products/{id}"),

@@ -79,7 +79,7 @@ async fn serve_logs_requests_without_secrets() {
     let made: Value = client
         .post(format!("{base}/api/v1/keys"))
         .bearer_auth(&key)
-        .json(&json!({"name": "second"}))
+        .json(&json!({"name": "second", "scopes": ["*"]}))
         .send()
         .await
         .unwrap()

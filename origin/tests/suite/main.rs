@@ -10,6 +10,7 @@ mod cli;
 mod docs;
 mod internal;
 mod internal_limits;
+mod keys;
 mod logs;
 mod orders;
 mod pipeline;

@@ -5,7 +5,9 @@ use crate::common;
 
 use common::{Backend, TestApp};
 use origin::ids::{new_id, now_ms};
-use origin::store::{EventFilter, EventRow, PageQuery, ProductRow, StoreError, TemplateRow};
+use origin::store::{
+    EventFilter, EventRow, KeyChange, PageQuery, ProductRow, StoreError, TemplateRow,
+};
 
 fn product(tenant: &str, sku: &str) -> ProductRow {
     ProductRow {
@@ -93,7 +95,7 @@ async fn rows_are_scoped_by_tenant(backend: Backend) {
     assert!(keys.iter().all(|k| k.tenant_id == b.id));
     assert!(
         store
-            .revoke_api_key(Some(&b.id), &keys[0].id, now_ms())
+            .revoke_api_key(Some(&b.id), &keys[0].id, &KeyChange::by_operator(now_ms()))
             .await
             .unwrap()
             .is_some()
@@ -110,7 +112,11 @@ async fn rows_are_scoped_by_tenant(backend: Backend) {
         .unwrap();
     assert!(
         store
-            .revoke_api_key(Some(&b.id), &a_keys[0].id, now_ms())
+            .revoke_api_key(
+                Some(&b.id),
+                &a_keys[0].id,
+                &KeyChange::by_operator(now_ms())
+            )
             .await
             .unwrap()
             .is_none()

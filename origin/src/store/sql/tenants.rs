@@ -1,12 +1,13 @@
-//! Tenants and their token balance: creating a tenant with its first key, topping up (which
-//! clears a low-tokens alert the new balance answers).
+//! Tenants and their token balance: creating a tenant with its first key (audited as the
+//! operator's), topping up (which clears a low-tokens alert the new balance answers).
 
 use async_trait::async_trait;
 
-use super::keys::insert_key;
+use super::keys::{insert_audit, insert_key};
 use super::*;
+use crate::domain::keys::audit;
 use crate::domain::ledger::{alerts, low_tokens_clears, recorded_threshold};
-use crate::store::{ApiKeyRow, TenantRow, TenantStore};
+use crate::store::{ApiKeyRow, KeyChange, TenantAuditRow, TenantRow, TenantStore};
 
 #[async_trait]
 impl TenantStore for Backend {
@@ -21,6 +22,10 @@ impl TenantStore for Backend {
             .execute(&mut *tx)
             .await?;
         insert_key(&mut *tx, first_key).await?;
+        let change = KeyChange::by_operator(tenant.created_at);
+        let detail = format!("name {:?}, the tenant's first key", first_key.name);
+        let entry = TenantAuditRow::about(first_key, audit::CREATED, &change, detail);
+        insert_audit(&mut *tx, &entry).await?;
         tx.commit().await?;
         Ok(())
     }
