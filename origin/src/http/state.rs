@@ -7,6 +7,7 @@ use std::sync::Arc;
 use secrecy::SecretString;
 
 use crate::crypto::MasterKey;
+use crate::platforms::outbound::Outbound;
 use crate::store::Store;
 use crate::store::group_commit::IngestBatcher;
 
@@ -21,6 +22,8 @@ pub struct AppState {
     pub max_upload_bytes: u64,
     /// Event ingest with group commit (many requests, one transaction).
     pub ingest: IngestBatcher,
+    /// The guarded client for platform calls made while answering (webhook registration).
+    pub outbound: Outbound,
 }
 
 /// The JSON body limit of one router, carried in each request's extensions so that apps in
