@@ -12,6 +12,7 @@ mod internal;
 mod internal_limits;
 mod logs;
 mod orders;
+mod outbound;
 mod pipeline;
 mod pipeline_platforms;
 mod platform_clients;
