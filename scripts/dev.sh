@@ -19,6 +19,8 @@ if [ ! -f .dev/secrets.env ]; then
 fi
 set -a; . .dev/secrets.env; set +a
 export DATA_DIR="$PWD/.dev/data" ORIGIN_LISTEN PUBLIC_BASE_URL="http://127.0.0.1:$EDGE_PORT"
+# Local shops and platform fakes run on this machine; production allows no private address.
+export OUTBOUND_ALLOW_HOSTS="${OUTBOUND_ALLOW_HOSTS:-127.0.0.1,::1}"
 
 echo "==> building the origin"
 cargo build -q -p origin

@@ -19,7 +19,9 @@ use common::{BenchSchema, env_or};
 use origin::app::Application;
 use origin::config::{AdminCommand, Settings};
 use origin::crypto::MasterKey;
+use origin::domain::outbound::AllowList;
 use origin::jobs::Pipeline;
+use origin::platforms::outbound::Outbound;
 use origin::store::Store;
 use serde_json::{Value, json};
 use shared::internal::INGEST_PATH;
@@ -156,7 +158,16 @@ async fn run_backend(
 
     pipeline.enabled = true;
     pipeline.tick = Duration::from_millis(20);
-    let runner = Arc::new(Pipeline::new(store.clone(), master_key, pipeline.clone()).unwrap());
+    let runner = Arc::new(
+        Pipeline::new(
+            store.clone(),
+            master_key,
+            pipeline.clone(),
+            // No platform is called: the events carry whole orders.
+            Outbound::new(AllowList::default()),
+        )
+        .unwrap(),
+    );
     let started = Instant::now();
     runner.spawn();
     // Counting delivered orders reads them all: it waits for every email to be in the

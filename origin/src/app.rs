@@ -9,8 +9,10 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
+use crate::domain::outbound::AllowList;
 use crate::http::AppState;
 use crate::jobs::Pipeline;
+use crate::platforms::outbound::Outbound;
 use crate::store::Store;
 use crate::store::group_commit::IngestBatcher;
 
@@ -27,11 +29,16 @@ impl Application {
             .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
         let store = crate::store::connect(&settings.database_url).await?;
         store.migrate().await?;
+        let allow = AllowList::parse(&settings.pipeline.outbound_allow_hosts)
+            .map_err(anyhow::Error::msg)
+            .context("OUTBOUND_ALLOW_HOSTS")?;
+        let outbound = Outbound::new(allow);
         let pipeline = if settings.pipeline.enabled {
             let pipeline = Pipeline::new(
                 store.clone(),
                 settings.master_key.clone(),
                 settings.pipeline,
+                outbound.clone(),
             )
             .context("setting up delivery email")?;
             Some(Arc::new(pipeline))
@@ -47,6 +54,7 @@ impl Application {
             max_upload_bytes: settings.max_upload_bytes,
             max_keys_per_tenant: settings.max_keys_per_tenant,
             ingest: IngestBatcher::start(store.clone()),
+            outbound,
         };
         let router = crate::http::router(state, settings.max_body_bytes);
         let listener = TcpListener::bind(settings.listen)

@@ -137,6 +137,11 @@ pub struct PipelineArgs {
         default_value = "https://api.ebay.com"
     )]
     pub ebay_api_base_url: String,
+    /// Addresses or CIDR ranges, comma separated (`127.0.0.1`, `10.1.0.0/16`, `::1`), that
+    /// platform calls may reach although they are loopback or private: local runs and tests
+    /// with their fakes on 127.0.0.1. Empty (the default): no such address is ever called.
+    #[arg(long, env = "OUTBOUND_ALLOW_HOSTS", value_delimiter = ',')]
+    pub outbound_allow_hosts: Vec<String>,
     /// Etsy Open API base.
     #[arg(
         long,
@@ -252,6 +257,8 @@ pub struct PipelineSettings {
     pub low_tokens: i64,
     pub ebay_api_base_url: String,
     pub etsy_api_base_url: String,
+    /// Raw `--outbound-allow-hosts` entries; `Application::build` refuses a bad one.
+    pub outbound_allow_hosts: Vec<String>,
     pub etsy_api_key: Option<String>,
     pub etsy_shared_secret: Option<SecretString>,
     pub etsy_poll_interval: Duration,
@@ -332,6 +339,7 @@ impl PipelineSettings {
             low_tokens: args.low_tokens_threshold,
             ebay_api_base_url: args.ebay_api_base_url.clone(),
             etsy_api_base_url: args.etsy_api_base_url.clone(),
+            outbound_allow_hosts: args.outbound_allow_hosts.clone(),
             etsy_api_key: args.etsy_api_key.clone(),
             etsy_shared_secret: args.etsy_shared_secret.clone(),
             etsy_poll_interval: Duration::from_secs(args.etsy_poll_interval_secs),

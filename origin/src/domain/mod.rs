@@ -8,5 +8,6 @@ pub mod keys;
 pub mod ledger;
 pub mod mappings;
 pub mod orders;
+pub mod outbound;
 pub mod scopes;
 pub mod templates;

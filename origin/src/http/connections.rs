@@ -137,7 +137,13 @@ pub async fn create_connection(
             consumer_key,
             consumer_secret,
         } => {
-            require_http_url("store_url", &store_url)?;
+            let store_url = state.outbound.base_url(&store_url).map_err(|refused| {
+                ApiError::validation(
+                    "store_url",
+                    format!("store_url {refused}"),
+                    "the shop's public address, e.g. https://shop.example.com",
+                )
+            })?;
             match (&webhook_secret, &consumer_key, &consumer_secret) {
                 (Some(secret), _, _) => non_empty("webhook_secret", secret)?,
                 (None, Some(key), Some(secret)) => {
@@ -158,7 +164,7 @@ pub async fn create_connection(
             secrets.consumer_secret = consumer_secret;
             (
                 "woocommerce",
-                Some(store_url.trim_end_matches('/').to_owned()),
+                Some(store_url.as_str().to_owned()),
                 None,
                 None,
             )
@@ -295,12 +301,14 @@ async fn register_woocommerce_webhooks(
     consumer_secret: &str,
     secret: &str,
 ) -> Result<(), String> {
+    // What the store answered is never quoted: the tenant reads this error back.
     let client = crate::platforms::woocommerce::WooRestClient::new(
-        crate::platforms::client::http_client(),
+        state.outbound.clone(),
         store_url,
         consumer_key,
         consumer_secret,
-    );
+    )
+    .map_err(|error| format!("webhook registration failed: {error}"))?;
     let delivery_url = format!("{}/webhooks/woocommerce/{tenant_id}", state.public_base_url);
     for topic in ["order.created", "order.updated"] {
         client

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use secrecy::SecretString;
 
 use crate::crypto::MasterKey;
+use crate::platforms::outbound::Outbound;
 use crate::store::Store;
 use crate::store::group_commit::IngestBatcher;
 
@@ -23,6 +24,8 @@ pub struct AppState {
     pub max_keys_per_tenant: i64,
     /// Event ingest with group commit (many requests, one transaction).
     pub ingest: IngestBatcher,
+    /// The guarded client for platform calls made while answering (webhook registration).
+    pub outbound: Outbound,
 }
 
 /// The JSON body limit of one router, carried in each request's extensions so that apps in

@@ -131,7 +131,8 @@ impl Pipeline {
                 let token = secrets.access_token.ok_or_else(|| {
                     ProcessError::Retry("the eBay connection has no seller access_token".into())
                 })?;
-                let client = EbayClient::new(self.http.clone(), &self.settings.ebay_api_base_url);
+                let client = EbayClient::new(self.http.clone(), &self.settings.ebay_api_base_url)
+                    .map_err(|e| ProcessError::Retry(format!("getOrder: {e}")))?;
                 // Every getOrder failure is retried: a fresh order may not be readable yet.
                 let order = client
                     .get_order(&token, &order_id)

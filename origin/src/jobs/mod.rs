@@ -24,7 +24,7 @@ use crate::delivery::email::{Mailer, SendError};
 use crate::delivery::links::download_link_secret;
 use crate::domain::connections::{ConnectionSecrets, current};
 use crate::ids::now_ms;
-use crate::platforms::client::http_client;
+use crate::platforms::outbound::Outbound;
 use crate::store::pipeline::DeliveryPolicy;
 use crate::store::{ConnectionRow, Store, StoreError};
 
@@ -58,7 +58,8 @@ pub struct Pipeline {
     pub master_key: MasterKey,
     pub settings: PipelineSettings,
     pub mailer: Mailer,
-    pub http: reqwest::Client,
+    /// Every platform call goes through it (`platforms::outbound`).
+    pub http: Outbound,
     link_secret: String,
 }
 
@@ -67,6 +68,7 @@ impl Pipeline {
         store: Arc<dyn Store>,
         master_key: MasterKey,
         settings: PipelineSettings,
+        http: Outbound,
     ) -> Result<Self, SendError> {
         let mailer = Mailer::new(
             settings.smtp_url.as_ref().map(|s| s.expose_secret()),
@@ -79,7 +81,7 @@ impl Pipeline {
             master_key,
             settings,
             mailer,
-            http: http_client(),
+            http,
         })
     }
 

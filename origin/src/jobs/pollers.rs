@@ -136,7 +136,8 @@ async fn poll_etsy(pipeline: &Pipeline, poller: &PollerRow) -> Result<RunOutcome
         &settings.etsy_api_base_url,
         &keystring,
         &shared_secret,
-    );
+    )
+    .map_err(|e| ProcessError::Retry(format!("Etsy receipts: {e}")))?;
     let since = start_checkpoint(pipeline, poller, connection.created_at);
     let mut checkpoint = since;
     let mut offset = 0u32;
@@ -238,7 +239,8 @@ async fn reconcile_woocommerce(
             error: None,
         });
     };
-    let client = WooRestClient::new(pipeline.http.clone(), store_url, key, secret);
+    let client = WooRestClient::new(pipeline.http.clone(), store_url, key, secret)
+        .map_err(|e| ProcessError::Permanent(format!("WooCommerce orders: {e}")))?;
     let since = start_checkpoint(pipeline, poller, connection.created_at);
     let after = chrono::DateTime::from_timestamp(since, 0)
         .unwrap_or_default()

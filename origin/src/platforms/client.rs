@@ -1,28 +1,42 @@
-//! What every outbound platform call can end in, and the one HTTP client they share.
-
-use std::time::Duration;
+//! What every outbound platform call can end in, and how an answer is read: the status turned
+//! into a [`PlatformError`], the body bounded. Nothing a platform (or whatever a tenant's URL
+//! points at) answers is ever copied into an error: errors end up in `last_error` and API
+//! answers, so they carry the status and a stable reason only.
 
 use super::ParseError;
+use super::outbound::{AddressRefused, UrlRefused};
+
+/// The largest answer body read from a platform; a larger one is refused, not buffered.
+pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 
 /// Why a platform call failed, sorted by what the caller should do next.
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
     /// Credentials refused: refresh them, or mark the connection broken.
-    #[error("the platform refused our credentials ({status}): {body}")]
-    Unauthorized { status: u16, body: String },
+    #[error("the platform refused our credentials (HTTP {status})")]
+    Unauthorized { status: u16 },
     /// Slow down: nothing more until `retry_after_secs` have passed.
     #[error("rate limited by the platform, retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
-    #[error("the platform has no such resource: {0}")]
-    NotFound(String),
+    #[error("the platform has no such resource (HTTP 404)")]
+    NotFound,
     /// A request the platform will never accept as sent.
-    #[error("the platform refused the request ({status}): {body}")]
-    Rejected { status: u16, body: String },
+    #[error("the platform refused the request (HTTP {status})")]
+    Rejected { status: u16 },
     /// Network trouble or a 5xx: retry later.
-    #[error("the platform is unavailable: {0}")]
+    #[error("the platform is unavailable ({0})")]
     Unavailable(String),
     #[error("the platform answered something we cannot read: {0}")]
     Unreadable(#[from] ParseError),
+    /// The answer was larger than [`MAX_ANSWER_BYTES`].
+    #[error("the platform's answer is larger than {limit} bytes")]
+    AnswerTooLarge { limit: usize },
+    /// The base URL is not one the origin calls (see [`UrlRefused`]).
+    #[error("the base URL {0}")]
+    BadBaseUrl(#[from] UrlRefused),
+    /// The host is (or resolves to) an address the origin does not call.
+    #[error("refused to call a {0} address")]
+    DestinationRefused(&'static str),
 }
 
 impl PlatformError {
@@ -36,51 +50,65 @@ impl PlatformError {
 
 impl From<reqwest::Error> for PlatformError {
     fn from(error: reqwest::Error) -> Self {
-        // Never include the URL: some platforms take credentials in the query string.
-        PlatformError::Unavailable(error.without_url().to_string())
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            if let Some(AddressRefused(reason)) = cause.downcast_ref::<AddressRefused>() {
+                return PlatformError::DestinationRefused(reason);
+            }
+            source = cause.source();
+        }
+        // Our own words only: reqwest's message may carry the URL (some platforms take
+        // credentials in the query string) and its causes may quote the peer.
+        let what = if error.is_timeout() {
+            "timed out"
+        } else if error.is_connect() {
+            "could not connect"
+        } else if error.is_body() || error.is_decode() {
+            "the answer broke off"
+        } else {
+            "the request failed"
+        };
+        PlatformError::Unavailable(what.to_owned())
     }
 }
 
-/// The HTTP client for platform calls: bounded in time, no redirects followed.
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("YourSender/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("the HTTP client configuration is valid")
-}
-
-/// Reads an answer's body, turning non-2xx statuses into [`PlatformError`]s.
+/// Reads an answer's body (at most [`MAX_ANSWER_BYTES`], chunk by chunk), turning non-2xx
+/// statuses into [`PlatformError`]s without reading their bodies.
 pub(crate) async fn success_body(
-    response: reqwest::Response,
+    mut response: reqwest::Response,
 ) -> Result<(reqwest::header::HeaderMap, Vec<u8>), PlatformError> {
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.bytes().await?.to_vec();
-    if status.is_success() {
-        return Ok((headers, body));
+    if !status.is_success() {
+        return Err(match status.as_u16() {
+            401 | 403 => PlatformError::Unauthorized {
+                status: status.as_u16(),
+            },
+            404 => PlatformError::NotFound,
+            429 => PlatformError::RateLimited {
+                retry_after_secs: retry_after_secs(&headers).unwrap_or(60),
+            },
+            code @ 500..=599 => PlatformError::Unavailable(format!("HTTP {code}")),
+            code => PlatformError::Rejected { status: code },
+        });
     }
-    let text = String::from_utf8_lossy(&body)
-        .chars()
-        .take(500)
-        .collect::<String>();
-    Err(match status.as_u16() {
-        401 | 403 => PlatformError::Unauthorized {
-            status: status.as_u16(),
-            body: text,
-        },
-        404 => PlatformError::NotFound(text),
-        429 => PlatformError::RateLimited {
-            retry_after_secs: retry_after_secs(&headers).unwrap_or(60),
-        },
-        500..=599 => PlatformError::Unavailable(format!("{status}: {text}")),
-        code => PlatformError::Rejected {
-            status: code,
-            body: text,
-        },
-    })
+    let too_large = PlatformError::AnswerTooLarge {
+        limit: MAX_ANSWER_BYTES,
+    };
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(too_large);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(too_large);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((headers, body))
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is not used by these platforms).

@@ -4,7 +4,8 @@
 use serde_json::Value;
 use shared::internal::Platform;
 
-use super::client::{PlatformError, success_body};
+use super::client::PlatformError;
+use super::outbound::{BaseUrl, Outbound};
 use super::{ParseError, field, non_empty, parse_json, quantity};
 use crate::domain::orders::{ListingRef, OrderState, PlatformItem, PlatformOrder};
 
@@ -138,16 +139,15 @@ fn read_line_item(item: &Value) -> Result<PlatformItem, ParseError> {
 
 /// eBay's Fulfillment API, called with the seller's user token.
 pub struct EbayClient {
-    http: reqwest::Client,
-    base_url: String,
+    http: Outbound,
+    base_url: BaseUrl,
 }
 
 impl EbayClient {
-    pub fn new(http: reqwest::Client, base_url: &str) -> Self {
-        EbayClient {
-            http,
-            base_url: base_url.trim_end_matches('/').to_owned(),
-        }
+    /// A client of eBay at `base_url`, refused if the URL is not one the origin calls.
+    pub fn new(http: Outbound, base_url: &str) -> Result<Self, PlatformError> {
+        let base_url = http.base_url(base_url)?;
+        Ok(EbayClient { http, base_url })
     }
 
     /// `GET /sell/fulfillment/v1/order/{orderId}`: line items and the buyer's (relay) email.
@@ -167,16 +167,14 @@ impl EbayClient {
                 "an eBay order id",
             )));
         }
-        let response = self
+        let request = self
             .http
-            .get(format!(
-                "{}/sell/fulfillment/v1/order/{order_id}",
+            .get(
                 self.base_url
-            ))
-            .bearer_auth(user_token)
-            .send()
-            .await?;
-        let (_, body) = success_body(response).await?;
+                    .join(&["sell", "fulfillment", "v1", "order", order_id]),
+            )
+            .bearer_auth(user_token);
+        let (_, body) = self.http.send(request).await?;
         Ok(parse_order(&body)?)
     }
 }

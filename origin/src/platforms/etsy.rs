@@ -6,7 +6,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use shared::internal::Platform;
 
-use super::client::{PlatformError, success_body};
+use super::client::PlatformError;
+use super::outbound::{BaseUrl, Outbound};
 use super::{ParseError, field, id_string, non_empty, parse_json, quantity};
 use crate::domain::events::platform_identity;
 use crate::domain::orders::{ListingRef, OrderState, PlatformItem, PlatformOrder};
@@ -108,8 +109,8 @@ fn read_transaction(transaction: &Value) -> Result<PlatformItem, ParseError> {
 
 /// Etsy's Open API v3 for one app (`x-api-key: keystring:shared_secret`).
 pub struct EtsyClient {
-    http: reqwest::Client,
-    base_url: String,
+    http: Outbound,
+    base_url: BaseUrl,
     api_key: String,
     keystring: String,
 }
@@ -134,33 +135,33 @@ pub struct RateBudget {
 pub const RECEIPTS_PER_PAGE: u32 = 100;
 
 impl EtsyClient {
+    /// A client of Etsy at `base_url`, refused if the URL is not one the origin calls.
     pub fn new(
-        http: reqwest::Client,
+        http: Outbound,
         base_url: &str,
         keystring: &str,
         shared_secret: &str,
-    ) -> Self {
-        EtsyClient {
+    ) -> Result<Self, PlatformError> {
+        let base_url = http.base_url(base_url)?;
+        Ok(EtsyClient {
             http,
-            base_url: base_url.trim_end_matches('/').to_owned(),
+            base_url,
             api_key: format!("{keystring}:{shared_secret}"),
             keystring: keystring.to_owned(),
-        }
+        })
     }
 
     /// Exchanges a refresh token for fresh tokens.
     pub async fn refresh(&self, refresh_token: &str) -> Result<EtsyTokens, PlatformError> {
-        let response = self
+        let request = self
             .http
-            .post(format!("{}/v3/public/oauth/token", self.base_url))
+            .post(self.base_url.join(&["v3", "public", "oauth", "token"]))
             .form(&[
                 ("grant_type", "refresh_token"),
                 ("client_id", self.keystring.as_str()),
                 ("refresh_token", refresh_token),
-            ])
-            .send()
-            .await?;
-        let (_, body) = success_body(response).await?;
+            ]);
+        let (_, body) = self.http.send(request).await?;
         serde_json::from_slice(&body)
             .map_err(|_| PlatformError::Unreadable(field("access_token", "an OAuth token answer")))
     }
@@ -180,12 +181,12 @@ impl EtsyClient {
                 "a numeric Etsy shop id",
             )));
         }
-        let response = self
+        let request = self
             .http
-            .get(format!(
-                "{}/v3/application/shops/{shop_id}/receipts",
+            .get(
                 self.base_url
-            ))
+                    .join(&["v3", "application", "shops", shop_id, "receipts"]),
+            )
             .header("x-api-key", &self.api_key)
             .bearer_auth(access_token)
             .query(&[
@@ -195,10 +196,8 @@ impl EtsyClient {
                 ("sort_order", "asc".to_owned()),
                 ("limit", RECEIPTS_PER_PAGE.to_string()),
                 ("offset", offset.to_string()),
-            ])
-            .send()
-            .await?;
-        let (headers, body) = success_body(response).await?;
+            ]);
+        let (headers, body) = self.http.send(request).await?;
         let number = |name: &str| {
             headers
                 .get(name)

@@ -4,7 +4,8 @@
 use serde_json::{Value, json};
 use shared::internal::Platform;
 
-use super::client::{PlatformError, success_body};
+use super::client::PlatformError;
+use super::outbound::{BaseUrl, Outbound};
 use super::{ParseError, field, id_string, non_empty, parse_json, quantity};
 use crate::domain::events::platform_identity;
 use crate::domain::orders::{ListingRef, OrderState, PlatformItem, PlatformOrder};
@@ -113,8 +114,8 @@ fn read_line_item(item: &Value) -> Result<PlatformItem, ParseError> {
 
 /// A store's REST API, reached with a connection's consumer key pair.
 pub struct WooRestClient {
-    http: reqwest::Client,
-    store_url: String,
+    http: Outbound,
+    store_url: BaseUrl,
     consumer_key: String,
     consumer_secret: String,
 }
@@ -130,18 +131,20 @@ pub struct OrdersPage {
 pub const ORDERS_PER_PAGE: u32 = 100;
 
 impl WooRestClient {
+    /// A client of the store at `store_url`, refused if the URL is not one the origin calls.
     pub fn new(
-        http: reqwest::Client,
+        http: Outbound,
         store_url: &str,
         consumer_key: &str,
         consumer_secret: &str,
-    ) -> Self {
-        WooRestClient {
+    ) -> Result<Self, PlatformError> {
+        let store_url = http.base_url(store_url)?;
+        Ok(WooRestClient {
             http,
-            store_url: store_url.trim_end_matches('/').to_owned(),
+            store_url,
             consumer_key: consumer_key.to_owned(),
             consumer_secret: consumer_secret.to_owned(),
-        }
+        })
     }
 
     /// Paid orders (`processing`, `completed`) modified after `after_gmt` (`YYYY-MM-DDTHH:MM:SS`,
@@ -151,9 +154,9 @@ impl WooRestClient {
         after_gmt: &str,
         page: u32,
     ) -> Result<OrdersPage, PlatformError> {
-        let response = self
+        let request = self
             .http
-            .get(format!("{}/wp-json/wc/v3/orders", self.store_url))
+            .get(self.store_url.join(&["wp-json", "wc", "v3", "orders"]))
             .basic_auth(&self.consumer_key, Some(&self.consumer_secret))
             .query(&[
                 ("status", "processing,completed"),
@@ -163,10 +166,8 @@ impl WooRestClient {
                 ("order", "asc"),
                 ("per_page", &ORDERS_PER_PAGE.to_string()),
                 ("page", &page.to_string()),
-            ])
-            .send()
-            .await?;
-        let (headers, body) = success_body(response).await?;
+            ]);
+        let (headers, body) = self.http.send(request).await?;
         let total_pages = headers
             .get("x-wp-totalpages")
             .and_then(|v| v.to_str().ok())
@@ -186,9 +187,9 @@ impl WooRestClient {
         delivery_url: &str,
         secret: &str,
     ) -> Result<u64, PlatformError> {
-        let response = self
+        let request = self
             .http
-            .post(format!("{}/wp-json/wc/v3/webhooks", self.store_url))
+            .post(self.store_url.join(&["wp-json", "wc", "v3", "webhooks"]))
             .basic_auth(&self.consumer_key, Some(&self.consumer_secret))
             .json(&json!({
                 "name": format!("YourSender: {topic}"),
@@ -196,10 +197,8 @@ impl WooRestClient {
                 "delivery_url": delivery_url,
                 "secret": secret,
                 "status": "active",
-            }))
-            .send()
-            .await?;
-        let (_, body) = success_body(response).await?;
+            }));
+        let (_, body) = self.http.send(request).await?;
         parse_json(&body)?["id"]
             .as_u64()
             .ok_or(PlatformError::Unreadable(field("id", "a webhook id")))

@@ -13,6 +13,7 @@ mod internal_limits;
 mod keys;
 mod logs;
 mod orders;
+mod outbound;
 mod pipeline;
 mod pipeline_platforms;
 mod platform_clients;

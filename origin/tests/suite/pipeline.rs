@@ -536,6 +536,7 @@ async fn one_batch_applies_its_events_in_order_and_fails_them_alone(backend: Bac
         app.store.clone(),
         origin::crypto::MasterKey::from_hex(&"ab".repeat(32)).unwrap(),
         settings,
+        crate::common::outbound_to_fakes(),
     )
     .unwrap();
     assert_eq!(pipeline.run_events_once().await.unwrap(), events.len());

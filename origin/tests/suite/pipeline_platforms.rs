@@ -18,7 +18,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::internal::{INGEST_PATH, Platform};
 
-const EBAY_ORDER: &str =
+pub(crate) const EBAY_ORDER: &str =
     include_str!("../../../fixtures/ebay/notification-order-confirmation.body");
 const EBAY_DELETION: &str =
     include_str!("../../../fixtures/ebay/notification-account-deletion.body");
@@ -34,7 +34,13 @@ async fn pipeline_app(backend: Backend) -> TestApp {
     TestApp::spawn_configured(backend, 64 * 1024, |_| {}).await
 }
 
-async fn ingest(app: &TestApp, tenant: &Tenant, platform: &str, edge_id: &str, body: &str) {
+pub(crate) async fn ingest(
+    app: &TestApp,
+    tenant: &Tenant,
+    platform: &str,
+    edge_id: &str,
+    body: &str,
+) {
     let event = json!({
         "edge_event_id": edge_id, "tenant_id": tenant.id, "platform": platform,
         "received_at_ms": 1_764_000_000_000u64, "headers": {}, "body": body,
@@ -77,7 +83,7 @@ async fn orders(app: &TestApp, tenant: &Tenant) -> Vec<Value> {
     full
 }
 
-async fn wait_until<F, Fut>(what: &str, seconds: u64, mut check: F)
+pub(crate) async fn wait_until<F, Fut>(what: &str, seconds: u64, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(), String>>,
@@ -125,10 +131,11 @@ fn emails_in(dir: &std::path::Path) -> usize {
         .unwrap_or(0)
 }
 
-async fn ebay_order_confirmation_fetches_the_order_and_delivers_it(backend: Backend) {
-    let ebay = FakeEbay::start().await;
-    let base = ebay.base_url.clone();
-    let app = TestApp::spawn_configured(backend, 64 * 1024, |p| p.ebay_api_base_url = base).await;
+/// A pipeline app calling eBay at `ebay_base_url`, and a tenant with an eBay connection.
+pub(crate) async fn ebay_app(backend: Backend, ebay_base_url: String) -> (TestApp, Tenant) {
+    let app =
+        TestApp::spawn_configured(backend, 64 * 1024, |p| p.ebay_api_base_url = ebay_base_url)
+            .await;
     let tenant = app.tenant(10).await;
     let (status, body) = app
         .post(
@@ -138,6 +145,12 @@ async fn ebay_order_confirmation_fetches_the_order_and_delivers_it(backend: Back
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    (app, tenant)
+}
+
+async fn ebay_order_confirmation_fetches_the_order_and_delivers_it(backend: Backend) {
+    let ebay = FakeEbay::start().await;
+    let (app, tenant) = ebay_app(backend, ebay.base_url.clone()).await;
     code_product(&app, &tenant, json!({"ebay_item_id": "296512345678"}), 3).await;
     code_product(&app, &tenant, json!({"ebay_sku": "EBOOK-RUST-PDF"}), 3).await;
     ingest(&app, &tenant, "ebay", "evt_1", EBAY_ORDER).await;

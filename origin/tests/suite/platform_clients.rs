@@ -3,10 +3,12 @@
 use e2e::harness::fake_etsy::{self, FakeEtsy};
 use e2e::harness::fake_woocommerce::{self, FakeWooCommerce};
 use origin::domain::orders::OrderState;
-use origin::platforms::client::{PlatformError, http_client};
+use origin::platforms::client::PlatformError;
 use origin::platforms::etsy::EtsyClient;
 use origin::platforms::woocommerce::WooRestClient;
 use serde_json::{Value, json};
+
+use crate::common::outbound_to_fakes;
 
 fn woo_order(id: u64, status: &str, modified_gmt: &str) -> Value {
     let mut order: Value = serde_json::from_slice(include_bytes!(
@@ -32,11 +34,12 @@ async fn woocommerce_orders_are_paged_oldest_first_and_only_paid() {
     }
     store.put_order(woo_order(999, "completed", "2025-03-13T23:59:59"));
     let client = WooRestClient::new(
-        http_client(),
+        outbound_to_fakes(),
         &store.base_url,
         fake_woocommerce::CONSUMER_KEY,
         fake_woocommerce::CONSUMER_SECRET,
-    );
+    )
+    .unwrap();
 
     let first = client
         .paid_orders_modified_after("2025-03-14T00:00:00", 1)
@@ -74,7 +77,8 @@ async fn woocommerce_orders_are_paged_oldest_first_and_only_paid() {
 #[tokio::test]
 async fn woocommerce_refuses_wrong_credentials() {
     let store = FakeWooCommerce::start().await;
-    let client = WooRestClient::new(http_client(), &store.base_url, "ck_wrong", "cs_wrong");
+    let client =
+        WooRestClient::new(outbound_to_fakes(), &store.base_url, "ck_wrong", "cs_wrong").unwrap();
     let error = client
         .paid_orders_modified_after("2025-01-01T00:00:00", 1)
         .await
@@ -90,11 +94,12 @@ async fn woocommerce_refuses_wrong_credentials() {
 async fn woocommerce_webhook_registration_returns_the_store_id_and_keeps_the_secret() {
     let store = FakeWooCommerce::start().await;
     let client = WooRestClient::new(
-        http_client(),
+        outbound_to_fakes(),
         &format!("{}/", store.base_url),
         fake_woocommerce::CONSUMER_KEY,
         fake_woocommerce::CONSUMER_SECRET,
-    );
+    )
+    .unwrap();
     let id = client
         .register_webhook(
             "order.updated",
@@ -132,11 +137,12 @@ fn etsy_receipt(id: u64, updated: u64) -> Value {
 
 fn etsy_client(fake: &FakeEtsy) -> EtsyClient {
     EtsyClient::new(
-        http_client(),
+        outbound_to_fakes(),
         &fake.base_url,
         fake_etsy::KEYSTRING,
         fake_etsy::SHARED_SECRET,
     )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -221,7 +227,13 @@ async fn etsy_429_carries_retry_after_and_expired_tokens_refresh() {
 async fn etsy_without_the_shared_secret_is_refused() {
     let etsy = FakeEtsy::start().await;
     let token = etsy.issue_access_token();
-    let client = EtsyClient::new(http_client(), &etsy.base_url, fake_etsy::KEYSTRING, "wrong");
+    let client = EtsyClient::new(
+        outbound_to_fakes(),
+        &etsy.base_url,
+        fake_etsy::KEYSTRING,
+        "wrong",
+    )
+    .unwrap();
     let error = client
         .paid_receipts_since("1", &token, 0, 0)
         .await

@@ -156,6 +156,8 @@ impl OriginProcess {
             .env("EDGE_SHARED_SECRET", &self.edge_secret)
             .env("MASTER_KEY", TEST_MASTER_KEY)
             .env("PUBLIC_BASE_URL", &self.base_url)
+            // The platform fakes listen on loopback, which the origin calls only when allowed.
+            .env("OUTBOUND_ALLOW_HOSTS", "127.0.0.1")
             .env("RUST_LOG", "info")
             .envs(self.extra_env.iter().map(|(k, v)| (k, v)));
         command

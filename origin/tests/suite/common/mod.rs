@@ -15,6 +15,15 @@ use serde_json::Value;
 
 pub const EDGE_SECRET: &str = "test-edge-shared-secret";
 pub const PUBLIC_BASE_URL: &str = "http://edge.test";
+/// Where the platform fakes listen: the one address the test apps' platform calls may reach.
+pub const FAKES_ON: &str = "127.0.0.1";
+
+/// The platform client of a test app (loopback allowed, for the fakes).
+pub fn outbound_to_fakes() -> origin::platforms::outbound::Outbound {
+    origin::platforms::outbound::Outbound::new(
+        origin::domain::outbound::AllowList::parse(&[FAKES_ON]).unwrap(),
+    )
+}
 
 #[derive(Debug, Clone, Copy)]
 pub enum Backend {
@@ -115,6 +124,8 @@ pub fn test_settings(data_dir: &std::path::Path, database_url: &str) -> Settings
     let mut settings = Settings::for_tests(data_dir, database_url, EDGE_SECRET, master_key);
     settings.public_base_url = PUBLIC_BASE_URL.to_owned();
     settings.pipeline = PipelineSettings::defaults(data_dir, PUBLIC_BASE_URL);
+    // The platform fakes listen on loopback, which platform calls never reach unless allowed.
+    settings.pipeline.outbound_allow_hosts = vec![FAKES_ON.to_owned()];
     settings.max_upload_bytes = 1024;
     settings
 }
