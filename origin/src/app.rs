@@ -27,6 +27,9 @@ impl Application {
             .with_context(|| format!("creating the data dir {}", settings.data_dir.display()))?;
         let store = crate::store::connect(&settings.database_url).await?;
         store.migrate().await?;
+        let ebay_identity_base_url = settings
+            .connections
+            .ebay_identity_base(&settings.pipeline.ebay_api_base_url);
         let pipeline = if settings.pipeline.enabled {
             let pipeline = Pipeline::new(
                 store.clone(),
@@ -45,6 +48,8 @@ impl Application {
             public_base_url: settings.public_base_url.trim_end_matches('/').to_owned(),
             files_dir: settings.data_dir.join("files"),
             max_upload_bytes: settings.max_upload_bytes,
+            ebay_identity_base_url,
+            connections: settings.connections.clone(),
             ingest: IngestBatcher::start(store.clone()),
         };
         let router = crate::http::router(state, settings.max_body_bytes);

@@ -28,6 +28,8 @@ pub enum ErrorCode {
     ConnectionInactive,
     /// The tenant's token balance cannot pay for the delivery.
     InsufficientTokens,
+    /// The tenant already has as many platform connections as it may.
+    TooManyConnections,
     /// An eBay notification whose signature does not verify (eBay's SDKs answer 412).
     SignatureMismatch,
     /// The body is larger than the route accepts.
@@ -43,7 +45,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::InvalidRequest,
         ErrorCode::ValidationFailed,
         ErrorCode::Unauthorized,
@@ -54,6 +56,7 @@ impl ErrorCode {
         ErrorCode::Conflict,
         ErrorCode::ConnectionInactive,
         ErrorCode::InsufficientTokens,
+        ErrorCode::TooManyConnections,
         ErrorCode::SignatureMismatch,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
@@ -71,7 +74,10 @@ impl ErrorCode {
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
-            ErrorCode::DuplicateSku | ErrorCode::Conflict | ErrorCode::ConnectionInactive => 409,
+            ErrorCode::DuplicateSku
+            | ErrorCode::Conflict
+            | ErrorCode::ConnectionInactive
+            | ErrorCode::TooManyConnections => 409,
             ErrorCode::SignatureMismatch => 412,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
@@ -94,6 +100,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::ConnectionInactive => "CONNECTION_INACTIVE",
             ErrorCode::InsufficientTokens => "INSUFFICIENT_TOKENS",
+            ErrorCode::TooManyConnections => "TOO_MANY_CONNECTIONS",
             ErrorCode::SignatureMismatch => "SIGNATURE_MISMATCH",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",

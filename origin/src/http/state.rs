@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
+use crate::config::ConnectionSettings;
 use crate::crypto::MasterKey;
 use crate::store::Store;
 use crate::store::group_commit::IngestBatcher;
@@ -19,6 +20,10 @@ pub struct AppState {
     pub public_base_url: String,
     pub files_dir: PathBuf,
     pub max_upload_bytes: u64,
+    /// The connection cap and the secret overlap.
+    pub connections: ConnectionSettings,
+    /// Where eBay's `getUser` is (without a trailing `/`).
+    pub ebay_identity_base_url: String,
     /// Event ingest with group commit (many requests, one transaction).
     pub ingest: IngestBatcher,
 }

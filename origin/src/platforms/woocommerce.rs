@@ -178,6 +178,19 @@ impl WooRestClient {
         })
     }
 
+    /// `PUT /wp-json/wc/v3/webhooks/{id}`: the webhook signs with `secret` from now on.
+    pub async fn update_webhook_secret(&self, id: u64, secret: &str) -> Result<(), PlatformError> {
+        let response = self
+            .http
+            .put(format!("{}/wp-json/wc/v3/webhooks/{id}", self.store_url))
+            .basic_auth(&self.consumer_key, Some(&self.consumer_secret))
+            .json(&json!({ "secret": secret }))
+            .send()
+            .await?;
+        success_body(response).await?;
+        Ok(())
+    }
+
     /// Registers a webhook for `topic` delivering to `delivery_url`, signed with `secret`.
     /// Returns the store's webhook id.
     pub async fn register_webhook(

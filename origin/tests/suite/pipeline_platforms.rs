@@ -12,7 +12,7 @@ use e2e::harness::fake_ebay::{FakeEbay, SELLER_TOKEN};
 use e2e::harness::fake_etsy::{self, FakeEtsy};
 use e2e::harness::fake_woocommerce::{self, FakeWooCommerce};
 use origin::app::Application;
-use origin::domain::events::dedupe_key;
+use origin::domain::events::{dedupe_key, event_key};
 use origin::platforms::woocommerce::parse_orders_page;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -34,7 +34,13 @@ async fn pipeline_app(backend: Backend) -> TestApp {
     TestApp::spawn_configured(backend, 64 * 1024, |_| {}).await
 }
 
-async fn ingest(app: &TestApp, tenant: &Tenant, platform: &str, edge_id: &str, body: &str) {
+pub(crate) async fn ingest(
+    app: &TestApp,
+    tenant: &Tenant,
+    platform: &str,
+    edge_id: &str,
+    body: &str,
+) {
     let event = json!({
         "edge_event_id": edge_id, "tenant_id": tenant.id, "platform": platform,
         "received_at_ms": 1_764_000_000_000u64, "headers": {}, "body": body,
@@ -45,7 +51,12 @@ async fn ingest(app: &TestApp, tenant: &Tenant, platform: &str, edge_id: &str, b
     assert_eq!(status, StatusCode::OK, "{answer}");
 }
 
-async fn code_product(app: &TestApp, tenant: &Tenant, mappings: Value, codes: usize) -> String {
+pub(crate) async fn code_product(
+    app: &TestApp,
+    tenant: &Tenant,
+    mappings: Value,
+    codes: usize,
+) -> String {
     let (status, body) = app
         .post(
             "/api/v1/products",
@@ -67,7 +78,7 @@ async fn code_product(app: &TestApp, tenant: &Tenant, mappings: Value, codes: us
     id
 }
 
-async fn orders(app: &TestApp, tenant: &Tenant) -> Vec<Value> {
+pub(crate) async fn orders(app: &TestApp, tenant: &Tenant) -> Vec<Value> {
     let (ids, _) = common::all_pages(app, &tenant.key, "/api/v1/orders?limit=100").await;
     let mut full = Vec::new();
     for id in ids {
@@ -77,7 +88,7 @@ async fn orders(app: &TestApp, tenant: &Tenant) -> Vec<Value> {
     full
 }
 
-async fn wait_until<F, Fut>(what: &str, seconds: u64, mut check: F)
+pub(crate) async fn wait_until<F, Fut>(what: &str, seconds: u64, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(), String>>,
@@ -94,7 +105,7 @@ where
     }
 }
 
-async fn delivered_count(app: &TestApp, tenant: &Tenant) -> usize {
+pub(crate) async fn delivered_count(app: &TestApp, tenant: &Tenant) -> usize {
     let (ids, _) = common::all_pages(
         app,
         &tenant.key,
@@ -104,7 +115,7 @@ async fn delivered_count(app: &TestApp, tenant: &Tenant) -> usize {
     ids.len()
 }
 
-async fn balance(app: &TestApp, tenant: &Tenant) -> i64 {
+pub(crate) async fn balance(app: &TestApp, tenant: &Tenant) -> i64 {
     let (_, body) = app.get("/api/v1/tenant", &tenant.key).await;
     body["data"]["token_balance"].as_i64().unwrap()
 }
@@ -323,10 +334,16 @@ async fn woocommerce_connect_registers_webhooks_and_reconciliation_catches_misse
     let topics: Vec<&str> = hooks.iter().map(|h| h.topic.as_str()).collect();
     assert_eq!(topics, ["order.created", "order.updated"]);
     for hook in &hooks {
+        // Each connection has its own delivery URL: its secret alone verifies there.
         assert_eq!(
             hook.delivery_url,
-            format!("{PUBLIC_BASE_URL}/webhooks/woocommerce/{}", tenant.id)
+            format!(
+                "{PUBLIC_BASE_URL}/webhooks/woocommerce/{}/{}",
+                tenant.id,
+                body["data"]["id"].as_str().unwrap()
+            )
         );
+        assert_eq!(body["data"]["webhook_url"], hook.delivery_url.as_str());
         assert_eq!(hook.secret.as_deref(), Some(secret.as_str()));
     }
     // A paid order whose webhook never arrived: only the store's REST API knows it.
@@ -388,8 +405,8 @@ fn a_woocommerce_webhook_and_its_reconciliation_share_one_dedupe_key() {
         let page = fake_woocommerce::php_json_encode(&json!([order]));
         let polled = parse_orders_page(&page).unwrap();
         assert_eq!(
-            polled[0].identity(),
-            dedupe_key(Platform::Woocommerce, body, "evt_webhook"),
+            event_key(Platform::Woocommerce, Some("con_1"), &polled[0].identity()),
+            dedupe_key(Platform::Woocommerce, Some("con_1"), body, "evt_webhook"),
         );
     }
 }
