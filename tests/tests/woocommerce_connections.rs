@@ -14,6 +14,7 @@ const SECRET_B: &str = "wcE2eSecretStoreB3Kd8Pw1Zt6";
 const STORE_A: &str = "https://a.example.com";
 const STORE_B: &str = "https://b.example.com";
 
+/// A small order body, distinct per `id`.
 fn order(id: u32) -> Vec<u8> {
     format!(
         r#"{{"id":{id},"status":"processing","date_modified_gmt":"2025-03-01T11:00:0{}"}}"#,
@@ -22,8 +23,19 @@ fn order(id: u32) -> Vec<u8> {
     .into_bytes()
 }
 
-fn signed(secret: &str, body: &[u8]) -> String {
-    woocommerce_signature(secret.as_bytes(), body)
+/// Delivers order `id` to `path` as the store at `store` sends it, signed with `secret`.
+async fn deliver(
+    system: &EdgeSystem,
+    path: &str,
+    store: &str,
+    secret: &str,
+    id: u32,
+) -> reqwest::Response {
+    let body = order(id);
+    let signature = woocommerce_signature(secret.as_bytes(), &body);
+    system
+        .send_woocommerce_from(path, &format!("{store}/"), &body, &signature)
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,111 +49,44 @@ async fn a_deactivated_or_deleted_connections_secret_verifies_nothing_while_anot
     let a = api.connect_woocommerce(STORE_A, SECRET_A).await;
     let b = api.connect_woocommerce(STORE_B, SECRET_B).await;
     let tenant_id = tenant.tenant_id.as_str();
-    let shared_url = format!("/webhooks/woocommerce/{tenant_id}");
-    let url_of = |connection: &str| format!("/webhooks/woocommerce/{tenant_id}/{connection}");
+    let shared = format!("/webhooks/woocommerce/{tenant_id}");
+    let (own_a, own_b) = (format!("{shared}/{a}"), format!("{shared}/{b}"));
+    let status = |response: reqwest::Response| response.status().as_u16();
 
     // Each store on its own URL, and on the shared URL by its source: forwarded as its own.
-    let body = order(1);
-    let on_own = system
-        .send_woocommerce_from(
-            &url_of(&b),
-            "https://b.example.com/",
-            &body,
-            &signed(SECRET_B, &body),
-        )
-        .await;
-    let on_own = accepted_event_id(on_own).await;
-    let body = order(2);
-    let by_source = system
-        .send_woocommerce_from(
-            &shared_url,
-            "https://a.example.com/",
-            &body,
-            &signed(SECRET_A, &body),
-        )
-        .await;
-    let by_source = accepted_event_id(by_source).await;
+    let on_own = accepted_event_id(deliver(&system, &own_b, STORE_B, SECRET_B, 1).await).await;
+    let by_source = accepted_event_id(deliver(&system, &shared, STORE_A, SECRET_A, 2).await).await;
     // Store A's secret does not verify at store B's URL, nor on the shared URL as store B.
-    let body = order(3);
-    let crossed = system
-        .send_woocommerce_from(
-            &url_of(&b),
-            "https://b.example.com/",
-            &body,
-            &signed(SECRET_A, &body),
-        )
-        .await;
-    assert_eq!(crossed.status(), 401);
-    let crossed = system
-        .send_woocommerce_from(
-            &shared_url,
-            "https://b.example.com/",
-            &body,
-            &signed(SECRET_A, &body),
-        )
-        .await;
+    assert_eq!(
+        status(deliver(&system, &own_b, STORE_B, SECRET_A, 3).await),
+        401
+    );
+    let crossed = deliver(&system, &shared, STORE_B, SECRET_A, 3).await;
     assert_eq!(crossed.status(), 401);
     assert_eq!(error_code(crossed).await, "UNAUTHORIZED");
 
-    // Store A deactivated: past the edge's cache time (1 s) its secret verifies nothing, on
-    // any URL, while store B's connection stays active.
+    // Store A deactivated: past the edge's cache time (1 s) its secret verifies nothing on
+    // store B's URLs, while store B's connection stays active.
     api.deactivate_connection(&a).await;
     tokio::time::sleep(Duration::from_millis(1_200)).await;
-    let body = order(4);
-    for (path, source) in [
-        (shared_url.as_str(), "https://b.example.com/"),
-        (url_of(&b).as_str(), "https://b.example.com/"),
-    ] {
-        let response = system
-            .send_woocommerce_from(path, source, &body, &signed(SECRET_A, &body))
-            .await;
-        assert_eq!(response.status(), 401, "{path}");
+    for path in [&shared, &own_b] {
+        let response = deliver(&system, path, STORE_B, SECRET_A, 4).await;
+        assert_eq!(status(response), 401, "{path}");
     }
-    let refused = system
-        .send_woocommerce_from(
-            &url_of(&a),
-            "https://a.example.com/",
-            &body,
-            &signed(SECRET_A, &body),
-        )
-        .await;
+    let refused = deliver(&system, &own_a, STORE_A, SECRET_A, 4).await;
     assert_eq!(refused.status(), 409);
     assert_eq!(error_code(refused).await, "CONNECTION_INACTIVE");
-    let body = order(5);
-    let still = system
-        .send_woocommerce_from(
-            &url_of(&b),
-            "https://b.example.com/",
-            &body,
-            &signed(SECRET_B, &body),
-        )
-        .await;
-    let still = accepted_event_id(still).await;
+    let still = accepted_event_id(deliver(&system, &own_b, STORE_B, SECRET_B, 5).await).await;
 
     // Store B deleted: its URL is gone and its secret verifies nothing.
     api.delete_connection(&b).await;
     tokio::time::sleep(Duration::from_millis(1_200)).await;
-    let body = order(6);
-    let gone = system
-        .send_woocommerce_from(
-            &url_of(&b),
-            "https://b.example.com/",
-            &body,
-            &signed(SECRET_B, &body),
-        )
-        .await;
+    let gone = deliver(&system, &own_b, STORE_B, SECRET_B, 6).await;
     assert_eq!(gone.status(), 404);
     assert_eq!(error_code(gone).await, "NOT_FOUND");
-    let gone = system
-        .send_woocommerce_from(
-            &shared_url,
-            "https://b.example.com/",
-            &body,
-            &signed(SECRET_B, &body),
-        )
-        .await;
+    let gone = deliver(&system, &shared, STORE_B, SECRET_B, 6).await;
     assert_eq!(
-        gone.status(),
+        status(gone),
         401,
         "only store A is left: its secret alone is tried"
     );
@@ -184,17 +129,8 @@ async fn a_rotated_secret_verifies_beside_the_new_one_during_the_overlap_only() 
     let send = |secret: String, id: u32| {
         let (system, url) = (&system, url.clone());
         async move {
-            let body = order(id);
-            system
-                .send_woocommerce_from(
-                    &url,
-                    "https://a.example.com/",
-                    &body,
-                    &signed(&secret, &body),
-                )
-                .await
-                .status()
-                .as_u16()
+            let response = deliver(system, &url, STORE_A, &secret, id).await;
+            response.status().as_u16()
         }
     };
     assert_eq!(send(SECRET_A.to_owned(), 1).await, 200);

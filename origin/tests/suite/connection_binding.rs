@@ -4,7 +4,9 @@
 //! a tenant's connections are capped.
 
 use crate::common;
-use crate::pipeline_platforms::{balance, code_product, orders, wait_until};
+use crate::pipeline_platforms::{
+    balance, code_product, connect_with_rest_keys, orders, wait_until,
+};
 
 use std::time::Duration;
 
@@ -12,7 +14,7 @@ use common::{Backend, Tenant, TestApp, assert_error};
 use e2e::harness::fake_ebay::{
     FakeEbay, OTHER_SELLER_TOKEN, OTHER_SELLER_USER_ID, SELLER_TOKEN, SELLER_USER_ID,
 };
-use e2e::harness::fake_woocommerce::{self, FakeWooCommerce};
+use e2e::harness::fake_woocommerce::FakeWooCommerce;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::internal::{EdgeConfig, INGEST_PATH, edge_config_path};
@@ -184,15 +186,7 @@ async fn a_rotated_secret_verifies_both_during_the_overlap_only(backend: Backend
     })
     .await;
     let tenant = app.tenant(0).await;
-    let (status, created) = app
-        .post(
-            "/api/v1/connections",
-            &tenant.key,
-            json!({"platform": "woocommerce", "store_url": store.base_url,
-                   "consumer_key": fake_woocommerce::CONSUMER_KEY, "consumer_secret": fake_woocommerce::CONSUMER_SECRET}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = connect_with_rest_keys(&app, &tenant, &store).await;
     let id = created["data"]["id"].as_str().unwrap();
     let old = created["data"]["generated_webhook_secret"]
         .as_str()
@@ -256,27 +250,13 @@ async fn a_rotated_secret_verifies_both_during_the_overlap_only(backend: Backend
 
 async fn a_deleted_connection_stops_verifying(backend: Backend) {
     let (app, tenant, a, b) = two_stores_each_with_order_1287(backend).await;
-    let (status, body) = app
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/connections/{a}"),
-            &tenant.key,
-            None,
-        )
-        .await;
+    let path = format!("/api/v1/connections/{a}");
+    let delete = || app.call(Method::DELETE, &path, &tenant.key, None);
+    let (status, body) = delete().await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = app
-        .get(&format!("/api/v1/connections/{a}"), &tenant.key)
-        .await;
+    let (status, body) = app.get(&path, &tenant.key).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
-    let (status, body) = app
-        .call(
-            Method::DELETE,
-            &format!("/api/v1/connections/{a}"),
-            &tenant.key,
-            None,
-        )
-        .await;
+    let (status, body) = delete().await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "NOT_FOUND");
     // The edge no longer has its secret; the other store's is untouched.
     let config = edge_config(&app, &tenant).await;

@@ -305,6 +305,16 @@ async fn woocommerce_shop_connected(backend: Backend) -> (FakeWooCommerce, TestA
     .await;
     let tenant = app.tenant(10).await;
     code_product(&app, &tenant, json!({"woocommerce_product_id": 501}), 5).await;
+    let body = connect_with_rest_keys(&app, &tenant, &store).await;
+    (store, app, tenant, body)
+}
+
+/// Connects `store` to `tenant` with its REST keys; the connection as created.
+pub(crate) async fn connect_with_rest_keys(
+    app: &TestApp,
+    tenant: &Tenant,
+    store: &FakeWooCommerce,
+) -> Value {
     let (status, body) = app
         .post(
             "/api/v1/connections",
@@ -314,7 +324,7 @@ async fn woocommerce_shop_connected(backend: Backend) -> (FakeWooCommerce, TestA
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    (store, app, tenant, body)
+    body
 }
 
 async fn woocommerce_connect_registers_webhooks_and_reconciliation_catches_missed_orders(
