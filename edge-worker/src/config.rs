@@ -57,7 +57,8 @@ pub async fn tenant_config(env: &Env, tenant_id: &str, request_id: &str) -> Resu
     }
 
     let kv = env.kv(CACHE_BINDING)?;
-    let key = format!("edge-config:{tenant_id}");
+    // Versioned with the config's shape: a copy cached in an older shape is never read.
+    let key = format!("edge-config:v2:{tenant_id}");
     let cached: Option<CachedConfig> = kv.get(&key).json().await.ok().flatten();
     if let Some(cached) = cached.as_ref().filter(|c| is_fresh(c)) {
         remember(tenant_id, cached);

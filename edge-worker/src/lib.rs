@@ -28,6 +28,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         })
         .get_async("/readyz", origin::readiness)
         .post_async("/webhooks/woocommerce/:tenant", webhooks::woocommerce)
+        .post_async(
+            "/webhooks/woocommerce/:tenant/:connection",
+            webhooks::woocommerce,
+        )
         .get_async("/webhooks/ebay/:tenant", webhooks::ebay_challenge)
         .post_async("/webhooks/ebay/:tenant", webhooks::ebay_notification)
         .get_async("/d/:token", downloads::download)

@@ -5,6 +5,11 @@
 //! proves nothing (a bad signature, an unknown tenant or connection, an eBay challenge) is counted
 //! per client address in a bucket of its own. Only a verified delivery is queued, and the platform
 //! gets its answer as soon as the event is on the Queue (the origin is not waited for).
+//!
+//! A WooCommerce delivery is verified against one connection only: the one its URL names, or
+//! on the tenant-wide route the one whose store URL `X-WC-Webhook-Source` names
+//! (`shared::internal::WooEdgeConfig::connection_for`). Another connection's secret, active or
+//! not, never verifies it, and the event is forwarded with that connection's id.
 
 use std::collections::BTreeMap;
 
@@ -26,11 +31,20 @@ pub const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
 const UNVERIFIED_SCOPE: &str = "webhook-unverified";
 const TOO_MANY_UNVERIFIED: &str = "too many unverified webhook requests from this address";
 
-/// `POST /webhooks/woocommerce/{tenantId}`.
+/// `POST /webhooks/woocommerce/{tenantId}/{connectionId}` (what the origin registers), and
+/// `POST /webhooks/woocommerce/{tenantId}` (stores connected before, told apart by their
+/// `X-WC-Webhook-Source`).
 pub async fn woocommerce(mut req: Request, ctx: RouteContext<()>) -> Result<Response> {
     let Some(tenant_id) = tenant_param(&ctx) else {
         return no_such_tenant();
     };
+    let connection_param = ctx.param("connection").cloned();
+    if connection_param
+        .as_deref()
+        .is_some_and(|id| !is_plausible_tenant_id(id))
+    {
+        return respond::error(ErrorCode::NotFound, "no such connection");
+    }
     let Some(body) = respond::read_body_within(&mut req, WEBHOOK_BODY_LIMIT).await? else {
         return respond::too_large(WEBHOOK_BODY_LIMIT);
     };
@@ -48,8 +62,22 @@ pub async fn woocommerce(mut req: Request, ctx: RouteContext<()>) -> Result<Resp
         Ok(config) => config,
         Err(refusal) => return Ok(refusal),
     };
-    let verified = woo_config.webhook_secrets.iter().any(|secret| {
-        verify_woocommerce_signature(secret.as_bytes(), &body, signature.as_deref()).is_ok()
+    let source = req.headers().get("X-WC-Webhook-Source")?;
+    let Some(connection) =
+        woo_config.connection_for(connection_param.as_deref(), source.as_deref())
+    else {
+        let (code, reason) = match connection_param {
+            Some(_) => (ErrorCode::NotFound, "no such connection"),
+            None => (
+                ErrorCode::Unauthorized,
+                "no WooCommerce connection of this tenant has the store URL X-WC-Webhook-Source names",
+            ),
+        };
+        return unverified(&ctx.env, &req, &request_id, code, reason).await;
+    };
+    let now_ms = worker::Date::now().as_millis();
+    let verified = connection.verifies(now_ms, |secret| {
+        verify_woocommerce_signature(secret, &body, signature.as_deref()).is_ok()
     });
     if !verified {
         let reason = match signature {
@@ -61,7 +89,7 @@ pub async fn woocommerce(mut req: Request, ctx: RouteContext<()>) -> Result<Resp
     if let Err(refusal) = spend_tenant_budget(&ctx.env, &tenant_id, &request_id).await? {
         return Ok(refusal);
     }
-    if !woo_config.active {
+    if !connection.active {
         return respond::error(
             ErrorCode::ConnectionInactive,
             "the WooCommerce connection is inactive",
@@ -73,7 +101,12 @@ pub async fn woocommerce(mut req: Request, ctx: RouteContext<()>) -> Result<Resp
             headers.insert(name.to_ascii_lowercase(), value);
         }
     }
-    let event_id = enqueue(&ctx.env, &tenant_id, Platform::Woocommerce, headers, body).await?;
+    let delivery = Delivery {
+        tenant_id: &tenant_id,
+        platform: Platform::Woocommerce,
+        connection_id: Some(connection.id.clone()),
+    };
+    let event_id = enqueue(&ctx.env, delivery, headers, body).await?;
     respond::json(
         200,
         &serde_json::json!({ "accepted": true, "event_id": event_id }),
@@ -186,7 +219,12 @@ pub async fn ebay_notification(mut req: Request, ctx: RouteContext<()>) -> Resul
     if let Some(content_type) = req.headers().get("Content-Type")? {
         headers.insert("content-type".to_owned(), content_type);
     }
-    enqueue(&ctx.env, &tenant_id, Platform::Ebay, headers, body).await?;
+    let delivery = Delivery {
+        tenant_id: &tenant_id,
+        platform: Platform::Ebay,
+        connection_id: None,
+    };
+    enqueue(&ctx.env, delivery, headers, body).await?;
     Ok(Response::empty()?.with_status(204))
 }
 
@@ -325,18 +363,26 @@ async fn count(
     }
 }
 
+/// Whose a verified delivery is.
+struct Delivery<'a> {
+    tenant_id: &'a str,
+    platform: Platform,
+    /// The connection whose secret verified it (WooCommerce).
+    connection_id: Option<String>,
+}
+
 /// Puts a verified delivery on the Queue; answers only after the Queue has it.
 async fn enqueue(
     env: &Env,
-    tenant_id: &str,
-    platform: Platform,
+    delivery: Delivery<'_>,
     headers: BTreeMap<String, String>,
     body: Vec<u8>,
 ) -> Result<String> {
     let event = ForwardedEvent {
         edge_event_id: respond::new_id("evt"),
-        tenant_id: tenant_id.to_owned(),
-        platform,
+        tenant_id: delivery.tenant_id.to_owned(),
+        platform: delivery.platform,
+        connection_id: delivery.connection_id,
         received_at_ms: worker::Date::now().as_millis(),
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),

@@ -33,6 +33,9 @@ impl Application {
             .map_err(anyhow::Error::msg)
             .context("OUTBOUND_ALLOW_HOSTS")?;
         let outbound = Outbound::new(allow);
+        let ebay_identity_base_url = settings
+            .connections
+            .ebay_identity_base(&settings.pipeline.ebay_api_base_url);
         let pipeline = if settings.pipeline.enabled {
             let pipeline = Pipeline::new(
                 store.clone(),
@@ -53,6 +56,8 @@ impl Application {
             files_dir: settings.data_dir.join("files"),
             max_upload_bytes: settings.max_upload_bytes,
             max_keys_per_tenant: settings.max_keys_per_tenant,
+            ebay_identity_base_url,
+            connections: settings.connections.clone(),
             ingest: IngestBatcher::start(store.clone()),
             outbound,
         };

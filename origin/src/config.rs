@@ -97,6 +97,66 @@ pub struct ServeArgs {
     pub max_keys_per_tenant: i64,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
+}
+
+/// Platform connections: how many a tenant may have, how long a rotated webhook secret keeps
+/// verifying, where eBay says who connected.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// Connections one tenant may have (more → 409 TOO_MANY_CONNECTIONS).
+    #[arg(long, env = "MAX_CONNECTIONS_PER_TENANT", default_value_t = 20)]
+    pub max_connections_per_tenant: i64,
+    /// How long a rotated WooCommerce webhook secret keeps verifying beside the new one, in
+    /// seconds.
+    #[arg(long, env = "WOO_SECRET_OVERLAP_SECS", default_value_t = 86_400)]
+    pub woo_secret_overlap_secs: u64,
+    /// eBay Identity API base (`getUser`: the seller's userId when an eBay connection is made).
+    /// Default: `EBAY_API_BASE_URL` with `api.` as `apiz.` (`https://apiz.ebay.com`).
+    #[arg(long, env = "EBAY_IDENTITY_BASE_URL")]
+    pub ebay_identity_base_url: Option<String>,
+}
+
+/// [`ConnectionArgs`] resolved.
+#[derive(Debug, Clone)]
+pub struct ConnectionSettings {
+    pub max_per_tenant: i64,
+    pub woo_secret_overlap_ms: i64,
+    /// None: derived from the eBay API base ([`ConnectionSettings::ebay_identity_base`]).
+    pub ebay_identity_base_url: Option<String>,
+}
+
+impl ConnectionSettings {
+    pub fn resolve(args: &ConnectionArgs) -> Self {
+        ConnectionSettings {
+            max_per_tenant: args.max_connections_per_tenant,
+            woo_secret_overlap_ms: i64::try_from(args.woo_secret_overlap_secs)
+                .unwrap_or(i64::MAX / 1000)
+                .saturating_mul(1000),
+            ebay_identity_base_url: args.ebay_identity_base_url.clone(),
+        }
+    }
+
+    /// The Identity API base, without a trailing `/`: the configured one, else eBay's API
+    /// base with `api.` as `apiz.` (production and sandbox alike), else that base itself.
+    pub fn ebay_identity_base(&self, ebay_api_base_url: &str) -> String {
+        let base = match &self.ebay_identity_base_url {
+            Some(url) => url.clone(),
+            None => ebay_api_base_url.replacen("://api.", "://apiz.", 1),
+        };
+        base.trim_end_matches('/').to_owned()
+    }
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        ConnectionSettings {
+            max_per_tenant: 20,
+            woo_secret_overlap_ms: 86_400_000,
+            ebay_identity_base_url: None,
+        }
+    }
 }
 
 /// The delivery pipeline: event processing, email, download links, platform pollers.
@@ -238,6 +298,7 @@ pub struct Settings {
     pub max_keys_per_tenant: i64,
     /// The background jobs (event intake, sends, resumption, pollers).
     pub pipeline: PipelineSettings,
+    pub connections: ConnectionSettings,
 }
 
 /// The background jobs' settings, resolved from [`PipelineArgs`].
@@ -290,6 +351,7 @@ impl Settings {
             max_upload_bytes: args.max_upload_bytes,
             max_keys_per_tenant: args.max_keys_per_tenant,
             pipeline,
+            connections: ConnectionSettings::resolve(&args.connections),
         })
     }
 
@@ -312,6 +374,7 @@ impl Settings {
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             max_keys_per_tenant: DEFAULT_MAX_KEYS_PER_TENANT,
             pipeline: PipelineSettings::defaults(data_dir, DEFAULT_PUBLIC_BASE_URL),
+            connections: ConnectionSettings::default(),
         }
     }
 }

@@ -36,6 +36,8 @@ pub enum ErrorCode {
     ConnectionInactive,
     /// The tenant's token balance cannot pay for the delivery.
     InsufficientTokens,
+    /// The tenant already has as many platform connections as it may.
+    TooManyConnections,
     /// An eBay notification whose signature does not verify (eBay's SDKs answer 412).
     SignatureMismatch,
     /// The body is larger than the route accepts.
@@ -51,7 +53,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::InvalidRequest,
         ErrorCode::ValidationFailed,
         ErrorCode::Unauthorized,
@@ -66,6 +68,7 @@ impl ErrorCode {
         ErrorCode::KeyLimitReached,
         ErrorCode::ConnectionInactive,
         ErrorCode::InsufficientTokens,
+        ErrorCode::TooManyConnections,
         ErrorCode::SignatureMismatch,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
@@ -89,7 +92,8 @@ impl ErrorCode {
             ErrorCode::DuplicateSku
             | ErrorCode::Conflict
             | ErrorCode::KeyLimitReached
-            | ErrorCode::ConnectionInactive => 409,
+            | ErrorCode::ConnectionInactive
+            | ErrorCode::TooManyConnections => 409,
             ErrorCode::SignatureMismatch => 412,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
@@ -116,6 +120,7 @@ impl ErrorCode {
             ErrorCode::KeyLimitReached => "KEY_LIMIT_REACHED",
             ErrorCode::ConnectionInactive => "CONNECTION_INACTIVE",
             ErrorCode::InsufficientTokens => "INSUFFICIENT_TOKENS",
+            ErrorCode::TooManyConnections => "TOO_MANY_CONNECTIONS",
             ErrorCode::SignatureMismatch => "SIGNATURE_MISMATCH",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",

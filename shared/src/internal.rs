@@ -51,11 +51,92 @@ pub struct EdgeConfig {
     pub ebay: Option<EbayEdgeConfig>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A tenant's WooCommerce connections. Each delivery is verified against one connection only:
+/// the one its URL names (`/webhooks/woocommerce/{tenant}/{connection}`), or on the tenant-wide
+/// route the one whose store URL is the delivery's `X-WC-Webhook-Source`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WooEdgeConfig {
-    /// Secrets any delivery may be signed with (more than one while a secret is rotated).
-    pub webhook_secrets: Vec<String>,
+    #[serde(default)]
+    pub connections: Vec<WooConnectionConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WooConnectionConfig {
+    pub id: String,
+    /// Without a trailing slash, as the connection was made.
+    pub store_url: String,
+    /// The secrets this connection's deliveries may be signed with: one, or two while a
+    /// rotated secret's overlap lasts.
+    pub secrets: Vec<WooSecret>,
     pub active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WooSecret {
+    pub secret: String,
+    /// Unix milliseconds after which this secret no longer verifies; None: no end.
+    #[serde(default)]
+    pub valid_until_ms: Option<u64>,
+}
+
+impl WooSecret {
+    pub fn is_valid_at(&self, now_ms: u64) -> bool {
+        self.valid_until_ms.is_none_or(|until| now_ms < until)
+    }
+}
+
+impl WooEdgeConfig {
+    /// The connection a delivery belongs to: the one named by id when the URL names one, else
+    /// the one whose store URL the `X-WC-Webhook-Source` header names (an active one first),
+    /// else the only connection when the tenant has just one (stores whose site URL differs
+    /// from the one they were connected with). None: nothing to verify against.
+    pub fn connection_for(
+        &self,
+        connection_id: Option<&str>,
+        source: Option<&str>,
+    ) -> Option<&WooConnectionConfig> {
+        if let Some(id) = connection_id {
+            return self.connections.iter().find(|c| c.id == id);
+        }
+        let by_source = source.map(normalise_store_url).and_then(|source| {
+            self.connections
+                .iter()
+                .filter(|c| normalise_store_url(&c.store_url) == source)
+                .max_by_key(|c| c.active)
+        });
+        match (by_source, self.connections.as_slice()) {
+            (Some(found), _) => Some(found),
+            (None, [only]) => Some(only),
+            _ => None,
+        }
+    }
+}
+
+impl WooConnectionConfig {
+    /// Whether `verify` accepts the delivery with one of the secrets valid at `now_ms`.
+    pub fn verifies(&self, now_ms: u64, verify: impl Fn(&[u8]) -> bool) -> bool {
+        self.secrets
+            .iter()
+            .filter(|s| s.is_valid_at(now_ms))
+            .any(|s| verify(s.secret.as_bytes()))
+    }
+}
+
+/// A store URL as compared with `X-WC-Webhook-Source` (`home_url('/')`): scheme and host in
+/// lower case, without the trailing slash.
+pub fn normalise_store_url(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            format!(
+                "{}://{}{path}",
+                scheme.to_ascii_lowercase(),
+                host.to_ascii_lowercase()
+            )
+        }
+        None => url.to_ascii_lowercase(),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +154,10 @@ pub struct ForwardedEvent {
     pub edge_event_id: String,
     pub tenant_id: String,
     pub platform: Platform,
+    /// The connection whose secret verified the delivery (WooCommerce); None from an older
+    /// edge or for platforms with one connection per tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_id: Option<String>,
     /// Unix milliseconds when the edge accepted it.
     pub received_at_ms: u64,
     /// The platform's delivery headers worth keeping (topic, delivery id, …), names lower case.
@@ -119,12 +204,73 @@ mod tests {
         assert_eq!(config.ebay, None);
     }
 
+    fn woo(id: &str, store_url: &str, active: bool) -> WooConnectionConfig {
+        WooConnectionConfig {
+            id: id.into(),
+            store_url: store_url.into(),
+            secrets: vec![WooSecret {
+                secret: format!("secret-{id}"),
+                valid_until_ms: None,
+            }],
+            active,
+        }
+    }
+
+    #[test]
+    fn a_delivery_belongs_to_one_woocommerce_connection() {
+        let config = WooEdgeConfig {
+            connections: vec![
+                woo("con_a", "https://a.example.com", false),
+                woo("con_b", "https://B.example.com/shop", true),
+            ],
+        };
+        let id = |c: Option<&WooConnectionConfig>| c.map(|c| c.id.clone());
+        assert_eq!(
+            id(config.connection_for(Some("con_a"), None)),
+            Some("con_a".into())
+        );
+        assert_eq!(id(config.connection_for(Some("con_x"), None)), None);
+        assert_eq!(
+            id(config.connection_for(None, Some("https://b.example.com/shop/"))),
+            Some("con_b".into())
+        );
+        assert_eq!(
+            id(config.connection_for(None, Some("https://a.example.com/"))),
+            Some("con_a".into())
+        );
+        assert_eq!(
+            id(config.connection_for(None, Some("https://c.example.com/"))),
+            None
+        );
+        assert_eq!(id(config.connection_for(None, None)), None);
+        let single = WooEdgeConfig {
+            connections: vec![woo("con_a", "https://a.example.com", true)],
+        };
+        assert_eq!(
+            id(single.connection_for(None, Some("http://www.a.example.com/"))),
+            Some("con_a".into())
+        );
+    }
+
+    #[test]
+    fn a_secret_verifies_until_its_end_only() {
+        let mut connection = woo("con_a", "https://a.example.com", true);
+        connection.secrets.push(WooSecret {
+            secret: "old".into(),
+            valid_until_ms: Some(1_000),
+        });
+        assert!(connection.verifies(999, |s| s == b"old"));
+        assert!(!connection.verifies(1_000, |s| s == b"old"));
+        assert!(connection.verifies(5_000, |s| s == b"secret-con_a"));
+    }
+
     #[test]
     fn forwarded_event_round_trips() {
         let event = ForwardedEvent {
             edge_event_id: "evt_1".into(),
             tenant_id: "t1".into(),
             platform: Platform::Woocommerce,
+            connection_id: Some("con_1".into()),
             received_at_ms: 1,
             headers: BTreeMap::from([("x-wc-webhook-topic".into(), "order.created".into())]),
             body: r#"{"id":727}"#.into(),

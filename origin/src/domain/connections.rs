@@ -3,7 +3,7 @@
 //! edge verifies deliveries with.
 
 use serde::{Deserialize, Serialize};
-use shared::internal::{EbayEdgeConfig, EdgeConfig, WooEdgeConfig};
+use shared::internal::{EbayEdgeConfig, EdgeConfig, WooConnectionConfig, WooEdgeConfig, WooSecret};
 
 use crate::crypto::{MasterKey, SealError};
 
@@ -15,6 +15,15 @@ pub const ACTIVE: &str = "active";
 pub struct ConnectionSecrets {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook_secret: Option<String>,
+    /// The webhook secret a rotation replaced, verifying until `previous_webhook_secret_until`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_webhook_secret: Option<String>,
+    /// Unix milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_webhook_secret_until: Option<i64>,
+    /// The store's ids of the webhooks registered through its REST API (updated on rotation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhook_ids: Vec<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consumer_key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -50,10 +59,39 @@ impl ConnectionSecrets {
         master_key.seal(&plain)
     }
 
+    /// Replaces the webhook secret with `new_secret`; the old one keeps verifying for
+    /// `overlap_ms` from `now` (a previous secret still in its overlap is dropped).
+    pub fn rotate_webhook_secret(&mut self, new_secret: String, now: i64, overlap_ms: i64) {
+        let old = self.webhook_secret.replace(new_secret);
+        let keep = old.is_some() && overlap_ms > 0;
+        self.previous_webhook_secret = if keep { old } else { None };
+        self.previous_webhook_secret_until = keep.then(|| now.saturating_add(overlap_ms));
+    }
+
+    /// The webhook secrets a delivery may be signed with at `now`, each with its end.
+    pub fn webhook_secrets_at(&self, now: i64) -> Vec<WooSecret> {
+        let previous = match (
+            &self.previous_webhook_secret,
+            self.previous_webhook_secret_until,
+        ) {
+            (Some(secret), Some(until)) if now < until => Some(WooSecret {
+                secret: secret.clone(),
+                valid_until_ms: u64::try_from(until).ok(),
+            }),
+            _ => None,
+        };
+        let current = self.webhook_secret.clone().map(|secret| WooSecret {
+            secret,
+            valid_until_ms: None,
+        });
+        current.into_iter().chain(previous).collect()
+    }
+
     /// Which secrets are set, by name (never their values).
     pub fn names(&self) -> Vec<&'static str> {
         [
             ("webhook_secret", &self.webhook_secret),
+            ("previous_webhook_secret", &self.previous_webhook_secret),
             ("consumer_key", &self.consumer_key),
             ("consumer_secret", &self.consumer_secret),
             ("verification_token", &self.verification_token),
@@ -74,6 +112,7 @@ pub struct ConnectionFacts<'a> {
     pub platform: &'a str,
     pub active: bool,
     pub endpoint_url: Option<&'a str>,
+    pub store_url: Option<&'a str>,
     pub sealed_secrets: &'a str,
 }
 
@@ -89,30 +128,66 @@ pub fn current<'a>(
         .max_by(|a, b| (a.active, a.id).cmp(&(b.active, b.id)))
 }
 
-/// What the edge verifies a tenant's deliveries with: the webhook secrets of every
-/// WooCommerce connection (active when any is), and the current eBay connection's facts.
+/// A connection as ingest sees it: `(id, platform, status)`.
+pub type ConnectionState = (String, String, String);
+
+/// Which connection an arriving event belongs to, and why it is kept without processing, if
+/// it is. The edge names the connection whose secret verified a WooCommerce delivery; an event
+/// without one (an older edge, eBay) belongs to the platform's newest active connection. An
+/// event for a connection that is inactive or was deleted after the edge accepted it is kept,
+/// unprocessed and replayable, rather than refused (the edge would only retry it).
+pub fn attribute_event(
+    platform: &str,
+    named: Option<&str>,
+    connections: &[ConnectionState],
+) -> (Option<String>, Option<String>) {
+    let of_platform = || connections.iter().filter(|(_, p, _)| p == platform);
+    if let Some(id) = named {
+        let reason = match of_platform().find(|(c, _, _)| c == id) {
+            None => Some(format!("the {platform} connection {id} no longer exists")),
+            Some((_, _, status)) if status != ACTIVE => Some(format!(
+                "the {platform} connection {id} was inactive when the event arrived"
+            )),
+            Some(_) => None,
+        };
+        return (Some(id.to_owned()), reason);
+    }
+    let newest_active = of_platform()
+        .filter(|(_, _, status)| status == ACTIVE)
+        .map(|(id, _, _)| id)
+        .max();
+    match newest_active {
+        Some(id) => (Some(id.clone()), None),
+        None if of_platform().next().is_some() => (
+            None,
+            Some(format!(
+                "the {platform} connection was inactive when the event arrived"
+            )),
+        ),
+        None => (None, None),
+    }
+}
+
+/// What the edge verifies a tenant's deliveries with at `now`: each WooCommerce connection
+/// with its store URL, status and the secrets valid now (a rotated one until its overlap
+/// ends), and the current eBay connection's facts.
 pub fn edge_config<'a>(
     master_key: &MasterKey,
     tenant_id: String,
     connections: &[ConnectionFacts<'a>],
+    now: i64,
 ) -> Result<EdgeConfig, SecretsError> {
-    let woo: Vec<&ConnectionFacts<'a>> = connections
-        .iter()
-        .filter(|c| c.platform == "woocommerce")
-        .collect();
-    let woocommerce = if woo.is_empty() {
-        None
-    } else {
-        let mut webhook_secrets = Vec::new();
-        for connection in &woo {
-            let secrets = ConnectionSecrets::open(master_key, connection.sealed_secrets)?;
-            webhook_secrets.extend(secrets.webhook_secret);
-        }
-        Some(WooEdgeConfig {
-            webhook_secrets,
-            active: woo.iter().any(|c| c.active),
-        })
-    };
+    let mut woo = Vec::new();
+    for connection in connections.iter().filter(|c| c.platform == "woocommerce") {
+        let secrets = ConnectionSecrets::open(master_key, connection.sealed_secrets)?;
+        woo.push(WooConnectionConfig {
+            id: connection.id.to_owned(),
+            store_url: connection.store_url.unwrap_or_default().to_owned(),
+            secrets: secrets.webhook_secrets_at(now),
+            active: connection.active,
+        });
+    }
+    let woocommerce = (!woo.is_empty()).then_some(WooEdgeConfig { connections: woo });
     let ebay = match current(connections.iter().copied(), "ebay") {
         Some(connection) => {
             let secrets = ConnectionSecrets::open(master_key, connection.sealed_secrets)?;
@@ -131,6 +206,23 @@ pub fn edge_config<'a>(
     })
 }
 
+/// Why an eBay order notification naming the seller `seller` is not for the connection that
+/// speaks for `account`, if it is not. One naming no seller is the connection's to fetch: its
+/// seller's token reads only their own orders.
+pub fn foreign_ebay_seller(account: Option<&str>, seller: Option<&str>) -> Option<String> {
+    match (account, seller) {
+        (Some(account), Some(seller)) if account == seller => None,
+        (_, None) => None,
+        (Some(_), Some(_)) => {
+            Some("the order notification names another eBay seller than this connection's".into())
+        }
+        (None, Some(_)) => Some(
+            "this eBay connection does not know its seller's userId (no access_token when it was made)"
+                .into(),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +233,7 @@ mod tests {
             platform,
             active,
             endpoint_url: None,
+            store_url: None,
             sealed_secrets: "",
         }
     }
@@ -159,6 +252,41 @@ mod tests {
     }
 
     #[test]
+    fn an_event_belongs_to_the_connection_the_edge_named() {
+        let state = |id: &str, status: &str| (id.into(), "woocommerce".into(), status.into());
+        let all = [
+            state("con_1", "inactive"),
+            state("con_2", ACTIVE),
+            state("con_3", ACTIVE),
+        ];
+        assert_eq!(
+            attribute_event("woocommerce", Some("con_2"), &all),
+            (Some("con_2".into()), None)
+        );
+        let (id, reason) = attribute_event("woocommerce", Some("con_1"), &all);
+        assert_eq!(id.as_deref(), Some("con_1"));
+        assert!(reason.unwrap().contains("inactive"));
+        let (_, reason) = attribute_event("woocommerce", Some("con_9"), &all);
+        assert!(reason.unwrap().contains("no longer exists"));
+        assert_eq!(
+            attribute_event("woocommerce", None, &all),
+            (Some("con_3".into()), None)
+        );
+        let (id, reason) = attribute_event("woocommerce", None, &all[..1]);
+        assert_eq!(id, None);
+        assert!(reason.is_some());
+        assert_eq!(attribute_event("etsy", None, &all), (None, None));
+    }
+
+    #[test]
+    fn an_ebay_order_is_the_connections_when_it_names_its_seller() {
+        assert_eq!(foreign_ebay_seller(Some("Qp3"), Some("Qp3")), None);
+        assert_eq!(foreign_ebay_seller(Some("Qp3"), None), None);
+        assert!(foreign_ebay_seller(Some("Qp3"), Some("other")).is_some());
+        assert!(foreign_ebay_seller(None, Some("Qp3")).is_some());
+    }
+
+    #[test]
     fn sealed_secrets_open_with_the_same_key_only() {
         let key = MasterKey::from_hex(&"ab".repeat(32)).unwrap();
         let secrets = ConnectionSecrets {
@@ -171,5 +299,26 @@ mod tests {
         assert_eq!(opened.names(), ["webhook_secret"]);
         let other = MasterKey::from_hex(&"cd".repeat(32)).unwrap();
         assert!(ConnectionSecrets::open(&other, &sealed).is_err());
+    }
+
+    #[test]
+    fn a_rotated_secret_verifies_until_the_overlap_ends() {
+        let mut secrets = ConnectionSecrets {
+            webhook_secret: Some("old".into()),
+            ..Default::default()
+        };
+        secrets.rotate_webhook_secret("new".into(), 1_000, 500);
+        let at = |secrets: &ConnectionSecrets, now| -> Vec<String> {
+            secrets
+                .webhook_secrets_at(now)
+                .into_iter()
+                .map(|s| s.secret)
+                .collect()
+        };
+        assert_eq!(at(&secrets, 1_499), ["new", "old"]);
+        assert_eq!(at(&secrets, 1_500), ["new"]);
+        secrets.rotate_webhook_secret("newer".into(), 2_000, 0);
+        assert_eq!(at(&secrets, 2_000), ["newer"]);
+        assert_eq!(secrets.previous_webhook_secret, None);
     }
 }

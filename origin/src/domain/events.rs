@@ -3,18 +3,46 @@
 //! the same change delivered twice — a retry, a replay, a second webhook, a reconciliation poll
 //! that finds what a webhook already brought — is one event. [`platform_identity`] is the only
 //! place the rule is written: ingest calls it on webhook bodies, the platform parsers on every
-//! order or receipt a poller reads.
+//! order or receipt a poller reads. [`event_key`] adds the connection where the platform's ids
+//! are per store (WooCommerce): order #1287 of one store is not #1287 of another.
 
 use serde_json::Value;
 use shared::internal::Platform;
 
-/// The dedupe key of an event body from `platform`, or one built from `edge_event_id` when
-/// the body does not carry the platform's identity (pings, unparsable bodies).
-pub fn dedupe_key(platform: Platform, body: &str, edge_event_id: &str) -> String {
+/// The dedupe key of an event body from `platform` brought by `connection_id`, or one built
+/// from `edge_event_id` when the body does not carry the platform's identity (pings,
+/// unparsable bodies).
+pub fn dedupe_key(
+    platform: Platform,
+    connection_id: Option<&str>,
+    body: &str,
+    edge_event_id: &str,
+) -> String {
     serde_json::from_str::<Value>(body)
         .ok()
         .and_then(|json| platform_identity(platform, &json))
+        .map(|identity| event_key(platform, connection_id, &identity))
         .unwrap_or_else(|| format!("edge:{edge_event_id}"))
+}
+
+/// The key an observation with the platform's `identity` is stored under: the identity within
+/// its order scope ([`order_scope`]). Webhook ingest and the pollers both key events with it.
+pub fn event_key(platform: Platform, connection_id: Option<&str>, identity: &str) -> String {
+    match order_scope(platform, connection_id) {
+        "" => identity.to_owned(),
+        scope => format!("{scope}:{identity}"),
+    }
+}
+
+/// The connection part of an order's identity (stored as the order's `connection_id`):
+/// WooCommerce order ids are numbered per store, so its orders are told apart by connection;
+/// eBay and Etsy order ids are marketplace-wide, so theirs is empty (a reconnected account
+/// delivers nothing twice).
+pub fn order_scope(platform: Platform, connection_id: Option<&str>) -> &str {
+    match platform {
+        Platform::Woocommerce => connection_id.unwrap_or_default(),
+        Platform::Ebay | Platform::Etsy => "",
+    }
 }
 
 /// The platform's identity of one observation of a resource, from its JSON as the platform
@@ -66,35 +94,51 @@ mod tests {
         include_str!("../../../fixtures/woocommerce/order-updated-refunded.body");
     const EBAY: &str = include_str!("../../../fixtures/ebay/notification-order-confirmation.body");
 
+    const WOO_A: Option<&str> = Some("con_a");
+
     #[test]
-    fn woocommerce_orders_are_keyed_by_id_status_and_modification() {
-        let key = dedupe_key(Platform::Woocommerce, WOO, "evt_a");
-        assert!(key.starts_with("woocommerce:1287:processing:"), "{key}");
+    fn woocommerce_orders_are_keyed_by_connection_id_status_and_modification() {
+        let key = dedupe_key(Platform::Woocommerce, WOO_A, WOO, "evt_a");
+        assert!(
+            key.starts_with("con_a:woocommerce:1287:processing:"),
+            "{key}"
+        );
         assert_eq!(
             key,
-            dedupe_key(Platform::Woocommerce, WOO, "evt_b"),
+            dedupe_key(Platform::Woocommerce, WOO_A, WOO, "evt_b"),
             "edge id is not identity"
         );
         assert_ne!(
             key,
-            dedupe_key(Platform::Woocommerce, WOO_REFUNDED, "evt_a")
+            dedupe_key(Platform::Woocommerce, WOO_A, WOO_REFUNDED, "evt_a")
+        );
+        assert_ne!(
+            key,
+            dedupe_key(Platform::Woocommerce, Some("con_b"), WOO, "evt_a"),
+            "another store's #1287 is another order"
         );
     }
 
     #[test]
     fn ebay_notifications_are_keyed_by_notification_id() {
-        let key = dedupe_key(Platform::Ebay, EBAY, "evt_a");
+        let key = dedupe_key(Platform::Ebay, Some("con_e"), EBAY, "evt_a");
         assert!(key.starts_with("ebay:5d0c1f3e-"), "{key}");
+        assert_eq!(order_scope(Platform::Etsy, Some("con_e")), "");
     }
 
     #[test]
     fn bodies_without_identity_fall_back_to_the_edge_id() {
         assert_eq!(
-            dedupe_key(Platform::Woocommerce, r#"{"webhook_id":42}"#, "evt_1"),
+            dedupe_key(
+                Platform::Woocommerce,
+                WOO_A,
+                r#"{"webhook_id":42}"#,
+                "evt_1"
+            ),
             "edge:evt_1"
         );
         assert_eq!(
-            dedupe_key(Platform::Ebay, "not json", "evt_2"),
+            dedupe_key(Platform::Ebay, None, "not json", "evt_2"),
             "edge:evt_2"
         );
     }

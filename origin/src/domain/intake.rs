@@ -3,6 +3,7 @@
 
 use shared::internal::Platform;
 
+use super::events::order_scope;
 use super::ledger::{IntakeItem, OrderIntake};
 use super::mappings::PlatformMappings;
 use super::orders::{PlatformItem, PlatformOrder};
@@ -16,8 +17,10 @@ pub fn retry_at(attempts: i64, now: i64) -> Option<i64> {
 }
 
 /// The order with each line matched to a product: `products` are `(id, type, mappings JSON)`.
+/// `connection_id` is the connection that brought it (its scope is part of its identity).
 pub fn intake(
     tenant_id: &str,
+    connection_id: Option<&str>,
     order: &PlatformOrder,
     products: &[(String, String, String)],
 ) -> OrderIntake {
@@ -49,6 +52,7 @@ pub fn intake(
     OrderIntake {
         tenant_id: tenant_id.to_owned(),
         platform: order.platform.as_str().to_owned(),
+        connection_id: order_scope(order.platform, connection_id).to_owned(),
         platform_order_id: order.order_id.clone(),
         buyer_email: order.buyer_email.clone().unwrap_or_default(),
         buyer_name: order.buyer_name.clone(),
@@ -122,7 +126,7 @@ mod tests {
                 serde_json::json!({"woocommerce_product_id": 501, "woocommerce_variation_id": 503}),
             ),
         ];
-        let intake = intake("ten_1", &order, &products);
+        let intake = intake("ten_1", Some("con_1"), &order, &products);
         assert_eq!(
             intake.items[0].product.as_ref().map(|p| p.0.as_str()),
             Some("prd_variation")

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 pub struct OrderIntake {
     pub tenant_id: String,
     pub platform: String,
+    /// The order's scope (`events::order_scope`): its connection for WooCommerce, else empty.
+    pub connection_id: String,
     pub platform_order_id: String,
     pub buyer_email: String,
     pub buyer_name: Option<String>,

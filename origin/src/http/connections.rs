@@ -1,6 +1,6 @@
 //! `/api/v1/connections`: the tenant's WooCommerce, eBay and Etsy connections. Platform
 //! secrets are sealed with the master key (`domain::connections`) before they are stored and
-//! are never answered.
+//! are never answered. Rotation and deletion are in `connection_actions`.
 
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -22,8 +22,12 @@ use utoipa_axum::routes;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_connections, create_connection))
-        .routes(routes!(get_connection))
+        .routes(routes!(
+            get_connection,
+            super::connection_actions::delete_connection
+        ))
         .routes(routes!(deactivate_connection))
+        .routes(routes!(super::connection_actions::rotate_secret))
 }
 
 /// A new connection; which fields apply depends on `platform`.
@@ -62,13 +66,19 @@ pub struct ConnectionOut {
     pub store_url: Option<String>,
     pub shop_id: Option<String>,
     pub endpoint_url: Option<String>,
+    /// WooCommerce: where the store delivers this connection's webhooks (each connection has
+    /// its own URL; deliveries there verify against this connection's secret only).
+    pub webhook_url: Option<String>,
+    /// eBay: the seller's userId (eBay's identity API), which notifications must name.
+    pub account_id: Option<String>,
     /// Which secrets are stored (their values are never answered).
     pub secrets_set: Vec<&'static str>,
     pub last_event_at: Option<String>,
     pub last_error: Option<String>,
     pub created_at: String,
     pub updated_at: String,
-    /// Only in the answer to a create that generated the WooCommerce webhook secret.
+    /// Only in the answer to a create that generated the WooCommerce webhook secret, and to a
+    /// secret rotation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generated_webhook_secret: Option<String>,
 }
@@ -78,10 +88,15 @@ pub fn open_secrets(state: &AppState, row: &ConnectionRow) -> Result<ConnectionS
     ConnectionSecrets::open(&state.master_key, &row.secrets_sealed).map_err(ApiError::internal)
 }
 
-fn out(state: &AppState, row: ConnectionRow) -> Result<ConnectionOut, ApiError> {
+/// The connection as answered.
+pub fn out(state: &AppState, row: ConnectionRow) -> Result<ConnectionOut, ApiError> {
     let secrets = open_secrets(state, &row)?;
+    let webhook_url = (row.platform == "woocommerce")
+        .then(|| woocommerce_webhook_url(state, &row.tenant_id, &row.id));
     Ok(ConnectionOut {
         secrets_set: secrets.names(),
+        webhook_url,
+        account_id: row.account_id,
         id: row.id,
         platform: row.platform,
         status: row.status,
@@ -127,7 +142,15 @@ pub async fn create_connection(
     ApiJson(input): ApiJson<ConnectionIn>,
 ) -> ApiResult<ConnectionOut> {
     auth.require(Scope::ConnectionsWrite)?;
+    let max = state.connections.max_per_tenant;
+    if state.store.all_connections(&auth.tenant_id).await?.len()
+        >= usize::try_from(max).unwrap_or(0)
+    {
+        return Err(ApiError::TooManyConnections { max });
+    }
     let now = now_ms();
+    let id = new_id("con");
+    let mut account_id = None;
     let mut secrets = ConnectionSecrets::default();
     let mut generated = None;
     let (platform, store_url, shop_id, endpoint_url) = match input {
@@ -193,6 +216,9 @@ pub async fn create_connection(
                 }
                 None => format!("{}/webhooks/ebay/{}", state.public_base_url, auth.tenant_id),
             };
+            if let Some(token) = &access_token {
+                account_id = Some(ebay_user_id(&state, token).await?);
+            }
             secrets.verification_token = Some(verification_token);
             secrets.access_token = access_token;
             ("ebay", None, None, Some(endpoint))
@@ -226,32 +252,34 @@ pub async fn create_connection(
         &secrets.consumer_secret,
         &store_url,
     ) {
-        registration_error = register_woocommerce_webhooks(
-            &state,
-            &auth.tenant_id,
-            url,
-            key,
-            consumer_secret,
-            secret,
-        )
-        .await
-        .err();
+        let delivery_url = woocommerce_webhook_url(&state, &auth.tenant_id, &id);
+        let registered = match woo_client(&state, url, key, consumer_secret) {
+            Ok(client) => register_woocommerce_webhooks(&client, &delivery_url, secret).await,
+            Err(error) => Err(error),
+        };
+        match registered {
+            Ok(ids) => secrets.webhook_ids = ids,
+            Err(error) => registration_error = Some(error),
+        }
     }
     let row = ConnectionRow {
-        id: new_id("con"),
+        id,
         tenant_id: auth.tenant_id.clone(),
         platform: platform.to_owned(),
         status: ACTIVE.to_owned(),
         store_url,
         shop_id,
         endpoint_url,
+        account_id,
         secrets_sealed: secrets.seal(&state.master_key),
         last_event_at: None,
         last_error: registration_error,
         created_at: now,
         updated_at: now,
     };
-    state.store.insert_connection(&row).await?;
+    if !state.store.insert_connection(&row, max).await? {
+        return Err(ApiError::TooManyConnections { max });
+    }
     let mut answer = out(&state, row)?;
     answer.generated_webhook_secret = generated;
     Ok(ApiResponse::created(answer))
@@ -291,32 +319,72 @@ pub async fn deactivate_connection(
     Ok(ApiResponse::ok(out(&state, row)?))
 }
 
-/// Registers the order webhooks in the store through its REST API, signed with `secret` and
-/// delivering to the edge's WooCommerce route of the tenant; why not, when it fails.
-async fn register_woocommerce_webhooks(
+/// The edge's WooCommerce route of one connection.
+pub fn woocommerce_webhook_url(state: &AppState, tenant_id: &str, connection_id: &str) -> String {
+    format!(
+        "{}/webhooks/woocommerce/{tenant_id}/{connection_id}",
+        state.public_base_url
+    )
+}
+
+/// The store's REST API with the connection's keys, through the guarded outbound client; why
+/// not, in words the tenant may read (nothing the store answered).
+pub fn woo_client(
     state: &AppState,
-    tenant_id: &str,
     store_url: &str,
     consumer_key: &str,
     consumer_secret: &str,
-    secret: &str,
-) -> Result<(), String> {
-    // What the store answered is never quoted: the tenant reads this error back.
-    let client = crate::platforms::woocommerce::WooRestClient::new(
+) -> Result<crate::platforms::woocommerce::WooRestClient, String> {
+    crate::platforms::woocommerce::WooRestClient::new(
         state.outbound.clone(),
         store_url,
         consumer_key,
         consumer_secret,
     )
-    .map_err(|error| format!("webhook registration failed: {error}"))?;
-    let delivery_url = format!("{}/webhooks/woocommerce/{tenant_id}", state.public_base_url);
+    .map_err(|error| format!("the store cannot be called: {error}"))
+}
+
+/// Registers the order webhooks in the store through its REST API, signed with `secret` and
+/// delivering to `delivery_url` (the connection's own route at the edge): the store's webhook
+/// ids, or why not.
+async fn register_woocommerce_webhooks(
+    client: &crate::platforms::woocommerce::WooRestClient,
+    delivery_url: &str,
+    secret: &str,
+) -> Result<Vec<u64>, String> {
+    let mut ids = Vec::new();
     for topic in ["order.created", "order.updated"] {
-        client
-            .register_webhook(topic, &delivery_url, secret)
+        let id = client
+            .register_webhook(topic, delivery_url, secret)
             .await
             .map_err(|error| format!("webhook registration for {topic} failed: {error}"))?;
+        ids.push(id);
     }
-    Ok(())
+    Ok(ids)
+}
+
+/// The eBay seller's userId, from eBay's identity API with their user token: what binds the
+/// connection to the notifications that name that seller.
+async fn ebay_user_id(state: &AppState, token: &str) -> Result<String, ApiError> {
+    let client = crate::platforms::ebay::EbayClient::new(
+        state.outbound.clone(),
+        &state.ebay_identity_base_url,
+    )
+    .map_err(|error| {
+        tracing::error!(%error, "the eBay Identity API base URL is refused");
+        ApiError::internal(error)
+    })?;
+    match client.get_user(token).await {
+        Ok(user) => Ok(user.user_id),
+        Err(error) => {
+            tracing::warn!(%error, "eBay getUser failed");
+            Err(ApiError::validation(
+                "access_token",
+                "eBay did not say which seller this access_token belongs to",
+                "send a current user token with the commerce.identity.readonly scope",
+            ))
+        }
+    }
 }
 
 fn non_empty(field: &'static str, value: &str) -> Result<(), ApiError> {

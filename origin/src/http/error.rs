@@ -43,6 +43,8 @@ pub enum ApiError {
     DuplicateSku,
     #[error("{0}")]
     Conflict(String),
+    #[error("this tenant already has {max} connections, the most it may have")]
+    TooManyConnections { max: i64 },
     #[error("the token balance ({balance}) cannot pay for {needed} item(s)")]
     InsufficientTokens { balance: i64, needed: i64 },
     #[error("the body is larger than {limit} bytes")]
@@ -95,6 +97,7 @@ impl ApiError {
             ApiError::DuplicateSku => ErrorCode::DuplicateSku,
             ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::InsufficientTokens { .. } => ErrorCode::InsufficientTokens,
+            ApiError::TooManyConnections { .. } => ErrorCode::TooManyConnections,
             ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             ApiError::Internal(_) => ErrorCode::InternalError,
@@ -119,6 +122,9 @@ impl ApiError {
             ApiError::DuplicateSku => body = body.with_field("sku").with_hint("choose another SKU"),
             ApiError::InsufficientTokens { .. } => {
                 body = body.with_hint("add tokens to the account")
+            }
+            ApiError::TooManyConnections { .. } => {
+                body = body.with_hint("delete a connection you no longer use")
             }
             _ => {}
         }

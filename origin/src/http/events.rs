@@ -31,8 +31,11 @@ pub const EVENT_STATUSES: [&str; 5] = ["received", "processed", "failed", "dead"
 pub struct EventOut {
     pub id: String,
     pub platform: String,
-    /// `received`, `processed`, `failed` or `dead`.
+    /// `received`, `processed`, `failed`, `dead` or `ignored` (kept, never processed; `last_error`
+    /// says why: an inactive or deleted connection, a notification about another seller).
     pub status: String,
+    /// The connection that brought the event, when known.
+    pub connection_id: Option<String>,
     pub dedupe_key: String,
     pub edge_event_id: String,
     pub received_at: String,
@@ -47,6 +50,7 @@ impl From<EventRow> for EventOut {
             id: row.id,
             platform: row.platform,
             status: row.status,
+            connection_id: row.connection_id,
             dedupe_key: row.dedupe_key,
             edge_event_id: row.edge_event_id,
             received_at: rfc3339(row.received_at),

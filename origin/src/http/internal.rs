@@ -19,7 +19,7 @@ use super::error::ApiError;
 use super::extract::{RawBody, parse_json};
 use super::response::{ApiResponse, ApiResult};
 use super::state::AppState;
-use crate::domain::connections::{ACTIVE, ConnectionFacts};
+use crate::domain::connections::{ConnectionFacts, attribute_event};
 use crate::domain::events::dedupe_key;
 use crate::ids::{new_id, now_ms};
 use crate::store::{ConnectionRow, EventRow};
@@ -116,8 +116,9 @@ pub async fn edge_config(
     ensure_tenant(&state, &tenant_id).await?;
     let connections = state.store.all_connections(&tenant_id).await?;
     let facts: Vec<ConnectionFacts<'_>> = connections.iter().map(ConnectionRow::facts).collect();
-    let config = crate::domain::connections::edge_config(&state.master_key, tenant_id, &facts)
-        .map_err(ApiError::internal)?;
+    let config =
+        crate::domain::connections::edge_config(&state.master_key, tenant_id, &facts, now_ms())
+            .map_err(ApiError::internal)?;
     Ok(ApiResponse::ok(config))
 }
 
@@ -142,15 +143,18 @@ pub async fn ingest_event(
     }
     .ok_or(ApiError::NotFound("tenant"))?;
     let platform = event.platform.as_str();
-    let of_platform = || connections.iter().filter(|(p, _)| p == platform);
     // The edge refuses deliveries for an inactive connection, but one it accepted just before
-    // the deactivation reached it still arrives. Refusing it would only have the edge retry it
-    // into a dead letter: keep it, unprocessed and replayable, and say why.
-    let row = if of_platform().next().is_some() && !of_platform().any(|(_, s)| s == ACTIVE) {
-        let reason = format!("the {platform} connection was inactive when the event arrived");
-        event_row(&event, "ignored", 1, Some(reason))?
-    } else {
-        event_row(&event, "received", 1, None)?
+    // the deactivation (or deletion) reached it still arrives. Refusing it would only have the
+    // edge retry it into a dead letter: keep it, unprocessed and replayable, and say why.
+    let (connection_id, ignored) =
+        attribute_event(platform, event.connection_id.as_deref(), &connections);
+    let event = ForwardedEvent {
+        connection_id,
+        ..event
+    };
+    let row = match ignored {
+        Some(reason) => event_row(&event, "ignored", 1, Some(reason))?,
+        None => event_row(&event, "received", 1, None)?,
     };
     let (event_id, duplicate) = state.ingest.ingest(row).await?;
     tracing::info!(%event_id, duplicate, platform, "event ingested");
@@ -216,7 +220,12 @@ fn event_row(
         tenant_id: event.tenant_id.clone(),
         platform: event.platform.as_str().to_owned(),
         status: status.to_owned(),
-        dedupe_key: dedupe_key(event.platform, &event.body, &event.edge_event_id),
+        dedupe_key: dedupe_key(
+            event.platform,
+            event.connection_id.as_deref(),
+            &event.body,
+            &event.edge_event_id,
+        ),
         edge_event_id: event.edge_event_id.clone(),
         headers: serde_json::to_string(headers).map_err(ApiError::internal)?,
         body: event.body.clone(),
@@ -224,5 +233,6 @@ fn event_row(
         stored_at: now_ms(),
         attempts,
         last_error,
+        connection_id: event.connection_id.clone(),
     })
 }

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod auth;
+pub mod connection_actions;
 pub mod connections;
 pub mod docs;
 pub mod downloads;

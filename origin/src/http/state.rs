@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
+use crate::config::ConnectionSettings;
 use crate::crypto::MasterKey;
 use crate::platforms::outbound::Outbound;
 use crate::store::Store;
@@ -22,6 +23,10 @@ pub struct AppState {
     pub max_upload_bytes: u64,
     /// Most usable API keys a tenant may hold.
     pub max_keys_per_tenant: i64,
+    /// The connection cap and the secret overlap.
+    pub connections: ConnectionSettings,
+    /// Where eBay's `getUser` is (without a trailing `/`).
+    pub ebay_identity_base_url: String,
     /// Event ingest with group commit (many requests, one transaction).
     pub ingest: IngestBatcher,
     /// The guarded client for platform calls made while answering (webhook registration).

@@ -8,12 +8,14 @@ use std::collections::BTreeMap;
 use futures_util::StreamExt;
 
 use super::{POLLED_HEADER, Pipeline, ProcessError};
+use crate::domain::connections::foreign_ebay_seller;
+use crate::domain::events::order_scope;
 use crate::domain::intake::{intake, retry_at};
 use crate::domain::orders::{OrderState, PlatformOrder};
 use crate::ids::now_ms;
 use crate::platforms::ebay::{EbayClient, NotificationKind, parse_notification};
 use crate::platforms::woocommerce::parse_order_webhook;
-use crate::store::pipeline::{ApplyOutcome, ClaimedEvent, OrderIntake, UnitRef};
+use crate::store::pipeline::{ApplyOutcome, ClaimedEvent, OrderIntake, OrderKey, UnitRef};
 use crate::store::{EventRow, StoreError};
 
 impl Pipeline {
@@ -123,11 +125,23 @@ impl Pipeline {
             .map_err(|e| ProcessError::Permanent(e.to_string()))?;
         let now = now_ms();
         match notification.kind {
-            NotificationKind::OrderConfirmation { order_id, .. } => {
-                let (_, secrets) = self
+            NotificationKind::OrderConfirmation {
+                order_id,
+                seller_user_id,
+                ..
+            } => {
+                let (connection, secrets) = self
                     .active_connection(tenant_id, "ebay")
                     .await?
                     .ok_or_else(|| ProcessError::Retry("no active eBay connection".into()))?;
+                // A notification naming another seller is not this tenant's order. One naming
+                // none is fetched with this seller's token, which reads only their orders.
+                if let Some(reason) =
+                    foreign_ebay_seller(connection.account_id.as_deref(), seller_user_id.as_deref())
+                {
+                    self.store.ignore_event(event_id, &reason).await?;
+                    return Ok(None);
+                }
                 let token = secrets.access_token.ok_or_else(|| {
                     ProcessError::Retry("the eBay connection has no seller access_token".into())
                 })?;
@@ -140,6 +154,9 @@ impl Pipeline {
                     .map_err(|e| ProcessError::Retry(format!("getOrder: {e}")))?;
                 return Ok(Some(order));
             }
+            // About a buyer, not a seller: eBay sends it to every app, and the erasure it asks
+            // for applies wherever that buyer is. Only this tenant's orders of that buyer are
+            // touched, so a replay at another tenant erases only what that tenant must erase.
             NotificationKind::AccountDeletion { user_id, username } => {
                 let ids: Vec<String> = std::iter::once(user_id).chain(username).collect();
                 let erased = self
@@ -148,10 +165,18 @@ impl Pipeline {
                     .await?;
                 tracing::info!(erased, "eBay account deletion applied");
             }
-            NotificationKind::AuthorizationRevocation { .. } => {
-                self.store
-                    .deactivate_platform(tenant_id, "ebay", now)
+            // eBay signs the body only and sends it to every app: only the connection of the
+            // seller it names is deactivated.
+            NotificationKind::AuthorizationRevocation { user_id, .. } => {
+                let deactivated = self
+                    .store
+                    .deactivate_account(tenant_id, "ebay", &user_id, now)
                     .await?;
+                if deactivated == 0 {
+                    let reason = "the revocation names an eBay user none of this tenant's active eBay connections speaks for";
+                    self.store.ignore_event(event_id, reason).await?;
+                    return Ok(None);
+                }
             }
             NotificationKind::Other => {}
         }
@@ -178,7 +203,8 @@ impl Pipeline {
                     }
                 };
             }
-            let intake = intake(&tenant_id, &order, &products[&tenant_id]);
+            let connection_id = event.event.connection_id.as_deref();
+            let intake = intake(&tenant_id, connection_id, &order, &products[&tenant_id]);
             taken.push((event, intake));
         }
         // Stable by tenant: a tenant's orders keep their order, and transactions on
@@ -238,15 +264,14 @@ impl Pipeline {
     ) -> Result<(), ProcessError> {
         match order.state {
             OrderState::Refunded | OrderState::Cancelled => {
+                let key = OrderKey {
+                    tenant_id: &event.tenant_id,
+                    platform: order.platform.as_str(),
+                    connection_id: order_scope(order.platform, event.connection_id.as_deref()),
+                    platform_order_id: &order.order_id,
+                };
                 self.store
-                    .revoke_order(
-                        &event.tenant_id,
-                        order.platform.as_str(),
-                        &order.order_id,
-                        order.state.as_str(),
-                        Some(&event.id),
-                        now_ms(),
-                    )
+                    .revoke_order(key, order.state.as_str(), Some(&event.id), now_ms())
                     .await?;
             }
             OrderState::Unpaid | OrderState::Paid => self.store.finish_event(&event.id).await?,

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use secrecy::ExposeSecret;
 
 use super::{POLLED_HEADER, Pipeline, ProcessError};
+use crate::domain::events::event_key;
 use crate::domain::orders::PlatformOrder;
 use crate::ids::{new_id, now_ms};
 use crate::platforms::client::PlatformError;
@@ -87,20 +88,22 @@ async fn store_polled(
     order: &PlatformOrder,
 ) -> Result<bool, ProcessError> {
     let now = now_ms();
+    let platform = order.platform;
     let headers = BTreeMap::from([(POLLED_HEADER.to_owned(), poller.id.clone())]);
     let event = EventRow {
         id: new_id("evt"),
         tenant_id: poller.tenant_id.clone(),
         platform: poller.platform.clone(),
         status: "received".into(),
-        edge_event_id: format!("poll:{identity}"),
-        dedupe_key: identity,
+        dedupe_key: event_key(platform, Some(&poller.connection_id), &identity),
+        edge_event_id: format!("poll:{}:{identity}", poller.connection_id),
         headers: serde_json::to_string(&headers).unwrap_or_default(),
         body: serde_json::to_string(order).map_err(|e| ProcessError::Permanent(e.to_string()))?,
         received_at: now,
         stored_at: now,
         attempts: 1,
         last_error: None,
+        connection_id: Some(poller.connection_id.clone()),
     };
     Ok(pipeline.store.insert_polled_event(&event).await?)
 }

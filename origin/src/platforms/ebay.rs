@@ -137,7 +137,25 @@ fn read_line_item(item: &Value) -> Result<PlatformItem, ParseError> {
     })
 }
 
-/// eBay's Fulfillment API, called with the seller's user token.
+/// Who a user token belongs to (`GET /commerce/identity/v1/user/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EbayUser {
+    /// eBay's immutable public id of the user: what notifications name in `userId`.
+    pub user_id: String,
+    pub username: Option<String>,
+}
+
+/// Reads `GET /commerce/identity/v1/user/`.
+pub fn parse_user(body: &[u8]) -> Result<EbayUser, ParseError> {
+    let user = parse_json(body)?;
+    Ok(EbayUser {
+        user_id: non_empty(&user["userId"]).ok_or(field("userId", "a string"))?,
+        username: non_empty(&user["username"]),
+    })
+}
+
+/// eBay's Fulfillment API (and, on its own base, the Identity API), called with the seller's
+/// user token.
 pub struct EbayClient {
     http: Outbound,
     base_url: BaseUrl,
@@ -177,6 +195,21 @@ impl EbayClient {
         let (_, body) = self.http.send(request).await?;
         Ok(parse_order(&body)?)
     }
+
+    /// `GET /commerce/identity/v1/user/`: whose token this is (the client's base must be the
+    /// Identity API's, `apiz.ebay.com` in production).
+    pub async fn get_user(&self, user_token: &str) -> Result<EbayUser, PlatformError> {
+        // The trailing empty segment keeps eBay's trailing `/`.
+        let request = self
+            .http
+            .get(
+                self.base_url
+                    .join(&["commerce", "identity", "v1", "user", ""]),
+            )
+            .bearer_auth(user_token);
+        let (_, body) = self.http.send(request).await?;
+        Ok(parse_user(&body)?)
+    }
 }
 
 #[cfg(test)]
@@ -197,7 +230,7 @@ mod tests {
         // Ingest keys the notification by its id (`domain::events`), as eBay's retries reuse it.
         let body = std::str::from_utf8(ORDER_CONFIRMATION).unwrap();
         assert_eq!(
-            crate::domain::events::dedupe_key(Platform::Ebay, body, "evt_x"),
+            crate::domain::events::dedupe_key(Platform::Ebay, None, body, "evt_x"),
             "ebay:5d0c1f3e-8a62-4b7d-9e1a-2c4f6b8d0e13_7a9b1c2d-3e4f-4a5b-8c6d-9e0f1a2b3c4d"
         );
         assert_eq!(

@@ -102,6 +102,10 @@ impl Outbound {
         self.http.get(url)
     }
 
+    pub(crate) fn put(&self, url: Url) -> reqwest::RequestBuilder {
+        self.http.put(url)
+    }
+
     pub(crate) fn post(&self, url: Url) -> reqwest::RequestBuilder {
         self.http.post(url)
     }

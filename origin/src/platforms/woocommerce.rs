@@ -179,6 +179,21 @@ impl WooRestClient {
         })
     }
 
+    /// `PUT /wp-json/wc/v3/webhooks/{id}`: the webhook signs with `secret` from now on.
+    pub async fn update_webhook_secret(&self, id: u64, secret: &str) -> Result<(), PlatformError> {
+        let id = id.to_string();
+        let request = self
+            .http
+            .put(
+                self.store_url
+                    .join(&["wp-json", "wc", "v3", "webhooks", &id]),
+            )
+            .basic_auth(&self.consumer_key, Some(&self.consumer_secret))
+            .json(&json!({ "secret": secret }));
+        self.http.send(request).await?;
+        Ok(())
+    }
+
     /// Registers a webhook for `topic` delivering to `delivery_url`, signed with `secret`.
     /// Returns the store's webhook id.
     pub async fn register_webhook(

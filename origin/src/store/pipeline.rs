@@ -11,6 +11,16 @@ pub use crate::domain::ledger::{DeliveryPolicy, IntakeItem, OrderIntake};
 use super::resources::{ConnectionStore, EventStore, OrderStore, ProductStore};
 use super::{EventRow, FileRow, OrderRow, StoreResult};
 
+/// Which order: the identity a refund or cancellation names (`connection_id` is the order's
+/// scope, `domain::events::order_scope`).
+#[derive(Debug, Clone, Copy)]
+pub struct OrderKey<'a> {
+    pub tenant_id: &'a str,
+    pub platform: &'a str,
+    pub connection_id: &'a str,
+    pub platform_order_id: &'a str,
+}
+
 /// One unit of work on a delivery: `(tenant id, order id, delivery id)`.
 pub type UnitRef = (String, String, String);
 
@@ -145,6 +155,9 @@ pub trait EventQueueStore: Send + Sync {
     ) -> StoreResult<Vec<ClaimedEvent>>;
     /// Marks an event processed (for events that change no order).
     async fn finish_event(&self, event_id: &str) -> StoreResult<()>;
+    /// Marks an event `ignored`, saying why (a notification about someone else): kept, and
+    /// never processed.
+    async fn ignore_event(&self, event_id: &str, reason: &str) -> StoreResult<()>;
     /// Records a failed attempt: retried at `retry_at`, or `dead` when None.
     async fn fail_event(
         &self,
@@ -171,12 +184,11 @@ pub trait LedgerStore: Send + Sync {
         now: i64,
         lease_ms: i64,
     ) -> StoreResult<Vec<ApplyOutcome>>;
-    /// Refund or cancellation: the order's status, its codes and links revoked.
+    /// Refund or cancellation: the order's status, its codes and links revoked (only the
+    /// order of that identity: another store's order of the same number is left alone).
     async fn revoke_order(
         &self,
-        tenant_id: &str,
-        platform: &str,
-        platform_order_id: &str,
+        order: OrderKey<'_>,
         status: &str,
         event_id: Option<&str>,
         now: i64,

@@ -73,19 +73,23 @@ pub trait KeyStore: Send + Sync {
 /// Platform connections, and what the pipeline stamps on them.
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
-    async fn insert_connection(&self, connection: &ConnectionRow) -> StoreResult<()>;
+    /// Inserts the connection unless the tenant already has `max` connections; whether it did.
+    async fn insert_connection(&self, connection: &ConnectionRow, max: i64) -> StoreResult<bool>;
     async fn list_connections(
         &self,
         tenant_id: &str,
         page: &PageQuery,
     ) -> StoreResult<Vec<ConnectionRow>>;
     async fn all_connections(&self, tenant_id: &str) -> StoreResult<Vec<ConnectionRow>>;
-    /// The `(platform, status)` of each of the tenant's connections, or None when there is
-    /// no such tenant: what ingest checks of every event, in one read.
+    /// The `(id, platform, status)` of each of the tenant's connections, or None when there
+    /// is no such tenant: what ingest checks of every event, in one read.
     async fn connection_states(
         &self,
         tenant_id: &str,
-    ) -> StoreResult<Option<Vec<(String, String)>>>;
+    ) -> StoreResult<Option<Vec<crate::domain::connections::ConnectionState>>>;
+    /// Deletes a connection and its poller; whether it existed. Orders and events it brought
+    /// stay.
+    async fn delete_connection(&self, tenant_id: &str, id: &str) -> StoreResult<bool>;
     async fn get_connection(&self, tenant_id: &str, id: &str)
     -> StoreResult<Option<ConnectionRow>>;
     async fn set_connection_status(
@@ -95,10 +99,13 @@ pub trait ConnectionStore: Send + Sync {
         status: &str,
         now: i64,
     ) -> StoreResult<Option<ConnectionRow>>;
-    async fn deactivate_platform(
+    /// Deactivates the tenant's active `platform` connections speaking for `account_id`; how
+    /// many.
+    async fn deactivate_account(
         &self,
         tenant_id: &str,
         platform: &str,
+        account_id: &str,
         now: i64,
     ) -> StoreResult<u64>;
     async fn update_connection_secrets(

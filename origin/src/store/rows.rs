@@ -102,6 +102,8 @@ pub struct ConnectionRow {
     pub store_url: Option<String>,
     pub shop_id: Option<String>,
     pub endpoint_url: Option<String>,
+    /// The platform account the connection speaks for (the eBay seller's userId).
+    pub account_id: Option<String>,
     /// The platform secrets as JSON, sealed with the master key (see `crypto`).
     pub secrets_sealed: String,
     pub last_event_at: Option<i64>,
@@ -124,6 +126,9 @@ pub struct EventRow {
     pub stored_at: i64,
     pub attempts: i64,
     pub last_error: Option<String>,
+    /// The connection that brought the event (the one whose secret verified it, or the
+    /// poller's), when known.
+    pub connection_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -311,6 +316,7 @@ impl ConnectionRow {
             platform: &self.platform,
             active: self.status == ACTIVE,
             endpoint_url: self.endpoint_url.as_deref(),
+            store_url: self.store_url.as_deref(),
             sealed_secrets: &self.secrets_sealed,
         }
     }

@@ -136,8 +136,18 @@ async fn edge_config_carries_decrypted_secrets_and_active_flags(backend: Backend
     let (_, body) = app.edge(Method::GET, &path, "").await;
     let config: EdgeConfig = serde_json::from_value(body["data"].clone()).unwrap();
     let woo_config = config.woocommerce.unwrap();
-    assert_eq!(woo_config.webhook_secrets, vec!["wc-secret-1"]);
-    assert!(woo_config.active);
+    let woo_id = woo["data"]["id"].as_str().unwrap();
+    assert_eq!(woo_config.connections.len(), 1);
+    let connection = &woo_config.connections[0];
+    assert_eq!(connection.id, woo_id);
+    assert_eq!(connection.store_url, "https://shop.example.com");
+    let secrets: Vec<&str> = connection
+        .secrets
+        .iter()
+        .map(|s| s.secret.as_str())
+        .collect();
+    assert_eq!(secrets, ["wc-secret-1"]);
+    assert!(connection.active);
     let ebay = config.ebay.unwrap();
     assert_eq!(ebay.verification_token, EBAY_TOKEN);
     assert_eq!(
@@ -146,7 +156,6 @@ async fn edge_config_carries_decrypted_secrets_and_active_flags(backend: Backend
     );
     assert!(ebay.active);
 
-    let woo_id = woo["data"]["id"].as_str().unwrap();
     let (status, body) = app
         .post(
             &format!("/api/v1/connections/{woo_id}/deactivate"),
@@ -158,7 +167,7 @@ async fn edge_config_carries_decrypted_secrets_and_active_flags(backend: Backend
     assert_eq!(body["data"]["status"], "inactive");
     let (_, body) = app.edge(Method::GET, &path, "").await;
     let config: EdgeConfig = serde_json::from_value(body["data"].clone()).unwrap();
-    assert!(!config.woocommerce.unwrap().active);
+    assert!(!config.woocommerce.unwrap().connections[0].active);
     assert!(config.ebay.unwrap().active);
 
     let (status, body) = app

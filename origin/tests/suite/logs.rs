@@ -112,7 +112,7 @@ async fn serve_logs_requests_without_secrets() {
         .await
         .unwrap();
     assert_eq!(
-        config["data"]["woocommerce"]["webhook_secrets"][0],
+        config["data"]["woocommerce"]["connections"][0]["secrets"][0]["secret"],
         WEBHOOK_SECRET
     );
 

@@ -7,6 +7,7 @@ mod common;
 
 mod auth;
 mod cli;
+mod connection_binding;
 mod docs;
 mod internal;
 mod internal_limits;

@@ -13,6 +13,7 @@ use axum::body::Body;
 use axum::http::{StatusCode as AxumStatus, Uri};
 use axum::response::{IntoResponse, Response};
 use common::{Backend, Tenant, TestApp, assert_error};
+use e2e::harness::fake_ebay::FakeEbay;
 use e2e::harness::fake_woocommerce::{self, FakeWooCommerce};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -265,7 +266,14 @@ async fn the_allow_list_admits_only_the_addresses_it_names(backend: Backend) {
 
 async fn an_ebay_answer_never_reaches_the_events_api(backend: Backend) {
     let ebay = HostileServer::start(Answer::Status(500)).await;
-    let (app, tenant) = ebay_app(backend, format!("http://127.0.0.1:{}", ebay.port)).await;
+    // eBay's Identity API answers (the seller is connected); its Fulfillment API fails.
+    let identity = FakeEbay::start().await;
+    let (app, tenant) = ebay_app(
+        backend,
+        format!("http://127.0.0.1:{}", ebay.port),
+        identity.base_url.clone(),
+    )
+    .await;
     ingest(&app, &tenant, "ebay", "evt_1", EBAY_ORDER).await;
     wait_until("the failed getOrder recorded", 20, || async {
         let (_, events) = app.get("/api/v1/events", &tenant.key).await;

@@ -12,7 +12,7 @@ use e2e::harness::fake_ebay::{FakeEbay, SELLER_TOKEN};
 use e2e::harness::fake_etsy::{self, FakeEtsy};
 use e2e::harness::fake_woocommerce::{self, FakeWooCommerce};
 use origin::app::Application;
-use origin::domain::events::dedupe_key;
+use origin::domain::events::{dedupe_key, event_key};
 use origin::platforms::woocommerce::parse_orders_page;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -51,7 +51,12 @@ pub(crate) async fn ingest(
     assert_eq!(status, StatusCode::OK, "{answer}");
 }
 
-async fn code_product(app: &TestApp, tenant: &Tenant, mappings: Value, codes: usize) -> String {
+pub(crate) async fn code_product(
+    app: &TestApp,
+    tenant: &Tenant,
+    mappings: Value,
+    codes: usize,
+) -> String {
     let (status, body) = app
         .post(
             "/api/v1/products",
@@ -73,7 +78,7 @@ async fn code_product(app: &TestApp, tenant: &Tenant, mappings: Value, codes: us
     id
 }
 
-async fn orders(app: &TestApp, tenant: &Tenant) -> Vec<Value> {
+pub(crate) async fn orders(app: &TestApp, tenant: &Tenant) -> Vec<Value> {
     let (ids, _) = common::all_pages(app, &tenant.key, "/api/v1/orders?limit=100").await;
     let mut full = Vec::new();
     for id in ids {
@@ -100,7 +105,7 @@ where
     }
 }
 
-async fn delivered_count(app: &TestApp, tenant: &Tenant) -> usize {
+pub(crate) async fn delivered_count(app: &TestApp, tenant: &Tenant) -> usize {
     let (ids, _) = common::all_pages(
         app,
         &tenant.key,
@@ -110,7 +115,7 @@ async fn delivered_count(app: &TestApp, tenant: &Tenant) -> usize {
     ids.len()
 }
 
-async fn balance(app: &TestApp, tenant: &Tenant) -> i64 {
+pub(crate) async fn balance(app: &TestApp, tenant: &Tenant) -> i64 {
     let (_, body) = app.get("/api/v1/tenant", &tenant.key).await;
     body["data"]["token_balance"].as_i64().unwrap()
 }
@@ -132,10 +137,18 @@ fn emails_in(dir: &std::path::Path) -> usize {
 }
 
 /// A pipeline app calling eBay at `ebay_base_url`, and a tenant with an eBay connection.
-pub(crate) async fn ebay_app(backend: Backend, ebay_base_url: String) -> (TestApp, Tenant) {
-    let app =
-        TestApp::spawn_configured(backend, 64 * 1024, |p| p.ebay_api_base_url = ebay_base_url)
-            .await;
+/// An app whose eBay API is at `ebay_base_url` and whose Identity API (which names the seller
+/// when the connection is made) is at `identity_base_url`, with a connected eBay seller.
+pub(crate) async fn ebay_app(
+    backend: Backend,
+    ebay_base_url: String,
+    identity_base_url: String,
+) -> (TestApp, Tenant) {
+    let app = TestApp::spawn_settings(backend, |s| {
+        s.pipeline.ebay_api_base_url = ebay_base_url;
+        s.connections.ebay_identity_base_url = Some(identity_base_url);
+    })
+    .await;
     let tenant = app.tenant(10).await;
     let (status, body) = app
         .post(
@@ -150,7 +163,7 @@ pub(crate) async fn ebay_app(backend: Backend, ebay_base_url: String) -> (TestAp
 
 async fn ebay_order_confirmation_fetches_the_order_and_delivers_it(backend: Backend) {
     let ebay = FakeEbay::start().await;
-    let (app, tenant) = ebay_app(backend, ebay.base_url.clone()).await;
+    let (app, tenant) = ebay_app(backend, ebay.base_url.clone(), ebay.base_url.clone()).await;
     code_product(&app, &tenant, json!({"ebay_item_id": "296512345678"}), 3).await;
     code_product(&app, &tenant, json!({"ebay_sku": "EBOOK-RUST-PDF"}), 3).await;
     ingest(&app, &tenant, "ebay", "evt_1", EBAY_ORDER).await;
@@ -307,6 +320,16 @@ async fn woocommerce_shop_connected(backend: Backend) -> (FakeWooCommerce, TestA
     .await;
     let tenant = app.tenant(10).await;
     code_product(&app, &tenant, json!({"woocommerce_product_id": 501}), 5).await;
+    let body = connect_with_rest_keys(&app, &tenant, &store).await;
+    (store, app, tenant, body)
+}
+
+/// Connects `store` to `tenant` with its REST keys; the connection as created.
+pub(crate) async fn connect_with_rest_keys(
+    app: &TestApp,
+    tenant: &Tenant,
+    store: &FakeWooCommerce,
+) -> Value {
     let (status, body) = app
         .post(
             "/api/v1/connections",
@@ -316,7 +339,7 @@ async fn woocommerce_shop_connected(backend: Backend) -> (FakeWooCommerce, TestA
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    (store, app, tenant, body)
+    body
 }
 
 async fn woocommerce_connect_registers_webhooks_and_reconciliation_catches_missed_orders(
@@ -336,10 +359,16 @@ async fn woocommerce_connect_registers_webhooks_and_reconciliation_catches_misse
     let topics: Vec<&str> = hooks.iter().map(|h| h.topic.as_str()).collect();
     assert_eq!(topics, ["order.created", "order.updated"]);
     for hook in &hooks {
+        // Each connection has its own delivery URL: its secret alone verifies there.
         assert_eq!(
             hook.delivery_url,
-            format!("{PUBLIC_BASE_URL}/webhooks/woocommerce/{}", tenant.id)
+            format!(
+                "{PUBLIC_BASE_URL}/webhooks/woocommerce/{}/{}",
+                tenant.id,
+                body["data"]["id"].as_str().unwrap()
+            )
         );
+        assert_eq!(body["data"]["webhook_url"], hook.delivery_url.as_str());
         assert_eq!(hook.secret.as_deref(), Some(secret.as_str()));
     }
     // A paid order whose webhook never arrived: only the store's REST API knows it.
@@ -401,8 +430,8 @@ fn a_woocommerce_webhook_and_its_reconciliation_share_one_dedupe_key() {
         let page = fake_woocommerce::php_json_encode(&json!([order]));
         let polled = parse_orders_page(&page).unwrap();
         assert_eq!(
-            polled[0].identity(),
-            dedupe_key(Platform::Woocommerce, body, "evt_webhook"),
+            event_key(Platform::Woocommerce, Some("con_1"), &polled[0].identity()),
+            dedupe_key(Platform::Woocommerce, Some("con_1"), body, "evt_webhook"),
         );
     }
 }

@@ -39,6 +39,7 @@ fn event(tenant: &str, edge_id: &str, key: &str) -> EventRow {
         stored_at: now_ms(),
         attempts: 1,
         last_error: None,
+        connection_id: None,
     }
 }
 

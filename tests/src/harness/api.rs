@@ -92,6 +92,23 @@ impl OriginApi {
         );
     }
 
+    /// Rotates a WooCommerce connection's webhook secret; the new secret.
+    pub async fn rotate_secret(&self, id: &str) -> String {
+        let path = format!("/api/v1/connections/{id}/rotate-secret");
+        let (status, answer) = self.call(reqwest::Method::POST, &path, None).await;
+        assert_eq!(status, 200, "rotate secret: {answer}");
+        answer["data"]["generated_webhook_secret"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no new secret in {answer}"))
+            .to_owned()
+    }
+
+    pub async fn delete_connection(&self, id: &str) {
+        let path = format!("/api/v1/connections/{id}");
+        let (status, answer) = self.call(reqwest::Method::DELETE, &path, None).await;
+        assert_eq!(status, 200, "delete connection: {answer}");
+    }
+
     /// `GET /api/v1/events?{query}`: the stored events.
     pub async fn events(&self, query: &str) -> Vec<Value> {
         let path = format!("/api/v1/events?{query}");

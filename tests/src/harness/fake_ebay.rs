@@ -1,5 +1,6 @@
-//! A local stand-in for eBay's OAuth token and notification public-key endpoints, answering with
-//! the shapes in `fixtures/ebay/`. Its base URL is passed to the worker as `EBAY_API_BASE_URL`;
+//! A local stand-in for eBay's OAuth token and notification public-key endpoints, the
+//! Fulfillment API's `getOrder` and the Identity API's `getUser`, answering with the shapes in
+//! `fixtures/ebay/` and `PLATFORMS.md` §1.4. Its base URL is passed to the worker as `EBAY_API_BASE_URL`;
 //! it can be switched to failing (500, like eBay's `195000`) to test the key service being down.
 
 use std::collections::HashMap;
@@ -33,6 +34,11 @@ struct FakeState {
 
 /// The seller's user token the Fulfillment API accepts.
 pub const SELLER_TOKEN: &str = "v^1.1#i^1#p^3#r^1#seller-user-token";
+/// The userId of [`SELLER_TOKEN`]'s seller: the one the fixture notifications name.
+pub const SELLER_USER_ID: &str = "Qp3mV8sLkTw";
+/// Another seller's user token (getUser answers [`OTHER_SELLER_USER_ID`]).
+pub const OTHER_SELLER_TOKEN: &str = "v^1.1#i^1#p^3#r^1#other-seller-user-token";
+pub const OTHER_SELLER_USER_ID: &str = "Zr8nB2wQxYd";
 const GET_ORDER: &str = include_str!("../../../fixtures/ebay/get-order.response.json");
 
 /// The running fake; stops when dropped.
@@ -52,6 +58,7 @@ impl FakeEbay {
                 get(public_key),
             )
             .route("/sell/fulfillment/v1/order/{order_id}", get(get_order))
+            .route("/commerce/identity/v1/user/", get(get_user))
             .with_state(state.clone());
         let (base_url, server) = super::serve_on_loopback("the fake eBay API", app).await;
         FakeEbay {
@@ -115,6 +122,35 @@ async fn get_order(
     let mut order: serde_json::Value = serde_json::from_str(GET_ORDER).expect("fixture order");
     order["orderId"] = order_id.into();
     Json(order).into_response()
+}
+
+/// `GET /commerce/identity/v1/user/`: who the user token belongs to, as eBay's Identity API
+/// answers (`userId`, `username`, `accountType`, `registrationMarketplaceId`, `status`).
+async fn get_user(State(state): State<Arc<FakeState>>, headers: HeaderMap) -> Response {
+    if state.failing.load(Ordering::SeqCst) {
+        return internal_error();
+    }
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let (user_id, username) = match token {
+        Some(SELLER_TOKEN) => (SELLER_USER_ID, "pixelforge_digital"),
+        Some(OTHER_SELLER_TOKEN) => (OTHER_SELLER_USER_ID, "other_digital_shop"),
+        _ => {
+            let body = json!({ "errors": [{ "errorId": 1001, "domain": "OAuth", "category": "REQUEST",
+                "message": "Invalid access token" }]});
+            return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+        }
+    };
+    Json(json!({
+        "userId": user_id,
+        "username": username,
+        "accountType": "BUSINESS",
+        "registrationMarketplaceId": "EBAY_US",
+        "status": "CONFIRMED"
+    }))
+    .into_response()
 }
 
 fn internal_error() -> Response {

@@ -5,10 +5,10 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -55,6 +55,7 @@ impl FakeWooCommerce {
         let app = Router::new()
             .route("/wp-json/wc/v3/orders", get(list_orders))
             .route("/wp-json/wc/v3/webhooks", post(create_webhook))
+            .route("/wp-json/wc/v3/webhooks/{id}", put(update_webhook))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -94,13 +95,31 @@ impl FakeWooCommerce {
         topic: &str,
         body: &[u8],
     ) -> reqwest::Response {
+        Self::deliver_from(
+            "https://shop.example.com/",
+            delivery_url,
+            secret,
+            topic,
+            body,
+        )
+        .await
+    }
+
+    /// [`FakeWooCommerce::deliver`] from the store whose `home_url('/')` is `source`.
+    pub async fn deliver_from(
+        source: &str,
+        delivery_url: &str,
+        secret: &str,
+        topic: &str,
+        body: &[u8],
+    ) -> reqwest::Response {
         let (resource, event) = topic.split_once('.').unwrap_or((topic, ""));
         let signature = shared::woo::woocommerce_signature(secret.as_bytes(), body);
         reqwest::Client::new()
             .post(delivery_url)
             .header("Content-Type", "application/json")
             .header("User-Agent", USER_AGENT)
-            .header("X-WC-Webhook-Source", "https://shop.example.com/")
+            .header("X-WC-Webhook-Source", source)
             .header("X-WC-Webhook-Topic", topic)
             .header("X-WC-Webhook-Resource", resource)
             .header("X-WC-Webhook-Event", event)
@@ -252,6 +271,41 @@ struct WebhookIn {
     topic: Option<String>,
     delivery_url: Option<String>,
     secret: Option<String>,
+}
+
+/// `PUT /wp-json/wc/v3/webhooks/{id}` with a new `secret`: the webhook's answer, or 404
+/// `woocommerce_rest_shop_webhook_invalid_id` as WooCommerce answers for an unknown id.
+async fn update_webhook(
+    State(state): State<Arc<StoreState>>,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+    Json(input): Json<WebhookIn>,
+) -> Response {
+    if !authorised(&headers, None, None) {
+        return rest_error(
+            StatusCode::UNAUTHORIZED,
+            "woocommerce_rest_cannot_edit",
+            "Sorry, you are not allowed to edit this resource.",
+        );
+    }
+    let mut webhooks = state.webhooks.lock().unwrap();
+    let Some(hook) = webhooks.iter_mut().find(|h| h.id == id) else {
+        return rest_error(
+            StatusCode::NOT_FOUND,
+            "woocommerce_rest_shop_webhook_invalid_id",
+            "Invalid ID.",
+        );
+    };
+    if let Some(secret) = input.secret {
+        hook.secret = Some(secret);
+    }
+    Json(json!({
+        "id": hook.id,
+        "status": "active",
+        "topic": hook.topic,
+        "delivery_url": hook.delivery_url,
+    }))
+    .into_response()
 }
 
 async fn create_webhook(

@@ -24,6 +24,8 @@ pub struct SystemOptions {
     pub observe_origin: bool,
     /// Extra worker vars.
     pub vars: Vec<(String, String)>,
+    /// Extra origin environment (e.g. `WOO_SECRET_OVERLAP_SECS`).
+    pub origin_env: Vec<(String, String)>,
 }
 
 impl Default for SystemOptions {
@@ -34,6 +36,7 @@ impl Default for SystemOptions {
             failing_origin_paths: Vec::new(),
             observe_origin: false,
             vars: Vec::new(),
+            origin_env: Vec::new(),
         }
     }
 }
@@ -50,14 +53,17 @@ impl EdgeSystem {
     pub async fn start(options: SystemOptions) -> Self {
         // The fake eBay first: the origin fetches paid orders from it.
         let ebay = FakeEbay::start().await;
-        let origin = OriginProcess::start_with_env(
-            EDGE_SECRET,
-            &[
-                ("EBAY_API_BASE_URL", &ebay.base_url),
-                ("PIPELINE_TICK_MS", "50"),
-            ],
-        )
-        .await;
+        let mut origin_env = vec![
+            ("EBAY_API_BASE_URL", ebay.base_url.as_str()),
+            ("PIPELINE_TICK_MS", "50"),
+        ];
+        origin_env.extend(
+            options
+                .origin_env
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        let origin = OriginProcess::start_with_env(EDGE_SECRET, &origin_env).await;
         let proxy = if options.failing_origin_paths.is_empty() && !options.observe_origin {
             None
         } else {
@@ -128,6 +134,25 @@ impl EdgeSystem {
         let signature = signature.map(|s| ("X-WC-Webhook-Signature", s));
         self.post_delivery(&path, &WOO_DELIVERY_HEADERS, signature, body)
             .await
+    }
+
+    /// POSTs a WooCommerce delivery to `path` as the store whose `home_url('/')` is `source`.
+    pub async fn send_woocommerce_from(
+        &self,
+        path: &str,
+        source: &str,
+        body: &[u8],
+        signature: &str,
+    ) -> reqwest::Response {
+        let headers: Vec<(&str, &str)> = WOO_DELIVERY_HEADERS
+            .iter()
+            .map(|&(name, value)| match name {
+                "X-WC-Webhook-Source" => (name, source),
+                _ => (name, value),
+            })
+            .collect();
+        let signature = Some(("X-WC-Webhook-Signature", signature));
+        self.post_delivery(path, &headers, signature, body).await
     }
 
     /// POSTs an eBay notification to the worker, with `signature` as `X-EBAY-SIGNATURE`.

@@ -4,16 +4,18 @@
 use async_trait::async_trait;
 
 use super::*;
+use crate::domain::connections::ConnectionState;
 use crate::store::{ConnectionRow, ConnectionStore};
 
 #[async_trait]
 impl ConnectionStore for Backend {
-    async fn insert_connection(&self, c: &ConnectionRow) -> StoreResult<()> {
+    async fn insert_connection(&self, c: &ConnectionRow, max: i64) -> StoreResult<bool> {
         let _writer = self.write_gate().await;
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO connections (id, tenant_id, platform, status, store_url, shop_id, \
-             endpoint_url, secrets_sealed, last_event_at, last_error, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             endpoint_url, secrets_sealed, last_event_at, last_error, created_at, updated_at, \
+             account_id) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
+             WHERE (SELECT COUNT(*) FROM connections WHERE tenant_id = $2) < $14",
         )
         .bind(&c.id)
         .bind(&c.tenant_id)
@@ -27,9 +29,30 @@ impl ConnectionStore for Backend {
         .bind(c.last_error.as_deref())
         .bind(c.created_at)
         .bind(c.updated_at)
+        .bind(c.account_id.as_deref())
+        .bind(max)
         .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    async fn delete_connection(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
+        let _writer = self.write_gate().await;
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM pollers WHERE tenant_id = $1 AND connection_id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let deleted = sqlx::query("DELETE FROM connections WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(deleted == 1)
     }
 
     async fn list_connections(
@@ -52,9 +75,9 @@ impl ConnectionStore for Backend {
     async fn connection_states(
         &self,
         tenant_id: &str,
-    ) -> StoreResult<Option<Vec<(String, String)>>> {
-        let rows: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT c.platform, c.status FROM tenants t \
+    ) -> StoreResult<Option<Vec<ConnectionState>>> {
+        let rows: Vec<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT c.id, c.platform, c.status FROM tenants t \
              LEFT JOIN connections c ON c.tenant_id = t.id WHERE t.id = $1",
         )
         .bind(tenant_id)
@@ -64,7 +87,9 @@ impl ConnectionStore for Backend {
             return Ok(None);
         }
         Ok(Some(
-            rows.into_iter().filter_map(|(p, s)| p.zip(s)).collect(),
+            rows.into_iter()
+                .filter_map(|(id, p, s)| Some((id?, p?, s?)))
+                .collect(),
         ))
     }
 
@@ -96,20 +121,22 @@ impl ConnectionStore for Backend {
         .await?)
     }
 
-    async fn deactivate_platform(
+    async fn deactivate_account(
         &self,
         tenant_id: &str,
         platform: &str,
+        account_id: &str,
         now: i64,
     ) -> StoreResult<u64> {
         let _writer = self.write_gate().await;
         Ok(sqlx::query(
             "UPDATE connections SET status = 'inactive', updated_at = $1 \
-             WHERE tenant_id = $2 AND platform = $3 AND status = 'active'",
+             WHERE tenant_id = $2 AND platform = $3 AND account_id = $4 AND status = 'active'",
         )
         .bind(now)
         .bind(tenant_id)
         .bind(platform)
+        .bind(account_id)
         .execute(&self.pool)
         .await?
         .rows_affected())

@@ -45,6 +45,18 @@ impl EventQueueStore for Backend {
         Ok(())
     }
 
+    async fn ignore_event(&self, event_id: &str, reason: &str) -> StoreResult<()> {
+        let _writer = self.write_gate().await;
+        sqlx::query(
+            "UPDATE events SET status = 'ignored', lease_until = 0, last_error = $1 WHERE id = $2",
+        )
+        .bind(reason)
+        .bind(event_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn fail_event(
         &self,
         event_id: &str,

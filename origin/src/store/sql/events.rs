@@ -15,14 +15,15 @@ impl EventStore for Backend {
         let mut tx = self.begin_write().await?;
         let inserted = insert_events(&mut tx, std::slice::from_ref(event)).await?[0];
         if inserted {
-            sqlx::query(
-                "UPDATE connections SET last_event_at = $1 \
-                 WHERE tenant_id = $2 AND platform = $3 AND status = 'active'",
+            stamp_connections(
+                &mut tx,
+                (
+                    &event.tenant_id,
+                    &event.platform,
+                    event.connection_id.as_deref(),
+                ),
+                event.stored_at,
             )
-            .bind(event.stored_at)
-            .bind(&event.tenant_id)
-            .bind(&event.platform)
-            .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
@@ -36,24 +37,20 @@ impl EventStore for Backend {
         let _writer = self.write_gate().await;
         let mut tx = self.begin_write().await?;
         let inserted = insert_events(&mut tx, events).await?;
-        let mut stamps: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+        let mut stamps: BTreeMap<(&str, &str, Option<&str>), i64> = BTreeMap::new();
         for (e, &new) in events.iter().zip(&inserted) {
             if new {
-                let key = (e.tenant_id.as_str(), e.platform.as_str());
+                let key = (
+                    e.tenant_id.as_str(),
+                    e.platform.as_str(),
+                    e.connection_id.as_deref(),
+                );
                 let at = stamps.entry(key).or_default();
                 *at = (*at).max(e.stored_at);
             }
         }
-        for ((tenant_id, platform), at) in stamps {
-            sqlx::query(
-                "UPDATE connections SET last_event_at = $1 \
-                 WHERE tenant_id = $2 AND platform = $3 AND status = 'active'",
-            )
-            .bind(at)
-            .bind(tenant_id)
-            .bind(platform)
-            .execute(&mut *tx)
-            .await?;
+        for (key, at) in stamps {
+            stamp_connections(&mut tx, key, at).await?;
         }
         tx.commit().await?;
         let mut results = Vec::with_capacity(events.len());
@@ -105,16 +102,37 @@ impl EventStore for Backend {
     }
 }
 
+/// Stamps the connection that brought an event (or, when that is unknown, the platform's
+/// active connections) with the time it arrived.
+async fn stamp_connections(
+    tx: &mut Tx<'_>,
+    (tenant_id, platform, connection_id): (&str, &str, Option<&str>),
+    at: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE connections SET last_event_at = $1 \
+         WHERE tenant_id = $2 AND platform = $3 AND status = 'active' \
+         AND ($4 IS NULL OR id = $4)",
+    )
+    .bind(at)
+    .bind(tenant_id)
+    .bind(platform)
+    .bind(connection_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Inserts events with one statement per chunk, each once per dedupe key (or edge id):
 /// per event, whether it was new. Duplicates within the batch are caught too: the rows
 /// of one insert are checked in order.
 async fn insert_events(tx: &mut Tx<'_>, events: &[EventRow]) -> StoreResult<Vec<bool>> {
     let mut new_ids = BTreeSet::new();
-    // Twelve binds per row: well under either backend's bind limit.
+    // Thirteen binds per row: well under either backend's bind limit.
     for chunk in events.chunks(250) {
         let mut query = QueryBuilder::<Db>::new(
             "INSERT INTO events (id, tenant_id, platform, status, dedupe_key, edge_event_id, \
-             headers, body, received_at, stored_at, attempts, last_error) ",
+             headers, body, received_at, stored_at, attempts, last_error, connection_id) ",
         );
         query.push_values(chunk, |mut row, e| {
             row.push_bind(&e.id)
@@ -128,7 +146,8 @@ async fn insert_events(tx: &mut Tx<'_>, events: &[EventRow]) -> StoreResult<Vec<
                 .push_bind(e.received_at)
                 .push_bind(e.stored_at)
                 .push_bind(e.attempts)
-                .push_bind(e.last_error.as_deref());
+                .push_bind(e.last_error.as_deref())
+                .push_bind(e.connection_id.as_deref());
         });
         query.push(" ON CONFLICT DO NOTHING RETURNING id");
         let ids: Vec<(String,)> = query.build_query_as().fetch_all(&mut **tx).await?;

@@ -9,7 +9,7 @@ use super::batch::{Deferred, audit_in, finish_event_in, refresh_orders};
 use super::*;
 use crate::domain::ledger::{Allocation, DeliveryPolicy, IntakeItem, OrderIntake, audit};
 use crate::ids::new_id;
-use crate::store::pipeline::{ApplyOutcome, DeliveryRow, LedgerStore, UnitRef};
+use crate::store::pipeline::{ApplyOutcome, DeliveryRow, LedgerStore, OrderKey, UnitRef};
 
 #[async_trait]
 impl LedgerStore for Backend {
@@ -45,22 +45,22 @@ impl LedgerStore for Backend {
 
     async fn revoke_order(
         &self,
-        tenant_id: &str,
-        platform: &str,
-        platform_order_id: &str,
+        key: OrderKey<'_>,
         status: &str,
         event_id: Option<&str>,
         now: i64,
     ) -> StoreResult<Option<String>> {
+        let tenant_id = key.tenant_id;
         let _writer = self.write_gate().await;
         let mut tx = self.begin_write().await?;
         let order: Option<(String, String)> = sqlx::query_as(
-            "SELECT id, status FROM orders \
-             WHERE tenant_id = $1 AND platform = $2 AND platform_order_id = $3",
+            "SELECT id, status FROM orders WHERE tenant_id = $1 AND platform = $2 \
+             AND connection_id = $3 AND platform_order_id = $4",
         )
         .bind(tenant_id)
-        .bind(platform)
-        .bind(platform_order_id)
+        .bind(key.platform)
+        .bind(key.connection_id)
+        .bind(key.platform_order_id)
         .fetch_optional(&mut *tx)
         .await?;
         let Some((order_id, previous)) = order else {
@@ -179,8 +179,8 @@ async fn apply_order_in(
 ) -> StoreResult<ApplyOutcome> {
     let inserted: Option<(String,)> = sqlx::query_as(
         "INSERT INTO orders (id, tenant_id, platform, platform_order_id, status, buyer_email, \
-         buyer_name, currency, total_cents, created_at, updated_at, buyer_platform_id) \
-         VALUES ($1, $2, $3, $4, 'processing', $5, $6, $7, NULL, $8, $8, $9) \
+         buyer_name, currency, total_cents, created_at, updated_at, buyer_platform_id, \
+         connection_id) VALUES ($1, $2, $3, $4, 'processing', $5, $6, $7, NULL, $8, $8, $9, $10) \
          ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(new_id("ord"))
@@ -192,6 +192,7 @@ async fn apply_order_in(
     .bind(i.currency.as_deref())
     .bind(now)
     .bind(i.buyer_platform_id.as_deref())
+    .bind(&i.connection_id)
     .fetch_optional(&mut **tx)
     .await?;
     let mut outcome = ApplyOutcome::default();
@@ -260,8 +261,8 @@ async fn apply_order_in(
             let delivery: Option<DeliveryRow> = sqlx::query_as(
                 "INSERT INTO deliveries (id, tenant_id, order_id, order_item_id, product_id, \
                  product_type, platform, platform_order_id, line_item_id, unit, status, \
-                 created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $11) \
+                 created_at, updated_at, connection_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $11, $12) \
                  ON CONFLICT DO NOTHING RETURNING *",
             )
             .bind(new_id("dlv"))
@@ -275,6 +276,7 @@ async fn apply_order_in(
             .bind(&item.line_item_id)
             .bind(unit)
             .bind(now)
+            .bind(&i.connection_id)
             .fetch_optional(&mut **tx)
             .await?;
             let Some(delivery) = delivery else { continue };

@@ -146,11 +146,22 @@ impl TestApp {
         max_body_bytes: usize,
         configure: impl FnOnce(&mut PipelineSettings),
     ) -> TestApp {
+        Self::spawn_settings(backend, |settings| {
+            settings.max_body_bytes = max_body_bytes;
+            configure(&mut settings.pipeline);
+        })
+        .await
+    }
+
+    /// An app whose settings `configure` adjusts, pipeline running.
+    pub async fn spawn_settings(
+        backend: Backend,
+        configure: impl FnOnce(&mut Settings),
+    ) -> TestApp {
         let data_dir = tempfile::tempdir().unwrap();
         let (database_url, schema) = fresh_database(backend, data_dir.path()).await;
         let mut settings = test_settings(data_dir.path(), &database_url);
-        settings.max_body_bytes = max_body_bytes;
-        configure(&mut settings.pipeline);
+        configure(&mut settings);
         let app = Application::build(settings)
             .await
             .expect("the application builds");
