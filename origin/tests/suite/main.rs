@@ -8,6 +8,7 @@ mod common;
 mod auth;
 mod cli;
 mod docs;
+mod edge_signature;
 mod internal;
 mod internal_limits;
 mod logs;
