@@ -33,6 +33,7 @@ pub async fn download(req: Request, ctx: RouteContext<()>) -> Result<Response> {
         StreamedRequest {
             method: Method::Get,
             path_and_query: &format!("/d/{token}"),
+            length: 0,
             incoming: &req,
             headers: &["Range"],
             request_id: &request_id,

@@ -1,7 +1,7 @@
 //! The signed channel to the origin: every request carries the edge signature and a request id.
 //! Also the readiness view, which says whether the origin answers.
 
-use shared::forward::{SIGNATURE_HEADER, sign_forwarded_request};
+use shared::forward::{SIGNATURE_HEADER, sign_forwarded_request, sign_streamed_request};
 use shared::internal::REQUEST_ID_HEADER;
 use worker::{
     AbortSignal, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result, RouteContext,
@@ -56,12 +56,14 @@ pub async fn send(env: &Env, request: OriginRequest<'_>) -> Result<Response> {
 }
 
 /// A public request relayed to the origin as a stream, for bodies too large to buffer (file
-/// uploads and downloads). Not signed: the signature would have to cover a body the edge never
-/// holds, and these routes carry their own credential (a signed URL or download token) that the
-/// origin checks.
+/// uploads and downloads). Signed in the streamed form: method, path, query, time and the most
+/// body bytes the origin may read, since the edge never holds the body itself. These routes
+/// also carry their own credential (a signed URL or download token) that the origin checks.
 pub struct StreamedRequest<'a> {
     pub method: Method,
     pub path_and_query: &'a str,
+    /// The most body bytes the origin may read (0 for a download).
+    pub length: u64,
     /// The incoming request whose body (if any) and listed headers are passed on.
     pub incoming: &'a Request,
     pub headers: &'a [&'a str],
@@ -79,6 +81,16 @@ pub async fn stream(env: &Env, request: StreamedRequest<'_>) -> Result<Response>
         }
     }
     headers.set(REQUEST_ID_HEADER, request.request_id)?;
+    let secret = settings::edge_shared_secret(env)?;
+    let now_secs = worker::Date::now().as_millis() / 1_000;
+    let signature = sign_streamed_request(
+        secret.as_bytes(),
+        now_secs,
+        request.method.as_ref(),
+        request.path_and_query,
+        request.length,
+    );
+    headers.set(SIGNATURE_HEADER, &signature)?;
     let mut init = RequestInit::new();
     init.with_method(request.method).with_headers(headers);
     init.with_body(request.incoming.inner().body().map(Into::into));

@@ -50,6 +50,8 @@ pub async fn upload(req: Request, ctx: RouteContext<()>) -> Result<Response> {
         StreamedRequest {
             method: Method::Put,
             path_and_query: &origin::path_and_query(&url),
+            // Without a declared length the origin reads up to the upload limit.
+            length: declared.unwrap_or(UPLOAD_LIMIT),
             incoming: &req,
             headers: &["Content-Type", "Content-Length"],
             request_id: &request_id,

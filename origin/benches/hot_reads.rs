@@ -12,7 +12,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{BenchSchema, env_or};
+use common::{BenchSchema, EDGE_SECRET, env_or, send_signed};
 use origin::app::Application;
 use origin::config::{AdminCommand, Settings};
 use origin::crypto::MasterKey;
@@ -63,7 +63,7 @@ async fn run_backend(
     let mut settings = Settings::for_tests(
         &dir.join(name),
         database_url,
-        "bench-edge-secret",
+        EDGE_SECRET,
         MasterKey::from_hex(&"cd".repeat(32)).unwrap(),
     );
     settings.max_upload_bytes = 1 << 20;
@@ -172,13 +172,14 @@ async fn seed_products(client: &reqwest::Client, base: &str, key: &str) -> Vec<S
     let mut ids = Vec::with_capacity(PRODUCTS);
     for n in 0..PRODUCTS {
         let kind = ["FILE", "CODE", "HYBRID"][n % 3];
-        let response = client
-            .post(format!("{base}/api/v1/products"))
-            .bearer_auth(key)
-            .json(&serde_json::json!({"sku": format!("SKU-{n}"), "name": format!("Product {n}"), "type": kind}))
-            .send()
-            .await
-            .unwrap();
+        let response = send_signed(
+            client
+                .post(format!("{base}/api/v1/products"))
+                .bearer_auth(key)
+                .json(&serde_json::json!({"sku": format!("SKU-{n}"), "name": format!("Product {n}"), "type": kind})),
+        )
+        .await
+        .unwrap();
         let body: serde_json::Value = response.json().await.unwrap();
         ids.push(body["data"]["id"].as_str().unwrap().to_owned());
     }
@@ -256,11 +257,8 @@ async fn load(
             while Instant::now() < deadline {
                 let path = make_path(&mut rand::thread_rng());
                 let start = Instant::now();
-                let response = client
-                    .get(format!("{base}{path}"))
-                    .bearer_auth(&key)
-                    .send()
-                    .await;
+                let response =
+                    send_signed(client.get(format!("{base}{path}")).bearer_auth(&key)).await;
                 let ok = match response {
                     Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
                     Err(_) => false,

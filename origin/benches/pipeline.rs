@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{BenchSchema, env_or};
+use common::{BenchSchema, EDGE_SECRET, env_or, send_signed};
 use origin::app::Application;
 use origin::config::{AdminCommand, Settings};
 use origin::crypto::MasterKey;
@@ -26,7 +26,6 @@ use origin::store::Store;
 use serde_json::{Value, json};
 use shared::internal::INGEST_PATH;
 
-const EDGE_SECRET: &str = "bench-edge-secret";
 const WOO_BODY: &str = include_str!("../../fixtures/woocommerce/order-created.body");
 
 #[tokio::main]
@@ -194,29 +193,31 @@ async fn run_backend(
 
 async fn seed_product(base: &str, key: &str, codes: usize) -> String {
     let client = reqwest::Client::new();
-    let product: Value = client
-        .post(format!("{base}/api/v1/products"))
-        .bearer_auth(key)
-        .json(
-            &json!({"sku": "BENCH", "name": "Bench licence", "type": "CODE",
-                      "mappings": {"woocommerce_product_id": 501}}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let product: Value = send_signed(
+        client
+            .post(format!("{base}/api/v1/products"))
+            .bearer_auth(key)
+            .json(
+                &json!({"sku": "BENCH", "name": "Bench licence", "type": "CODE",
+                          "mappings": {"woocommerce_product_id": 501}}),
+            ),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     let id = product["data"]["id"].as_str().unwrap().to_owned();
     for chunk in (0..codes).collect::<Vec<_>>().chunks(5_000) {
         let batch: Vec<String> = chunk.iter().map(|n| format!("BENCH-{n:08}")).collect();
-        let answer = client
-            .post(format!("{base}/api/v1/products/{id}/codes"))
-            .bearer_auth(key)
-            .json(&batch)
-            .send()
-            .await
-            .unwrap();
+        let answer = send_signed(
+            client
+                .post(format!("{base}/api/v1/products/{id}/codes"))
+                .bearer_auth(key)
+                .json(&batch),
+        )
+        .await
+        .unwrap();
         assert!(
             answer.status().is_success(),
             "{}",

@@ -4,6 +4,11 @@
 //! secret only the two halves hold, and sends `X-YS-Edge-Signature: t=<unix secs>,v1=<hex>`.
 //! The origin recomputes it and refuses anything unsigned, altered, or outside the freshness
 //! window (either direction, so a skewed clock cannot mint long-lived signatures).
+//!
+//! A streamed body (a file upload, or the empty body of a download) is never held by the edge,
+//! so it cannot be signed. As S3 signs `UNSIGNED-PAYLOAD`, such a request signs
+//! `v1-streamed \n timestamp \n METHOD \n path?query \n length` instead, sent as
+//! `t=<unix secs>,l=<length>,v1s=<hex>`: the origin reads no more than `length` bytes of it.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -41,6 +46,53 @@ pub fn sign_forwarded_request(
     )
 }
 
+/// The header value for a request whose body of at most `length` bytes is streamed through.
+pub fn sign_streamed_request(
+    secret: &[u8],
+    timestamp_secs: u64,
+    method: &str,
+    path_and_query: &str,
+    length: u64,
+) -> String {
+    let mac = streamed_parts(secret, timestamp_secs, method, path_and_query, length);
+    format!(
+        "t={timestamp_secs},l={length},v1s={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
+}
+
+/// Whether a signature header is of the streamed form (its body is not signed).
+pub fn is_streamed_signature(header: &str) -> bool {
+    header
+        .split(',')
+        .any(|part| part.trim().starts_with("v1s="))
+}
+
+/// Verifies a streamed request at `now_secs`; the most body bytes the signature allows.
+pub fn verify_streamed_request(
+    secrets: &[&[u8]],
+    header: Option<&str>,
+    now_secs: u64,
+    method: &str,
+    path_and_query: &str,
+) -> Result<u64, ForwardSignatureError> {
+    let parsed = parse_header(header.ok_or(ForwardSignatureError::Missing)?)?;
+    let Some(length) = parsed.length else {
+        return Err(ForwardSignatureError::Malformed);
+    };
+    check_freshness(parsed.timestamp, now_secs)?;
+    let matches = secrets.iter().any(|secret| {
+        streamed_parts(secret, parsed.timestamp, method, path_and_query, length)
+            .verify_slice(&parsed.mac)
+            .is_ok()
+    });
+    if matches {
+        Ok(length)
+    } else {
+        Err(ForwardSignatureError::Mismatch)
+    }
+}
+
 /// Verifies a forwarded request at `now_secs`. Any of `secrets` may match, so the shared secret
 /// can be rotated without refusing traffic signed with the previous one.
 pub fn verify_forwarded_request(
@@ -51,14 +103,15 @@ pub fn verify_forwarded_request(
     path_and_query: &str,
     body: &[u8],
 ) -> Result<(), ForwardSignatureError> {
-    let (timestamp, claimed) = parse_header(header.ok_or(ForwardSignatureError::Missing)?)?;
-    let age_secs = now_secs.abs_diff(timestamp);
-    if age_secs > FRESHNESS_WINDOW_SECS {
-        return Err(ForwardSignatureError::Stale { age_secs });
+    let parsed = parse_header(header.ok_or(ForwardSignatureError::Missing)?)?;
+    if parsed.length.is_some() {
+        // A streamed signature covers no body: it never stands for one.
+        return Err(ForwardSignatureError::Malformed);
     }
+    check_freshness(parsed.timestamp, now_secs)?;
     let matches = secrets.iter().any(|secret| {
-        signed_parts(secret, timestamp, method, path_and_query, body)
-            .verify_slice(&claimed)
+        signed_parts(secret, parsed.timestamp, method, path_and_query, body)
+            .verify_slice(&parsed.mac)
             .is_ok()
     });
     if matches {
@@ -68,20 +121,70 @@ pub fn verify_forwarded_request(
     }
 }
 
-fn parse_header(value: &str) -> Result<(u64, Vec<u8>), ForwardSignatureError> {
+/// A signature header's parts: `t` and `v1` (a signed body), or `t`, `l` and `v1s` (streamed).
+struct ParsedHeader {
+    timestamp: u64,
+    length: Option<u64>,
+    mac: Vec<u8>,
+}
+
+fn parse_header(value: &str) -> Result<ParsedHeader, ForwardSignatureError> {
     let mut timestamp = None;
+    let mut length = None;
     let mut signature = None;
+    let mut streamed = false;
     for part in value.split(',') {
         match part.trim().split_once('=') {
             Some(("t", t)) if timestamp.is_none() => timestamp = t.parse::<u64>().ok(),
+            Some(("l", l)) if length.is_none() => length = Some(l.parse::<u64>().ok()),
             Some(("v1", v)) if signature.is_none() => signature = hex::decode(v).ok(),
+            Some(("v1s", v)) if signature.is_none() => {
+                streamed = true;
+                signature = hex::decode(v).ok();
+            }
             _ => return Err(ForwardSignatureError::Malformed),
         }
     }
+    let length = match (streamed, length) {
+        (true, Some(Some(length))) => Some(length),
+        (false, None) => None,
+        _ => return Err(ForwardSignatureError::Malformed),
+    };
     match (timestamp, signature) {
-        (Some(t), Some(s)) if s.len() == 32 => Ok((t, s)),
+        (Some(timestamp), Some(mac)) if mac.len() == 32 => Ok(ParsedHeader {
+            timestamp,
+            length,
+            mac,
+        }),
         _ => Err(ForwardSignatureError::Malformed),
     }
+}
+
+fn check_freshness(timestamp: u64, now_secs: u64) -> Result<(), ForwardSignatureError> {
+    let age_secs = now_secs.abs_diff(timestamp);
+    if age_secs > FRESHNESS_WINDOW_SECS {
+        return Err(ForwardSignatureError::Stale { age_secs });
+    }
+    Ok(())
+}
+
+fn streamed_parts(
+    secret: &[u8],
+    timestamp_secs: u64,
+    method: &str,
+    path_and_query: &str,
+    length: u64,
+) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts keys of any length");
+    mac.update(b"v1-streamed\n");
+    mac.update(timestamp_secs.to_string().as_bytes());
+    mac.update(b"\n");
+    mac.update(method.to_ascii_uppercase().as_bytes());
+    mac.update(b"\n");
+    mac.update(path_and_query.as_bytes());
+    mac.update(b"\n");
+    mac.update(length.to_string().as_bytes());
+    mac
 }
 
 fn signed_parts(
@@ -223,6 +326,62 @@ mod tests {
         ] {
             assert_eq!(
                 verify(&bad, NOW, "POST", PATH, BODY),
+                Err(ForwardSignatureError::Malformed),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_streamed_signature_binds_method_path_time_and_length() {
+        const UPLOAD: &str = "/api/v1/uploads/file_1?expires=1764000600&signature=abc";
+        let header = sign_streamed_request(SECRET, NOW, "PUT", UPLOAD, 1_000);
+        assert!(header.starts_with(&format!("t={NOW},l=1000,v1s=")));
+        assert!(is_streamed_signature(&header));
+        assert!(!is_streamed_signature(&signed()));
+        let check = |header: &str, now, method, path| {
+            verify_streamed_request(&[SECRET], Some(header), now, method, path)
+        };
+        assert_eq!(check(&header, NOW, "PUT", UPLOAD), Ok(1_000));
+        assert_eq!(
+            check(&header, NOW, "POST", UPLOAD),
+            Err(ForwardSignatureError::Mismatch)
+        );
+        assert_eq!(
+            check(&header, NOW, "PUT", "/api/v1/uploads/file_2"),
+            Err(ForwardSignatureError::Mismatch)
+        );
+        assert_eq!(
+            check(&header, NOW + 301, "PUT", UPLOAD),
+            Err(ForwardSignatureError::Stale { age_secs: 301 })
+        );
+        let longer = header.replacen("l=1000", "l=1000000", 1);
+        assert_eq!(
+            check(&longer, NOW, "PUT", UPLOAD),
+            Err(ForwardSignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn the_two_forms_never_stand_for_each_other() {
+        let streamed = sign_streamed_request(SECRET, NOW, "POST", PATH, 0);
+        assert_eq!(
+            verify(&streamed, NOW, "POST", PATH, b""),
+            Err(ForwardSignatureError::Malformed)
+        );
+        assert_eq!(
+            verify_streamed_request(&[SECRET], Some(&signed()), NOW, "POST", PATH),
+            Err(ForwardSignatureError::Malformed)
+        );
+        let mac = &signed()[format!("t={NOW},v1=").len()..];
+        for bad in [
+            format!("t={NOW},v1s={mac}"),
+            format!("t={NOW},l=x,v1s={mac}"),
+            format!("t={NOW},l=5,v1={mac}"),
+            format!("t={NOW},l=5,v1s={mac},v1={mac}"),
+        ] {
+            assert_eq!(
+                verify_streamed_request(&[SECRET], Some(&bad), NOW, "POST", PATH),
                 Err(ForwardSignatureError::Malformed),
                 "{bad}"
             );

@@ -5,8 +5,9 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use e2e::OriginApi;
 use e2e::harness::origin::OriginProcess;
-use reqwest::Client;
+use reqwest::{Client, Method};
 use serde_json::{Value, json};
 use shared::internal::INGEST_PATH;
 
@@ -47,25 +48,19 @@ async fn ingest(client: &Client, origin: &OriginProcess, body: &str) -> bool {
         .is_ok_and(|r| r.status().is_success())
 }
 
-async fn get(client: &Client, origin: &OriginProcess, key: &str, path: &str) -> Value {
-    client
-        .get(origin.url(path))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+async fn get(origin: &OriginProcess, key: &str, path: &str) -> Value {
+    let (_, body) = OriginApi::new(&origin.base_url, key, EDGE_SECRET)
+        .call(Method::GET, path, None)
+        .await;
+    body
 }
 
 /// Ids of the tenant's delivered orders, every page.
-async fn delivered(client: &Client, origin: &OriginProcess, key: &str) -> Vec<String> {
+async fn delivered(origin: &OriginProcess, key: &str) -> Vec<String> {
     let mut ids = Vec::new();
     let mut cursor = String::new();
     loop {
         let page = get(
-            client,
             origin,
             key,
             &format!("/api/v1/orders?status=delivered&limit=100{cursor}"),
@@ -94,26 +89,24 @@ async fn sigkill_in_the_middle_of_1000_orders_delivers_each_exactly_once() {
     .await;
     let tenant = origin.create_tenant("Crash test", ORDERS as u64);
     let client = Client::new();
-    let product: Value = client
-        .post(origin.url("/api/v1/products"))
-        .bearer_auth(&tenant.api_key)
-        .json(&json!({"sku": "CRASH", "name": "Licence", "type": "CODE", "mappings": {"woocommerce_product_id": 501}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let api = OriginApi::new(&origin.base_url, &tenant.api_key, EDGE_SECRET);
+    let (_, product) = api
+        .call(
+            Method::POST,
+            "/api/v1/products",
+            Some(json!({"sku": "CRASH", "name": "Licence", "type": "CODE", "mappings": {"woocommerce_product_id": 501}})),
+        )
+        .await;
     let product_id = product["data"]["id"].as_str().unwrap();
     let codes: Vec<String> = (0..ORDERS).map(|n| format!("CRASH-{n:05}")).collect();
-    let imported = client
-        .post(origin.url(&format!("/api/v1/products/{product_id}/codes")))
-        .bearer_auth(&tenant.api_key)
-        .json(&codes)
-        .send()
-        .await
-        .unwrap();
-    assert!(imported.status().is_success());
+    let (status, imported) = api
+        .call(
+            Method::POST,
+            &format!("/api/v1/products/{product_id}/codes"),
+            Some(json!(codes)),
+        )
+        .await;
+    assert_eq!(status, 200, "{imported}");
 
     let bodies: Vec<String> = (0..ORDERS).map(|n| event(&tenant.tenant_id, n)).collect();
     let mut stored = vec![false; ORDERS];
@@ -134,7 +127,7 @@ async fn sigkill_in_the_middle_of_1000_orders_delivers_each_exactly_once() {
     // Kill it while it is delivering.
     let deadline = Instant::now() + Duration::from_secs(60);
     let at_kill = loop {
-        let done = delivered(&client, &origin, &tenant.api_key).await.len();
+        let done = delivered(&origin, &tenant.api_key).await.len();
         if done >= 20 {
             break done;
         }
@@ -158,7 +151,7 @@ async fn sigkill_in_the_middle_of_1000_orders_delivers_each_exactly_once() {
     }
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
-        let done = delivered(&client, &origin, &tenant.api_key).await.len();
+        let done = delivered(&origin, &tenant.api_key).await.len();
         if done == ORDERS {
             break;
         }
@@ -171,20 +164,14 @@ async fn sigkill_in_the_middle_of_1000_orders_delivers_each_exactly_once() {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    let tenant_view = get(&client, &origin, &tenant.api_key, "/api/v1/tenant").await;
+    let tenant_view = get(&origin, &tenant.api_key, "/api/v1/tenant").await;
     assert_eq!(
         tenant_view["data"]["token_balance"], 0,
         "exactly one token per order"
     );
     let mut seen_codes = HashSet::new();
-    for id in delivered(&client, &origin, &tenant.api_key).await {
-        let order = get(
-            &client,
-            &origin,
-            &tenant.api_key,
-            &format!("/api/v1/orders/{id}"),
-        )
-        .await;
+    for id in delivered(&origin, &tenant.api_key).await {
+        let order = get(&origin, &tenant.api_key, &format!("/api/v1/orders/{id}")).await;
         let actions: Vec<&str> = order["data"]["audit_trail"]
             .as_array()
             .unwrap()

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use e2e::harness::fake_ebay::SELLER_TOKEN;
 use e2e::harness::fake_woocommerce::php_json_encode;
 use e2e::harness::outbox::{download_paths, read_outbox};
-use e2e::{EbayTestKey, EdgeSystem, OriginApi, SystemOptions, woocommerce_signature};
+use e2e::{EbayTestKey, EdgeSystem, OriginApi, SystemOptions, WranglerDev, woocommerce_signature};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -48,8 +48,15 @@ async fn orders_when(api: &OriginApi, ready: impl Fn(&[Value]) -> bool) -> Vec<V
     }
 }
 
-/// A FILE product mapped to WooCommerce product `product_id`, with `bytes` uploaded.
-async fn file_product(api: &OriginApi, sku: &str, product_id: u64, bytes: &[u8]) {
+/// A FILE product mapped to WooCommerce product `product_id`, with `bytes` uploaded through
+/// the edge at `edge`.
+async fn file_product(
+    api: &OriginApi,
+    edge: &WranglerDev,
+    sku: &str,
+    product_id: u64,
+    bytes: &[u8],
+) {
     let (status, product) = api
         .call(
             Method::POST,
@@ -67,8 +74,15 @@ async fn file_product(api: &OriginApi, sku: &str, product_id: u64, bytes: &[u8])
         .call(Method::POST, &path, Some(json!({"filename": "guide.pdf"})))
         .await;
     assert_eq!(status, 201, "{slot}");
+    // The origin names itself in upload URLs here (it starts before the worker): keep the path
+    // and query, send it to the worker.
+    let url = reqwest::Url::parse(slot["data"]["upload_url"].as_str().unwrap()).unwrap();
+    let path = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    };
     let upload = reqwest::Client::new()
-        .put(slot["data"]["upload_url"].as_str().unwrap())
+        .put(edge.url(&path))
         .body(bytes.to_vec())
         .send()
         .await
@@ -103,7 +117,7 @@ async fn paid_orders_through_the_edge_are_delivered_once() {
         &["WOO-CODE-1", "WOO-CODE-2"],
     )
     .await;
-    file_product(&api, "GUIDE", 777, b"%PDF-1.7 the guide").await;
+    file_product(&api, &system.edge, "GUIDE", 777, b"%PDF-1.7 the guide").await;
     let start = balance(&api).await;
 
     // A code line and a file line, signed over WooCommerce's own bytes, delivered and then

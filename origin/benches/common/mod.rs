@@ -3,6 +3,41 @@
 
 use origin::ids::new_id;
 
+/// The secret the benchmarks' origins share with their (absent) edge.
+pub const EDGE_SECRET: &str = "bench-edge-secret";
+
+/// Sends `request` signed as the edge signs it: the origin serves nothing unsigned. The
+/// signature covers the request as built (method, path, query, body).
+pub async fn send_signed(request: reqwest::RequestBuilder) -> reqwest::Result<reqwest::Response> {
+    let (client, request) = request.build_split();
+    let mut request = request?;
+    let url = request.url();
+    let path = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let body = request
+        .body()
+        .and_then(|b| b.as_bytes())
+        .unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is past 1970")
+        .as_secs();
+    let signature = shared::forward::sign_forwarded_request(
+        EDGE_SECRET.as_bytes(),
+        now,
+        request.method().as_str(),
+        &path,
+        body,
+    );
+    request.headers_mut().insert(
+        shared::forward::SIGNATURE_HEADER,
+        signature.parse().expect("a signature is a header value"),
+    );
+    client.execute(request).await
+}
+
 /// `name` from the environment, parsed, or `default`.
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)

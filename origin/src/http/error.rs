@@ -28,6 +28,9 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// A request that did not come through the edge (no valid edge signature).
+    #[error("requests reach the origin through the edge: missing, stale or invalid edge signature")]
+    NotThroughTheEdge,
     #[error("this key lacks the scope {0}")]
     Forbidden(&'static str),
     /// What a key may not do to keys or live data (its own code each), or the key cap.
@@ -89,7 +92,7 @@ impl ApiError {
         match self {
             ApiError::InvalidRequest { .. } => ErrorCode::InvalidRequest,
             ApiError::Validation { .. } => ErrorCode::ValidationFailed,
-            ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
+            ApiError::Unauthorized(_) | ApiError::NotThroughTheEdge => ErrorCode::Unauthorized,
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
             ApiError::Refused(refusal) => refusal.code(),
             ApiError::NotFound(_) | ApiError::NoRoute => ErrorCode::NotFound,
@@ -118,6 +121,9 @@ impl ApiError {
             ApiError::Refused(refusal) => body = body.with_hint(refusal.hint()),
             ApiError::Unauthorized(_) => {
                 body = body.with_hint("send Authorization: Bearer ys_live_… with an active key");
+            }
+            ApiError::NotThroughTheEdge => {
+                body = body.with_hint("call the public address (the edge), not the origin's own");
             }
             ApiError::DuplicateSku => body = body.with_field("sku").with_hint("choose another SKU"),
             ApiError::InsufficientTokens { .. } => {

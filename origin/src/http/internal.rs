@@ -1,20 +1,17 @@
 //! The edge's internal routes: edge config per tenant, event ingest, dead-letter record.
-//! Every request must carry a fresh, valid edge signature over method, path and raw body
-//! (`shared::forward`); anything else is refused with 401 before a handler runs.
+//! Like every route, they are served only with a fresh, valid edge signature over method,
+//! path and raw body (`edge_signature`).
 
 use std::collections::BTreeMap;
 
-use axum::body::Body;
-use axum::extract::{Path, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use secrecy::ExposeSecret;
+use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use shared::internal::{DeadLetter, EdgeConfig, ForwardedEvent};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::edge_signature::MAX_FORWARDED_BYTES;
 use super::error::ApiError;
 use super::extract::{RawBody, parse_json};
 use super::response::{ApiResponse, ApiResult};
@@ -24,74 +21,15 @@ use crate::domain::events::dedupe_key;
 use crate::ids::{new_id, now_ms};
 use crate::store::{ConnectionRow, EventRow};
 
-/// Largest forwarded body the origin reads. The edge accepts webhook bodies up to 1 MB and
-/// forwards them as a JSON string inside [`ForwardedEvent`], where escaping can double them.
-pub const MAX_FORWARDED_BYTES: usize = 4 * 1024 * 1024;
-
-/// The edge's routes, behind the signature check and their own body limit.
-pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
+/// The edge's routes, with their own body limit (the signature is checked for every route,
+/// in `edge_signature`).
+pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(edge_config))
         .routes(routes!(ingest_event))
         .routes(routes!(record_dead_letter))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            require_edge_signature,
-        ))
         // Forwarded events wrap a whole webhook body: the public API's JSON limit is too small.
         .route_layer(axum::extract::DefaultBodyLimit::max(MAX_FORWARDED_BYTES))
-}
-
-/// Middleware on `/internal/…`: verifies `X-YS-Edge-Signature`, then hands the body on.
-pub async fn require_edge_signature(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let too_large = || {
-        ApiError::PayloadTooLarge {
-            limit: MAX_FORWARDED_BYTES as u64,
-        }
-        .into_response()
-    };
-    // A declared length over the limit is refused before a byte of the body is read, so the
-    // sender gets the answer instead of a connection reset while it is still writing.
-    if declared_length(request.headers()).is_some_and(|length| length > MAX_FORWARDED_BYTES) {
-        return too_large();
-    }
-    let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_FORWARDED_BYTES).await else {
-        return too_large();
-    };
-    let header = parts
-        .headers
-        .get(shared::forward::SIGNATURE_HEADER)
-        .and_then(|v| v.to_str().ok());
-    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let now = u64::try_from(now_ms() / 1000).unwrap_or_default();
-    let secret = state.edge_secret.expose_secret().as_bytes();
-    if let Err(error) = shared::forward::verify_forwarded_request(
-        &[secret],
-        header,
-        now,
-        parts.method.as_str(),
-        path_and_query,
-        &bytes,
-    ) {
-        tracing::warn!(%error, "refused an internal request");
-        return ApiError::Unauthorized("missing, stale or invalid edge signature").into_response();
-    }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
-}
-
-fn declared_length(headers: &axum::http::HeaderMap) -> Option<usize> {
-    headers
-        .get(axum::http::header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
 }
 
 /// What the origin answers once an event or dead letter is stored.

@@ -8,6 +8,7 @@ pub mod connection_actions;
 pub mod connections;
 pub mod docs;
 pub mod downloads;
+pub mod edge_signature;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -36,7 +37,7 @@ use state::BodyLimit;
 
 /// Every route with its documentation, before state and layers. Tests use it to compare the
 /// document with what the router serves.
-pub fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
+pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .merge(health::routes())
         .merge(docs::routes())
@@ -49,21 +50,25 @@ pub fn api_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(products::routes())
         .merge(orders::routes())
         .merge(templates::routes())
-        .merge(internal::routes(state))
+        .merge(internal::routes())
 }
 
 /// The OpenAPI document of [`api_routes`].
-pub fn openapi(state: &AppState) -> utoipa::openapi::OpenApi {
-    api_routes(state).into_openapi()
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().into_openapi()
 }
 
 /// The service's router: every route, the 404/405 answers, the body limit and request ids.
 pub fn router(state: AppState, max_body_bytes: usize) -> axum::Router {
-    let (router, document) = api_routes(&state).split_for_parts();
+    let (router, document) = api_routes().split_for_parts();
     let document = serde_json::to_value(&document).expect("the OpenAPI document serialises");
     router
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            edge_signature::require_edge_signature,
+        ))
         .layer(Extension(docs::Document(Arc::new(document))))
         .layer(Extension(BodyLimit(max_body_bytes)))
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -68,31 +68,30 @@ async fn serve_logs_requests_without_secrets() {
     let base = format!("http://{addr}");
     let client = reqwest::Client::new();
 
-    let response = client
-        .post(format!("{base}/api/v1/connections"))
-        .bearer_auth(&key)
-        .json(&json!({"platform": "woocommerce", "store_url": "https://s.example.com", "webhook_secret": WEBHOOK_SECRET}))
-        .send()
-        .await
-        .unwrap();
+    let response = signed(
+        &client,
+        &base,
+        "POST",
+        "/api/v1/connections",
+        &key,
+        Some(json!({"platform": "woocommerce", "store_url": "https://s.example.com", "webhook_secret": WEBHOOK_SECRET})),
+    )
+    .await;
     assert_eq!(response.status(), 201);
-    let made: Value = client
-        .post(format!("{base}/api/v1/keys"))
-        .bearer_auth(&key)
-        .json(&json!({"name": "second", "scopes": ["*"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let made: Value = signed(
+        &client,
+        &base,
+        "POST",
+        "/api/v1/keys",
+        &key,
+        Some(json!({"name": "second", "scopes": ["*"]})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     let second = made["data"]["secret"].as_str().unwrap().to_owned();
-    let response = client
-        .get(format!("{base}/api/v1/connections"))
-        .bearer_auth(&second)
-        .send()
-        .await
-        .unwrap();
+    let response = signed(&client, &base, "GET", "/api/v1/connections", &second, None).await;
     assert_eq!(response.status(), 200);
     let path = shared::internal::edge_config_path(&tenant_id);
     let now = std::time::SystemTime::now()
@@ -138,4 +137,32 @@ async fn serve_logs_requests_without_secrets() {
     ] {
         assert!(!log.contains(secret), "a secret reached the log:\n{log}");
     }
+}
+
+/// An API call with `key`, signed as the edge signs it (the origin serves nothing unsigned).
+async fn signed(
+    client: &reqwest::Client,
+    base: &str,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let signature =
+        shared::forward::sign_forwarded_request(EDGE_SECRET.as_bytes(), now, method, path, &bytes);
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    client
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(key)
+        .header(shared::forward::SIGNATURE_HEADER, signature)
+        .header("content-type", "application/json")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap()
 }

@@ -9,6 +9,7 @@ mod auth;
 mod cli;
 mod connection_binding;
 mod docs;
+mod edge_signature;
 mod internal;
 mod internal_limits;
 mod keys;

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod edge;
+
 use std::sync::Arc;
 
 use origin::app::Application;
@@ -49,7 +51,10 @@ macro_rules! on_both_backends {
 }
 
 pub struct TestApp {
+    /// The app behind a stand-in edge that signs every request (see `edge`).
     pub base: String,
+    /// The app itself, for what an unsigned client (or a hand-signed one) gets.
+    pub origin: String,
     pub client: reqwest::Client,
     pub store: Arc<dyn Store>,
     pub data_dir: tempfile::TempDir,
@@ -165,11 +170,12 @@ impl TestApp {
         let app = Application::build(settings)
             .await
             .expect("the application builds");
-        let base = format!("http://{}", app.local_addr());
+        let origin = format!("http://{}", app.local_addr());
         let store = app.store();
         tokio::spawn(app.run());
         TestApp {
-            base,
+            base: edge::start(origin.clone()).await,
+            origin,
             client: reqwest::Client::new(),
             store,
             data_dir,
@@ -258,7 +264,7 @@ impl TestApp {
     pub async fn edge_declaring_only(&self, path: &str, body: &str) -> (StatusCode, Value) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let signature = edge_signature("POST", path, body);
-        let address = self.base.trim_start_matches("http://");
+        let address = self.origin.trim_start_matches("http://");
         let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
         let head = format!(
             "POST {path} HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\n\
