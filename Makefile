@@ -28,6 +28,8 @@ test: setup lint unit wasm worker e2e
 lint:
 	@echo "==> module boundaries (ARCHITECTURE.md)"
 	@scripts/check-modules.sh
+	@echo "==> cargo deny (bans, licenses, sources: deny.toml)"
+	cargo deny --log-level error check bans licenses sources
 	@echo "==> cargo fmt --check"
 	cargo fmt --all --check
 	@echo "==> cargo clippy -D warnings"

@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 WORKER_BUILD_VERSION=0.8.7
+# Checks the dependency tree in `make lint` (deny.toml).
+CARGO_DENY_VERSION=0.18.9
 # The wasm-bindgen CLI must be exactly the wasm-bindgen library in Cargo.lock.
 WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
 CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
@@ -37,4 +39,9 @@ if [ "$(installed_version wasm-bindgen)" != "$WASM_BINDGEN_VERSION" ]; then
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 
-step "tools ready: worker-build $(installed_version worker-build), wasm-bindgen $(installed_version wasm-bindgen), wrangler $(node_modules/.bin/wrangler --version 2>/dev/null | tail -n1)"
+if [ "$(installed_version cargo-deny)" != "$CARGO_DENY_VERSION" ]; then
+  step "cargo install cargo-deny $CARGO_DENY_VERSION"
+  cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked
+fi
+
+step "tools ready: worker-build $(installed_version worker-build), wasm-bindgen $(installed_version wasm-bindgen), cargo-deny $(installed_version cargo-deny), wrangler $(node_modules/.bin/wrangler --version 2>/dev/null | tail -n1)"
