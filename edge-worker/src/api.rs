@@ -1,12 +1,16 @@
 //! `/api/v1/*`: the public API. The edge checks the Bearer key's format, counts the call per
-//! client address and then in the key's rate limiter, and forwards it to the origin signed; the origin's answer is returned as is,
+//! client address, per tenant (learnt from the origin's answer to the key's first call) and
+//! in the key's rate limiter, and forwards it to the origin signed; the origin's answer is returned as is,
 //! with the `X-RateLimit-*` headers added. Over the limit, nothing reaches the origin.
 
 use shared::ErrorCode;
 use shared::apikey::parse_bearer;
-use shared::internal::REQUEST_ID_HEADER;
-use shared::ratelimit::{API_CLIENT, API_KEY, rate_limit_headers};
-use worker::{Headers, Method, Request, Response, Result, RouteContext};
+use shared::internal::{KEY_TENANT_HEADER, REQUEST_ID_HEADER};
+use shared::ratelimit::{API_CLIENT, API_KEY, API_TENANT, Decision, rate_limit_headers};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use worker::{Env, Headers, Method, Request, Response, Result, RouteContext};
 
 use crate::origin::{self, OriginRequest};
 use crate::{limiter, respond};
@@ -20,6 +24,54 @@ const FORWARDED_REQUEST_HEADERS: [&str; 4] =
 /// Answer headers worth passing back to the client.
 const FORWARDED_RESPONSE_HEADERS: [&str; 4] = ["Content-Type", "Location", "Retry-After", "Link"];
 
+thread_local! {
+    /// Key hash → tenant, as the origin named it on an earlier answer for that key.
+    static KEY_TENANTS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+}
+
+/// Keys whose tenant this isolate remembers at most (a bound against made-up keys).
+const KEY_TENANTS_LIMIT: usize = 10_000;
+
+/// Counts one call: per client address, then per tenant (once the key's tenant is known),
+/// then per key (`None`: a malformed key, counted per address as `anonymous`). The binding
+/// decision, with what to say if it refuses.
+async fn count(
+    env: &Env,
+    req: &Request,
+    key_hash: Option<&str>,
+) -> Result<(Decision, &'static str)> {
+    let by_address = limiter::check_client(env, &API_CLIENT, "api-client", req).await?;
+    if !by_address.allowed {
+        return Ok((by_address, "rate limit exceeded for this client address"));
+    }
+    let Some(key_hash) = key_hash else {
+        let anonymous = limiter::check_client(env, &API_KEY, "anonymous", req).await?;
+        return Ok((anonymous, "rate limit exceeded for this API key"));
+    };
+    let tenant = KEY_TENANTS.with(|m| m.borrow().get(key_hash).cloned());
+    if let Some(tenant) = tenant {
+        let by_tenant = limiter::check(env, &API_TENANT, &format!("api-tenant:{tenant}")).await?;
+        if !by_tenant.allowed {
+            return Ok((
+                by_tenant,
+                "rate limit exceeded for this account's API keys together",
+            ));
+        }
+    }
+    let by_key = limiter::check(env, &API_KEY, key_hash).await?;
+    Ok((by_key, "rate limit exceeded for this API key"))
+}
+
+fn remember_tenant(key_hash: &str, tenant: &str) {
+    KEY_TENANTS.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= KEY_TENANTS_LIMIT {
+            m.clear();
+        }
+        m.insert(key_hash.to_owned(), tenant.to_owned());
+    });
+}
+
 /// Any method on `/api/v1/*`.
 pub async fn forward(mut req: Request, ctx: RouteContext<()>) -> Result<Response> {
     let request_id = respond::new_id("req");
@@ -27,19 +79,14 @@ pub async fn forward(mut req: Request, ctx: RouteContext<()>) -> Result<Response
     // A malformed or missing key is counted per client address, so key guessing is limited too
     // and every answer carries the rate-limit headers.
     let parsed = parse_bearer(&authorization);
-    // Every call is counted per client address first, so made-up keys cannot each bring a
-    // fresh budget; then in the key's own windows.
-    let counted = match limiter::check_client(&ctx.env, &API_CLIENT, "api-client", &req).await {
-        Ok(by_address) if !by_address.allowed => {
-            Ok((by_address, "rate limit exceeded for this client address"))
-        }
-        Ok(_) => match &parsed {
-            Ok(key) => limiter::check(&ctx.env, &API_KEY, &key.hash).await,
-            Err(_) => limiter::check_client(&ctx.env, &API_KEY, "anonymous", &req).await,
-        }
-        .map(|by_key| (by_key, "rate limit exceeded for this API key")),
-        Err(e) => Err(e),
-    };
+    // Counted per client address first, so made-up keys cannot each bring a fresh budget,
+    // then per tenant and per key.
+    let counted = count(
+        &ctx.env,
+        &req,
+        parsed.as_ref().ok().map(|key| key.hash.as_str()),
+    )
+    .await;
     let (decision, refusal) = match counted {
         Ok(decision) => decision,
         Err(e) => {
@@ -110,6 +157,9 @@ pub async fn forward(mut req: Request, ctx: RouteContext<()>) -> Result<Response
         }
     };
 
+    if let (Ok(key), Some(tenant)) = (&parsed, origin_answer.headers().get(KEY_TENANT_HEADER)?) {
+        remember_tenant(&key.hash, &tenant);
+    }
     let headers = Headers::new();
     for name in FORWARDED_RESPONSE_HEADERS {
         if let Some(value) = origin_answer.headers().get(name)? {

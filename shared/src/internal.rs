@@ -22,6 +22,10 @@ pub const DEAD_LETTER_PATH: &str = "/internal/v1/dead-letters";
 /// Header carrying the request id the edge assigned, so both halves log the same id.
 pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
 
+/// Header on the origin's answer to an authenticated API call: the tenant of the key, so the
+/// edge can count that tenant's calls in a window of their own from the key's next call on.
+pub const KEY_TENANT_HEADER: &str = "X-YS-Key-Tenant";
+
 /// The platforms events come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

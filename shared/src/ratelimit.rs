@@ -63,6 +63,20 @@ pub const API_CLIENT: LimitClass = LimitClass {
     },
 };
 
+/// Public API calls, per tenant, whatever key they use: a tenant's keys together get a few
+/// keys' worth. Below [`API_CLIENT`], so one busy tenant behind an address is held first.
+pub const API_TENANT: LimitClass = LimitClass {
+    name: "api-tenant",
+    short: Window {
+        limit: 240,
+        seconds: 60,
+    },
+    long: Window {
+        limit: 4_000,
+        seconds: 3_600,
+    },
+};
+
 /// Webhook requests that prove nothing, per client address: deliveries whose signature does not
 /// verify, and eBay challenges (which carry no signature). Counted apart from the tenant's
 /// [`WEBHOOK`] budget, so junk from one address cannot starve a shop's real deliveries.
@@ -93,9 +107,10 @@ pub const EBAY_KEY_LOOKUP: LimitClass = LimitClass {
 };
 
 /// Every class, as a limiter is told which to apply by name.
-pub const CLASSES: [&LimitClass; 5] = [
+pub const CLASSES: [&LimitClass; 6] = [
     &API_KEY,
     &API_CLIENT,
+    &API_TENANT,
     &WEBHOOK,
     &WEBHOOK_UNVERIFIED,
     &EBAY_KEY_LOOKUP,

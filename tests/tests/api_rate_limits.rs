@@ -132,3 +132,55 @@ async fn made_up_keys_share_one_budget_per_client_address() {
         "the address has spent its 300 calls a minute"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_keys_together_get_a_few_keys_worth() {
+    let system = EdgeSystem::start(SystemOptions::default()).await;
+    let (_, api) = system.tenant("Many keys");
+    let mut keys = Vec::new();
+    for n in 0..5 {
+        let (status, made) = api
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/keys",
+                Some(serde_json::json!({"name": format!("key {n}"), "scopes": ["*"]})),
+            )
+            .await;
+        assert_eq!(status, 201, "{made}");
+        keys.push(made["data"]["secret"].as_str().unwrap().to_owned());
+    }
+    let client = reqwest::Client::new();
+    let url = system.edge.url("/api/v1/tenant");
+    let into_minute = unix_now() % 60;
+    if into_minute > 30 {
+        tokio::time::sleep(Duration::from_secs(61 - into_minute)).await;
+    }
+    let call = |key: String| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let answer = client.get(&url).bearer_auth(&key).send().await.unwrap();
+            let status = answer.status().as_u16();
+            (status, answer.json::<Value>().await.unwrap())
+        }
+    };
+
+    // Each key's first call tells the edge whose key it is.
+    for key in &keys {
+        assert_eq!(call(key.clone()).await.0, 200);
+    }
+    // Then the five keys together get 240 calls a minute, though each alone could make 60.
+    for n in 0..240 {
+        let (status, body) = call(keys[n % 5].clone()).await;
+        assert_eq!(status, 200, "call {n}: {body}");
+    }
+    let (status, body) = call(keys[0].clone()).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "RATE_LIMITED");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("together"),
+        "{body}"
+    );
+}

@@ -60,6 +60,7 @@ impl FromRequestParts<AppState> for Auth {
         if key.last_used_at.is_none_or(|at| now - at > TOUCH_EVERY_MS) {
             state.store.touch_api_key(&key.id, now).await?;
         }
+        super::request_id::record_key_tenant(&key.tenant_id);
         Ok(Auth {
             holding: Holding::stored(&key.scopes, &key.environment),
             tenant_id: key.tenant_id,

@@ -1,5 +1,6 @@
 //! Request ids: taken from `X-Request-Id` (the edge sets it) or made here, echoed on every
-//! response, put in the envelope's `meta` and on the tracing span of the request.
+//! response, put in the envelope's `meta` and on the tracing span of the request. The answer
+//! to an authenticated call also names the key's tenant (`X-YS-Key-Tenant`) for the edge.
 
 use std::time::Instant;
 
@@ -11,6 +12,13 @@ use tracing::Instrument;
 
 tokio::task_local! {
     static REQUEST_ID: String;
+    /// The tenant of the API key the request authenticated with, once `Auth` has run.
+    static KEY_TENANT: std::sync::OnceLock<String>;
+}
+
+/// Records the tenant of the request's API key, for the answer's `X-YS-Key-Tenant` header.
+pub fn record_key_tenant(tenant_id: &str) {
+    let _ = KEY_TENANT.try_with(|cell| cell.set(tenant_id.to_owned()));
 }
 
 /// The id of the request being served, if called while serving one.
@@ -48,8 +56,15 @@ pub async fn assign(request: Request, next: Next) -> Response {
         link_id = tracing::field::Empty,
     );
     let started = Instant::now();
-    let mut response = REQUEST_ID
-        .scope(id.clone(), next.run(request))
+    let tenant = std::sync::OnceLock::new();
+    let (mut response, tenant) = REQUEST_ID
+        .scope(
+            id.clone(),
+            KEY_TENANT.scope(tenant, async {
+                let response = next.run(request).await;
+                (response, KEY_TENANT.with(|cell| cell.get().cloned()))
+            }),
+        )
         .instrument(span.clone())
         .await;
     span.in_scope(|| {
@@ -63,6 +78,11 @@ pub async fn assign(request: Request, next: Next) -> Response {
         response
             .headers_mut()
             .insert(shared::internal::REQUEST_ID_HEADER, value);
+    }
+    if let Some(value) = tenant.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        response
+            .headers_mut()
+            .insert(shared::internal::KEY_TENANT_HEADER, value);
     }
     response
 }
