@@ -209,3 +209,50 @@ async fn a_connection_deactivated_at_the_origin_is_refused_with_409_within_the_c
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_tenant_is_asked_about_once_and_never_written_to_kv() {
+    let system = EdgeSystem::start(SystemOptions {
+        observe_origin: true,
+        edge_config_ttl_secs: 60,
+        ..SystemOptions::default()
+    })
+    .await;
+    let (known, api) = system.tenant("Known shop");
+    api.connect_woocommerce("https://known.example.com", SECRET)
+        .await;
+    let unknown = "ten_made_up_0123456789abcdef";
+    let signature = woocommerce_signature(SECRET.as_bytes(), FIXTURE_BODY);
+
+    for _ in 0..5 {
+        let answer = system
+            .send_woocommerce(unknown, FIXTURE_BODY, Some(&signature))
+            .await;
+        assert_eq!(answer.status(), 404);
+        assert_eq!(error_code(answer).await, "NOT_FOUND");
+    }
+    let verified = system
+        .send_woocommerce(&known.tenant_id, FIXTURE_BODY, Some(&signature))
+        .await;
+    assert_eq!(verified.status(), 200);
+
+    let proxy = system.proxy.as_ref().unwrap();
+    let asked = proxy
+        .seen(&shared::internal::edge_config_path(unknown))
+        .len();
+    assert_eq!(
+        asked, 1,
+        "the origin is asked once while the answer is cached"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        system
+            .edge
+            .kv_contains(&format!("edge-config:v2:{}", known.tenant_id)),
+        "a known tenant's config is cached in KV"
+    );
+    assert!(
+        !system.edge.kv_contains(unknown),
+        "a made-up tenant id is not written to KV"
+    );
+}

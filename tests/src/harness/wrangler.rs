@@ -72,6 +72,28 @@ impl WranglerDev {
         format!("{}{path}", self.base_url)
     }
 
+    /// Whether the worker's local KV holds `needle` (in a key or a value): what a test looks
+    /// in to see what the worker cached.
+    pub fn kv_contains(&self, needle: &str) -> bool {
+        fn search(dir: &std::path::Path, needle: &[u8]) -> bool {
+            std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|entry| {
+                    let path = entry.path();
+                    if path.is_dir() {
+                        search(&path, needle)
+                    } else {
+                        std::fs::read(&path)
+                            .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+                    }
+                })
+        }
+        let kv = self._state.path().join("state").join("v3").join("kv");
+        search(&kv, needle.as_bytes())
+    }
+
     pub fn log_tail(&self) -> String {
         self.process.log_tail()
     }
