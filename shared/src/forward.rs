@@ -80,17 +80,10 @@ pub fn verify_streamed_request(
     let Some(length) = parsed.length else {
         return Err(ForwardSignatureError::Malformed);
     };
-    check_freshness(parsed.timestamp, now_secs)?;
-    let matches = secrets.iter().any(|secret| {
+    check_mac(secrets, &parsed, now_secs, |secret| {
         streamed_parts(secret, parsed.timestamp, method, path_and_query, length)
-            .verify_slice(&parsed.mac)
-            .is_ok()
-    });
-    if matches {
-        Ok(length)
-    } else {
-        Err(ForwardSignatureError::Mismatch)
-    }
+    })?;
+    Ok(length)
 }
 
 /// Verifies a forwarded request at `now_secs`. Any of `secrets` may match, so the shared secret
@@ -108,13 +101,23 @@ pub fn verify_forwarded_request(
         // A streamed signature covers no body: it never stands for one.
         return Err(ForwardSignatureError::Malformed);
     }
-    check_freshness(parsed.timestamp, now_secs)?;
-    let matches = secrets.iter().any(|secret| {
+    check_mac(secrets, &parsed, now_secs, |secret| {
         signed_parts(secret, parsed.timestamp, method, path_and_query, body)
-            .verify_slice(&parsed.mac)
-            .is_ok()
-    });
-    if matches {
+    })
+}
+
+/// The header is fresh and one of `secrets` makes the MAC it claims (`mac` computes it).
+fn check_mac(
+    secrets: &[&[u8]],
+    parsed: &ParsedHeader,
+    now_secs: u64,
+    mac: impl Fn(&[u8]) -> Hmac<Sha256>,
+) -> Result<(), ForwardSignatureError> {
+    check_freshness(parsed.timestamp, now_secs)?;
+    if secrets
+        .iter()
+        .any(|secret| mac(secret).verify_slice(&parsed.mac).is_ok())
+    {
         Ok(())
     } else {
         Err(ForwardSignatureError::Mismatch)
