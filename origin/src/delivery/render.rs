@@ -5,7 +5,9 @@ use serde_json::{Value, json};
 
 use super::email::OutgoingEmail;
 use super::links::download_token;
-use crate::domain::templates::{DEFAULT_BODY, DEFAULT_SUBJECT, render};
+use crate::domain::templates::{
+    DEFAULT_BODY, DEFAULT_SUBJECT, RENDER_DEADLINE, TemplateError, render,
+};
 use crate::ids::rfc3339;
 use crate::store::pipeline::DeliveryBundle;
 
@@ -61,28 +63,50 @@ pub fn template_data(bundle: &DeliveryBundle, links: &LinkSigner<'_>) -> Value {
     })
 }
 
-/// Renders the email; a template that fails to render falls back to the next one, so a
-/// broken template never keeps a buyer from their purchase.
+/// Renders subject and body with `data` off the async runtime, giving up after
+/// [`RENDER_DEADLINE`] (the engine's fuel ends it soon after in any case).
+pub async fn render_off_runtime(
+    subject: String,
+    body: String,
+    data: Value,
+) -> Result<(String, String), TemplateError> {
+    let rendering = tokio::task::spawn_blocking(move || render(&subject, &body, &data));
+    match tokio::time::timeout(RENDER_DEADLINE, rendering).await {
+        Ok(Ok(rendered)) => rendered,
+        Ok(Err(_)) | Err(_) => Err(TemplateError::deadline()),
+    }
+}
+
+/// Renders the email. A template that fails to render falls back to the next one, so a
+/// broken template never keeps a buyer from their purchase; one that exceeds the render
+/// limits is the error (why, for the units' record), since the seller must fix it.
 pub fn render_email(
     bundle: &DeliveryBundle,
     links: &LinkSigner<'_>,
     delivery_key: String,
-) -> RenderedEmail {
+) -> Result<RenderedEmail, TemplateError> {
     let data = template_data(bundle, links);
     let product = bundle.units.iter().find_map(|u| u.template.clone());
     let candidates = [
         (product, "product"),
         (bundle.default_template.clone(), "tenant_default"),
     ];
-    let (subject, body, template) = candidates
+    let mut chosen = None;
+    for ((subject, body), name) in candidates
         .into_iter()
         .filter_map(|(t, name)| t.map(|t| (t, name)))
-        .find_map(|((subject, body), name)| {
-            render(&subject, &body, &data)
-                .ok()
-                .map(|(s, b)| (s, b, name))
-        })
-        .unwrap_or_else(|| match render(DEFAULT_SUBJECT, DEFAULT_BODY, &data) {
+    {
+        match render(&subject, &body, &data) {
+            Ok((s, b)) => {
+                chosen = Some((s, b, name));
+                break;
+            }
+            Err(error) if error.exceeded_limit => return Err(error),
+            Err(_) => {}
+        }
+    }
+    let (subject, body, template) =
+        chosen.unwrap_or_else(|| match render(DEFAULT_SUBJECT, DEFAULT_BODY, &data) {
             Ok((s, b)) => (s, b, "built_in"),
             Err(_) => (
                 format!("Your order {}", bundle.order.platform_order_id),
@@ -90,7 +114,7 @@ pub fn render_email(
                 "raw",
             ),
         });
-    RenderedEmail {
+    Ok(RenderedEmail {
         email: OutgoingEmail {
             delivery_key,
             to: bundle.order.buyer_email.clone(),
@@ -99,5 +123,5 @@ pub fn render_email(
             text_body: body,
         },
         template,
-    }
+    })
 }

@@ -11,8 +11,9 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, ListParams, Page, RawBody, parse_json};
 use super::response::{ApiResponse, ApiResult};
 use super::state::AppState;
+use crate::delivery::render::render_off_runtime;
 use crate::domain::scopes::Scope;
-use crate::domain::templates::{TemplateError, check, render, sample_data};
+use crate::domain::templates::{TemplateError, check, sample_data};
 use crate::ids::{new_id, now_ms, rfc3339};
 use crate::store::TemplateRow;
 use utoipa_axum::router::OpenApiRouter;
@@ -91,10 +92,15 @@ impl From<TemplateRow> for TemplateOut {
 }
 
 fn template_error(error: TemplateError) -> ApiError {
+    let hint = if error.exceeded_limit {
+        "make its loops shorter and its output smaller"
+    } else {
+        "check the minijinja syntax and variable names"
+    };
     ApiError::validation(
         error.field,
         format!("the template does not render: {}", error.message),
-        "check the minijinja syntax and variable names",
+        hint,
     )
 }
 
@@ -238,7 +244,9 @@ pub async fn preview_template(
     };
     let row = find_template(&state, &auth, &id).await?;
     let data = input.data.unwrap_or_else(sample_data);
-    let (subject, body) = render(&row.subject, &row.body, &data).map_err(template_error)?;
+    let (subject, body) = render_off_runtime(row.subject, row.body, data.clone())
+        .await
+        .map_err(template_error)?;
     Ok(ApiResponse::ok(PreviewOut {
         subject,
         body,

@@ -6,8 +6,9 @@ use futures_util::StreamExt;
 
 use super::Pipeline;
 use crate::delivery::email::Mailer;
-use crate::delivery::render::{LinkSigner, render_email};
+use crate::delivery::render::{LinkSigner, RenderedEmail, render_email};
 use crate::domain::intake::retry_at;
+use crate::domain::templates::{RENDER_DEADLINE, TemplateError};
 use crate::ids::now_ms;
 use crate::store::StoreError;
 use crate::store::pipeline::{DeliveryBundle, DeliveryRow, SentEmail, UnitRef};
@@ -43,11 +44,18 @@ impl Pipeline {
         // Stable for this set of units and generation: a repeat after a crash rewrites the
         // same outbox file and reuses the Message-ID.
         let key = format!("{order_id}-{}-g{generation}", ids[0]);
-        let signer = LinkSigner {
-            base_url: &self.settings.download_base_url,
-            secret: self.link_secret.as_bytes(),
+        let rendered = match self.render(&bundle, key.clone()).await {
+            Ok(rendered) => rendered,
+            Err(error) => {
+                // Too much work for any retry to fix: the units fail with the reason.
+                let reason = format!("the delivery email cannot be rendered: {}", error.message);
+                tracing::warn!(%order_id, %reason, "delivery email not rendered");
+                self.store
+                    .mark_send_failed(tenant_id, order_id, &ids, None, &reason, now_ms())
+                    .await?;
+                return Ok(None);
+            }
         };
-        let rendered = render_email(&bundle, &signer, key.clone());
         match self.mailer.send(&rendered.email).await {
             Ok(()) => {
                 let units_json = serde_json::json!(ids);
@@ -88,6 +96,28 @@ impl Pipeline {
                     .await?;
                 Ok(None)
             }
+        }
+    }
+
+    /// Renders the email off the async runtime, within the render deadline: a seller's
+    /// template never holds up the workers of other tenants.
+    async fn render(
+        &self,
+        bundle: &DeliveryBundle,
+        key: String,
+    ) -> Result<RenderedEmail, TemplateError> {
+        let (bundle, base_url) = (bundle.clone(), self.settings.download_base_url.clone());
+        let secret = self.link_secret.clone();
+        let rendering = tokio::task::spawn_blocking(move || {
+            let signer = LinkSigner {
+                base_url: &base_url,
+                secret: secret.as_bytes(),
+            };
+            render_email(&bundle, &signer, key)
+        });
+        match tokio::time::timeout(RENDER_DEADLINE, rendering).await {
+            Ok(Ok(rendered)) => rendered,
+            Ok(Err(_)) | Err(_) => Err(TemplateError::deadline()),
         }
     }
 

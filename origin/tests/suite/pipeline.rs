@@ -6,7 +6,7 @@ use crate::common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{Backend, PUBLIC_BASE_URL, Tenant, TestApp};
+use common::{Backend, PUBLIC_BASE_URL, Tenant, TestApp, assert_error};
 use e2e::harness::outbox::{download_paths, read_outbox};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -511,6 +511,97 @@ async fn failing_events_go_dead_and_replay_from_the_api(backend: Backend) {
 /// One claimed batch: paid orders are taken in together, a refund in the middle applies
 /// after the paid order before it (whose email then never goes out), and an unreadable
 /// event fails alone.
+/// A template whose work grows with the order: within the limits for the sample data (two
+/// items), over them for an order of ten units.
+const GROWING_BODY: &str =
+    "{% for item in items %}{% for n in range(2000) %}{{ item.name }}.{% endfor %}{% endfor %}";
+
+async fn a_runaway_template_is_refused_at_save_and_preview_and_fails_its_delivery(
+    backend: Backend,
+) {
+    let app = pipeline_app(backend).await;
+    let tenant = app.tenant(20).await;
+
+    // Two nested loops of 100,000: refused when saved, with the reason and nothing stored.
+    let runaway =
+        "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}";
+    let (status, body) = app
+        .post(
+            "/api/v1/templates",
+            &tenant.key,
+            json!({"name": "Runaway", "subject": "Hi", "body": runaway}),
+        )
+        .await;
+    let error = assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_FAILED");
+    assert_eq!(error["field"], "body", "{body}");
+    assert!(
+        error["message"].as_str().unwrap().contains("too much work"),
+        "{body}"
+    );
+    let (_, list) = app.get("/api/v1/templates", &tenant.key).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 0, "{list}");
+
+    // One whose work grows with the order is saved; its preview with a big order is refused.
+    let (status, saved) = app
+        .post(
+            "/api/v1/templates",
+            &tenant.key,
+            json!({"name": "Growing", "subject": "Your order", "body": GROWING_BODY}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{saved}");
+    let template_id = saved["data"]["id"].as_str().unwrap().to_owned();
+    let items: Vec<Value> = (0..10)
+        .map(|n| json!({"name": format!("Licence {n}"), "type": "CODE", "code": "X"}))
+        .collect();
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/templates/{template_id}/preview"),
+            &tenant.key,
+            json!({"data": {"buyer": {"name": "A", "email": "a@example.net"},
+                            "order": {"id": "o", "platform": "woocommerce", "platform_order_id": "1"},
+                            "shop": {"name": "S"}, "items": items}}),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_FAILED");
+
+    // A real order of ten units with that template: the units fail with the reason, no email.
+    let codes: Vec<String> = (0..10).map(|n| format!("RUN-{n}")).collect();
+    let product_id = product(&app, &tenant, "CODE", 901, &codes).await;
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/products/{product_id}"),
+            &tenant.key,
+            Some(json!({"template_id": template_id})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    ingest(
+        &app,
+        &tenant,
+        "woocommerce",
+        "evt_run",
+        &woo_order(7001, 901, 10),
+    )
+    .await;
+    let all = wait_orders(&app, &tenant, "the units to fail", |o| {
+        item_statuses(o, "failed") == 1
+    })
+    .await;
+    assert!(outbox(&app).is_empty(), "no half-made email goes out");
+    let (_, order) = app
+        .get(
+            &format!("/api/v1/orders/{}", all[0]["id"].as_str().unwrap()),
+            &tenant.key,
+        )
+        .await;
+    assert!(
+        order.to_string().contains("cannot be rendered"),
+        "the reason is on the order: {order}"
+    );
+}
+
 async fn one_batch_applies_its_events_in_order_and_fails_them_alone(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let tenant = app.tenant(10).await;
@@ -578,6 +669,7 @@ async fn one_batch_applies_its_events_in_order_and_fails_them_alone(backend: Bac
 }
 
 on_both_backends!(
+    a_runaway_template_is_refused_at_save_and_preview_and_fails_its_delivery,
     woocommerce_order_is_delivered_once_with_code_and_link,
     concurrent_orders_wait_for_stock_and_never_share_a_code,
     units_wait_for_tokens_and_resume_when_tokens_are_added,
