@@ -8,9 +8,9 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header;
 use axum::response::Response;
-use shared::forward::{SIGNATURE_HEADER, sign_forwarded_request};
+use shared::forward::SIGNATURE_HEADER;
 
-use super::EDGE_SECRET;
+use super::edge_signature;
 
 /// Starts the signing relay to `origin` on a random loopback port; its base URL.
 pub async fn start(origin: String) -> String {
@@ -39,17 +39,7 @@ async fn relay(client: &reqwest::Client, origin: &str, request: Request) -> Resp
         }
     }
     if !parts.headers.contains_key(SIGNATURE_HEADER) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let signature = sign_forwarded_request(
-            EDGE_SECRET.as_bytes(),
-            now,
-            parts.method.as_str(),
-            path_and_query,
-            &bytes,
-        );
+        let signature = edge_signature(parts.method.as_str(), path_and_query, &bytes);
         outgoing = outgoing.header(SIGNATURE_HEADER, signature);
     }
     let answer = outgoing.body(bytes).send().await.unwrap();

@@ -245,7 +245,7 @@ impl TestApp {
 
     /// A request signed as the edge signs it.
     pub async fn edge(&self, method: Method, path: &str, body: &str) -> (StatusCode, Value) {
-        let signature = edge_signature(method.as_str(), path, body);
+        let signature = edge_signature(method.as_str(), path, body.as_bytes());
         let response = self
             .client
             .request(method, format!("{}{path}", self.base))
@@ -263,7 +263,7 @@ impl TestApp {
     /// (sending the body too would race the origin closing the connection).
     pub async fn edge_declaring_only(&self, path: &str, body: &str) -> (StatusCode, Value) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let signature = edge_signature("POST", path, body);
+        let signature = edge_signature("POST", path, body.as_bytes());
         let address = self.origin.trim_start_matches("http://");
         let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
         let head = format!(
@@ -286,18 +286,12 @@ impl TestApp {
 }
 
 /// `X-YS-Edge-Signature` for a request signed now, as the edge signs it.
-fn edge_signature(method: &str, path: &str, body: &str) -> String {
+pub fn edge_signature(method: &str, path: &str, body: &[u8]) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    shared::forward::sign_forwarded_request(
-        EDGE_SECRET.as_bytes(),
-        now,
-        method,
-        path,
-        body.as_bytes(),
-    )
+    shared::forward::sign_forwarded_request(EDGE_SECRET.as_bytes(), now, method, path, body)
 }
 
 /// Sends a request built by hand (other headers, raw bodies); answers status and body.
