@@ -7,11 +7,9 @@ use shared::ErrorCode;
 use shared::apikey::parse_bearer;
 use shared::internal::{KEY_TENANT_HEADER, REQUEST_ID_HEADER};
 use shared::ratelimit::{API_CLIENT, API_KEY, API_TENANT, Decision, rate_limit_headers};
-use std::cell::RefCell;
-use std::collections::HashMap;
-
 use worker::{Env, Headers, Method, Request, Response, Result, RouteContext};
 
+use crate::memory::IsolateMap;
 use crate::origin::{self, OriginRequest};
 use crate::{limiter, respond};
 
@@ -26,11 +24,8 @@ const FORWARDED_RESPONSE_HEADERS: [&str; 4] = ["Content-Type", "Location", "Retr
 
 thread_local! {
     /// Key hash → tenant, as the origin named it on an earlier answer for that key.
-    static KEY_TENANTS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+    static KEY_TENANTS: IsolateMap<String> = IsolateMap::new();
 }
-
-/// Keys whose tenant this isolate remembers at most (a bound against made-up keys).
-const KEY_TENANTS_LIMIT: usize = 10_000;
 
 /// Counts one call: per client address, then per tenant (once the key's tenant is known),
 /// then per key (`None`: a malformed key, counted per address as `anonymous`). The binding
@@ -48,7 +43,7 @@ async fn count(
         let anonymous = limiter::check_client(env, &API_KEY, "anonymous", req).await?;
         return Ok((anonymous, "rate limit exceeded for this API key"));
     };
-    let tenant = KEY_TENANTS.with(|m| m.borrow().get(key_hash).cloned());
+    let tenant = KEY_TENANTS.with(|m| m.get(key_hash));
     if let Some(tenant) = tenant {
         let by_tenant = limiter::check(env, &API_TENANT, &format!("api-tenant:{tenant}")).await?;
         if !by_tenant.allowed {
@@ -63,13 +58,7 @@ async fn count(
 }
 
 fn remember_tenant(key_hash: &str, tenant: &str) {
-    KEY_TENANTS.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.len() >= KEY_TENANTS_LIMIT {
-            m.clear();
-        }
-        m.insert(key_hash.to_owned(), tenant.to_owned());
-    });
+    KEY_TENANTS.with(|m| m.insert(key_hash, tenant.to_owned()));
 }
 
 /// Any method on `/api/v1/*`.

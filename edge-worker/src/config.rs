@@ -7,13 +7,11 @@
 //! in this isolate's memory to spare a KV read per delivery; losing them only costs that read.
 //! That a tenant does not exist is remembered in memory only, never written to KV.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 use shared::internal::{EdgeConfig, edge_config_path};
 use worker::{Env, Method, Result};
 
+use crate::memory::IsolateMap;
 use crate::origin::{self, OriginRequest};
 use crate::settings;
 
@@ -33,11 +31,8 @@ pub enum TenantConfig {
 }
 
 thread_local! {
-    static IN_MEMORY: RefCell<HashMap<String, CachedConfig>> = RefCell::new(HashMap::new());
+    static IN_MEMORY: IsolateMap<CachedConfig> = IsolateMap::new();
 }
-
-/// Tenants whose config this isolate keeps in memory at most (a bound against id scans).
-const IN_MEMORY_LIMIT: usize = 10_000;
 
 /// The cached form: `config: None` remembers that the tenant does not exist.
 #[derive(Clone, Serialize, Deserialize)]
@@ -51,7 +46,7 @@ pub async fn tenant_config(env: &Env, tenant_id: &str, request_id: &str) -> Resu
     let now_ms = worker::Date::now().as_millis();
     let ttl_ms = settings::edge_config_ttl_secs(env) * 1_000;
     let is_fresh = |cached: &CachedConfig| now_ms.saturating_sub(cached.fetched_at_ms) < ttl_ms;
-    let in_memory = IN_MEMORY.with(|m| m.borrow().get(tenant_id).cloned());
+    let in_memory = IN_MEMORY.with(|m| m.get(tenant_id));
     if let Some(cached) = in_memory.filter(is_fresh) {
         return Ok(known_or_unknown(cached.config));
     }
@@ -94,13 +89,7 @@ pub async fn tenant_config(env: &Env, tenant_id: &str, request_id: &str) -> Resu
 }
 
 fn remember(tenant_id: &str, cached: &CachedConfig) {
-    IN_MEMORY.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.len() >= IN_MEMORY_LIMIT {
-            m.clear();
-        }
-        m.insert(tenant_id.to_owned(), cached.clone());
-    });
+    IN_MEMORY.with(|m| m.insert(tenant_id, cached.clone()));
 }
 
 fn known_or_unknown(config: Option<EdgeConfig>) -> TenantConfig {

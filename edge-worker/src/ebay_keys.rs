@@ -24,6 +24,7 @@ use worker::{AbortSignal, Env, Fetch, Headers, Method, Request, RequestInit, Res
 use shared::ratelimit::EBAY_KEY_LOOKUP;
 
 use crate::config::CACHE_BINDING;
+use crate::memory::IsolateMap;
 use crate::{limiter, settings};
 
 const KEY_TTL_SECS: u64 = 3_600;
@@ -38,11 +39,8 @@ const PLATFORM_TIMEOUT_MS: u32 = 5_000;
 thread_local! {
     static IMPORTED: RefCell<HashMap<String, (CryptoKey, u64)>> = RefCell::new(HashMap::new());
     /// Key ids eBay does not know, with when that stops being believed (ms).
-    static UNKNOWN: RefCell<HashMap<String, u64>> = RefCell::new(HashMap::new());
+    static UNKNOWN: IsolateMap<u64> = IsolateMap::new();
 }
-
-/// Unknown key ids this isolate remembers at most (a bound against id scans).
-const UNKNOWN_IN_MEMORY_LIMIT: usize = 10_000;
 
 /// Why a key could not be had.
 pub enum KeyError {
@@ -108,7 +106,7 @@ async fn look_up(
     now_ms: u64,
 ) -> std::result::Result<Vec<u8>, KeyError> {
     let unknown_key = format!("ebay-key-unknown:{kid}");
-    let known_unknown = UNKNOWN.with(|m| m.borrow().get(kid).is_some_and(|until| *until > now_ms));
+    let known_unknown = UNKNOWN.with(|m| m.get(kid).is_some_and(|until| until > now_ms));
     if known_unknown || kv.get(&unknown_key).text().await.ok().flatten().is_some() {
         return Err(KeyError::UnknownKid);
     }
@@ -120,13 +118,7 @@ async fn look_up(
     }
     let fetched = fetch_public_key(env, kid).await;
     if let Err(KeyError::UnknownKid) = fetched {
-        UNKNOWN.with(|m| {
-            let mut m = m.borrow_mut();
-            if m.len() >= UNKNOWN_IN_MEMORY_LIMIT {
-                m.clear();
-            }
-            m.insert(kid.to_owned(), now_ms + UNKNOWN_KID_TTL_SECS * 1_000);
-        });
+        UNKNOWN.with(|m| m.insert(kid, now_ms + UNKNOWN_KID_TTL_SECS * 1_000));
         if let Ok(put) = kv.put(&unknown_key, "404") {
             let _ = put.expiration_ttl(UNKNOWN_KID_TTL_SECS).execute().await;
         }

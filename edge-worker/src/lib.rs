@@ -13,6 +13,7 @@ mod config;
 mod downloads;
 mod ebay_keys;
 mod limiter;
+mod memory;
 mod origin;
 mod queue;
 mod respond;
