@@ -55,6 +55,7 @@ impl Application {
             public_base_url: settings.public_base_url.trim_end_matches('/').to_owned(),
             files_dir: settings.data_dir.join("files"),
             max_upload_bytes: settings.max_upload_bytes,
+            storage_quota: settings.storage_quota,
             max_keys_per_tenant: settings.max_keys_per_tenant,
             ebay_identity_base_url,
             connections: settings.connections.clone(),

@@ -12,6 +12,10 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::crypto::MasterKey;
 
+mod storage;
+
+pub use storage::{RetentionArgs, RetentionSettings, StorageQuota, StorageQuotaArgs};
+
 /// `--max-body-bytes` unless given: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// `--max-upload-bytes` unless given: 100 MiB.
@@ -99,6 +103,8 @@ pub struct ServeArgs {
     pub pipeline: PipelineArgs,
     #[command(flatten)]
     pub connections: ConnectionArgs,
+    #[command(flatten)]
+    pub storage_quota: StorageQuotaArgs,
 }
 
 /// Platform connections: how many a tenant may have, how long a rotated webhook secret keeps
@@ -237,6 +243,8 @@ pub struct PipelineArgs {
     /// Events read and emails sent at once by a worker (platform fetches, outbox or SMTP).
     #[arg(long, env = "PIPELINE_CONCURRENCY", default_value_t = 8)]
     pub pipeline_concurrency: u32,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -299,6 +307,8 @@ pub struct Settings {
     /// The background jobs (event intake, sends, resumption, pollers).
     pub pipeline: PipelineSettings,
     pub connections: ConnectionSettings,
+    /// What one tenant may keep in uploaded files.
+    pub storage_quota: StorageQuota,
 }
 
 /// The background jobs' settings, resolved from [`PipelineArgs`].
@@ -332,6 +342,8 @@ pub struct PipelineSettings {
     pub concurrency: usize,
     /// How long a claim holds before another worker may take the row over, in ms.
     pub lease_ms: i64,
+    /// What the retention job prunes, and how often.
+    pub retention: RetentionSettings,
 }
 
 impl Settings {
@@ -352,6 +364,7 @@ impl Settings {
             max_keys_per_tenant: args.max_keys_per_tenant,
             pipeline,
             connections: ConnectionSettings::resolve(&args.connections),
+            storage_quota: StorageQuota::resolve(&args.storage_quota),
         })
     }
 
@@ -375,6 +388,7 @@ impl Settings {
             max_keys_per_tenant: DEFAULT_MAX_KEYS_PER_TENANT,
             pipeline: PipelineSettings::defaults(data_dir, DEFAULT_PUBLIC_BASE_URL),
             connections: ConnectionSettings::default(),
+            storage_quota: StorageQuota::default(),
         }
     }
 }
@@ -415,6 +429,7 @@ impl PipelineSettings {
             lease_ms: i64::try_from(args.pipeline_lease_secs.max(1))
                 .unwrap_or(60)
                 .saturating_mul(1000),
+            retention: RetentionSettings::resolve(&args.retention),
         }
     }
 

@@ -38,6 +38,9 @@ pub enum ErrorCode {
     InsufficientTokens,
     /// The tenant already has as many platform connections as it may.
     TooManyConnections,
+    /// The upload would take the tenant's uploaded files past its storage quota (bytes or
+    /// files); nothing was stored.
+    StorageQuotaExceeded,
     /// An eBay notification whose signature does not verify (eBay's SDKs answer 412).
     SignatureMismatch,
     /// The body is larger than the route accepts.
@@ -53,7 +56,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::InvalidRequest,
         ErrorCode::ValidationFailed,
         ErrorCode::Unauthorized,
@@ -69,6 +72,7 @@ impl ErrorCode {
         ErrorCode::ConnectionInactive,
         ErrorCode::InsufficientTokens,
         ErrorCode::TooManyConnections,
+        ErrorCode::StorageQuotaExceeded,
         ErrorCode::SignatureMismatch,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
@@ -93,7 +97,8 @@ impl ErrorCode {
             | ErrorCode::Conflict
             | ErrorCode::KeyLimitReached
             | ErrorCode::ConnectionInactive
-            | ErrorCode::TooManyConnections => 409,
+            | ErrorCode::TooManyConnections
+            | ErrorCode::StorageQuotaExceeded => 409,
             ErrorCode::SignatureMismatch => 412,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
@@ -121,6 +126,7 @@ impl ErrorCode {
             ErrorCode::ConnectionInactive => "CONNECTION_INACTIVE",
             ErrorCode::InsufficientTokens => "INSUFFICIENT_TOKENS",
             ErrorCode::TooManyConnections => "TOO_MANY_CONNECTIONS",
+            ErrorCode::StorageQuotaExceeded => "STORAGE_QUOTA_EXCEEDED",
             ErrorCode::SignatureMismatch => "SIGNATURE_MISMATCH",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
@@ -176,6 +182,8 @@ mod tests {
         assert_eq!(ErrorCode::EnvironmentEscalation.http_status(), 403);
         assert_eq!(ErrorCode::TestKeyLiveData.http_status(), 403);
         assert_eq!(ErrorCode::KeyLimitReached.http_status(), 409);
+        // A tenant's limit, like the key cap: the same upload fits another tenant.
+        assert_eq!(ErrorCode::StorageQuotaExceeded.http_status(), 409);
     }
 
     #[test]

@@ -48,6 +48,17 @@ pub enum ApiError {
     Conflict(String),
     #[error("this tenant already has {max} connections, the most it may have")]
     TooManyConnections { max: i64 },
+    /// An upload past the tenant's storage quota (`GET /api/v1/tenant` shows use and quota).
+    #[error(
+        "the upload would pass the tenant's storage quota: {used_bytes} of {quota_bytes} bytes \
+         and {files} of {max_files} files in use"
+    )]
+    StorageQuotaExceeded {
+        used_bytes: i64,
+        quota_bytes: i64,
+        files: i64,
+        max_files: i64,
+    },
     #[error("the token balance ({balance}) cannot pay for {needed} item(s)")]
     InsufficientTokens { balance: i64, needed: i64 },
     #[error("the body is larger than {limit} bytes")]
@@ -101,6 +112,7 @@ impl ApiError {
             ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::InsufficientTokens { .. } => ErrorCode::InsufficientTokens,
             ApiError::TooManyConnections { .. } => ErrorCode::TooManyConnections,
+            ApiError::StorageQuotaExceeded { .. } => ErrorCode::StorageQuotaExceeded,
             ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             ApiError::Internal(_) => ErrorCode::InternalError,
@@ -131,6 +143,11 @@ impl ApiError {
             }
             ApiError::TooManyConnections { .. } => {
                 body = body.with_hint("delete a connection you no longer use")
+            }
+            ApiError::StorageQuotaExceeded { .. } => {
+                body = body.with_hint(
+                    "GET /api/v1/tenant shows the storage in use and the quota (data.storage)",
+                )
             }
             _ => {}
         }

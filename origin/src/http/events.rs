@@ -113,18 +113,28 @@ pub fn one_of(field: &'static str, value: Option<&str>, allowed: &[&str]) -> Res
     params(("id" = String, Path, description = "Event id")), security(("api_key" = ["events:write"])),
     responses((status = 200, description = "Queued again for processing; deliveries already made are not repeated", body = EventOut),
         (status = 401, body = super::docs::ErrorEnvelope), (status = 403, body = super::docs::ErrorEnvelope),
-        (status = 404, body = super::docs::ErrorEnvelope)))]
+        (status = 404, body = super::docs::ErrorEnvelope),
+        (status = 409, description = "CONFLICT: the event's body was pruned after its retention (or erased); there is nothing to process", body = super::docs::ErrorEnvelope)))]
 pub async fn replay_event(
     auth: Auth,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<EventOut> {
     auth.require(Scope::EventsWrite)?;
-    let event = state
-        .store
-        .replay_event(&auth.tenant_id, &id)
-        .await?
-        .ok_or(ApiError::NotFound("event"))?;
+    let Some(event) = state.store.replay_event(&auth.tenant_id, &id).await? else {
+        if state
+            .store
+            .event_body_pruned_at(&auth.tenant_id, &id)
+            .await?
+            .is_some()
+        {
+            return Err(ApiError::Conflict(
+                "the event's body was pruned after its retention period; it cannot be replayed"
+                    .into(),
+            ));
+        }
+        return Err(ApiError::NotFound("event"));
+    };
     tracing::info!(event_id = %event.id, "event replayed");
     Ok(ApiResponse::ok(EventOut::from(event)))
 }

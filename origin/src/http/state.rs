@@ -7,6 +7,7 @@ use std::sync::Arc;
 use secrecy::SecretString;
 
 use crate::config::ConnectionSettings;
+use crate::config::StorageQuota;
 use crate::crypto::MasterKey;
 use crate::platforms::outbound::Outbound;
 use crate::store::Store;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub public_base_url: String,
     pub files_dir: PathBuf,
     pub max_upload_bytes: u64,
+    /// What one tenant may keep in uploaded files.
+    pub storage_quota: StorageQuota,
     /// Most usable API keys a tenant may hold.
     pub max_keys_per_tenant: i64,
     /// The connection cap and the secret overlap.

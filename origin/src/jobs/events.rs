@@ -16,6 +16,7 @@ use crate::ids::now_ms;
 use crate::platforms::ebay::{EbayClient, NotificationKind, parse_notification};
 use crate::platforms::woocommerce::parse_order_webhook;
 use crate::store::pipeline::{ApplyOutcome, ClaimedEvent, OrderIntake, OrderKey, UnitRef};
+use crate::store::retention::BuyerErasure;
 use crate::store::{EventRow, StoreError};
 
 impl Pipeline {
@@ -159,11 +160,21 @@ impl Pipeline {
             // touched, so a replay at another tenant erases only what that tenant must erase.
             NotificationKind::AccountDeletion { user_id, username } => {
                 let ids: Vec<String> = std::iter::once(user_id).chain(username).collect();
-                let erased = self
-                    .store
-                    .anonymise_buyer(tenant_id, "ebay", &ids, now)
-                    .await?;
-                tracing::info!(erased, "eBay account deletion applied");
+                let erasure = BuyerErasure {
+                    tenant_id,
+                    platform: "ebay",
+                    buyer_ids: &ids,
+                    event_id: Some(event_id),
+                };
+                // Marks this event processed too (its body names the buyer and is dropped).
+                let erased = self.store.erase_buyer(erasure, now).await?;
+                tracing::info!(
+                    orders = erased.orders,
+                    events = erased.events,
+                    audit_rows = erased.audit_rows,
+                    "eBay account deletion applied"
+                );
+                return Ok(None);
             }
             // eBay signs the body only and sends it to every app: only the connection of the
             // seller it names is deactivated.

@@ -8,9 +8,11 @@
 //! * [`sends`]: rendering and sending delivery emails, and resuming units waiting for stock
 //!   or tokens
 //! * [`pollers`]: Etsy receipts and WooCommerce reconciliation
+//! * [`retention`]: pruning what is kept only for a while (event bodies, audit, links)
 
 pub mod events;
 pub mod pollers;
+pub mod retention;
 pub mod sends;
 
 use std::sync::Arc;
@@ -104,6 +106,8 @@ impl Pipeline {
         tokio::spawn(async move { me.resume_loop().await });
         let me = self.clone();
         tokio::spawn(async move { me.poll_loop().await });
+        let me = self.clone();
+        tokio::spawn(async move { me.retention_loop().await });
     }
 
     /// Takes in batch after batch; a batch's emails are sent while the next batch is taken

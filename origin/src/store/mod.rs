@@ -11,6 +11,7 @@ pub mod group_commit;
 pub mod pipeline;
 mod postgres;
 mod resources;
+pub mod retention;
 mod rows;
 mod sqlite;
 
@@ -24,6 +25,7 @@ pub use resources::{
     CodeStore, ConnectionStore, EventStore, FileStore, KeyStore, OrderStore, ProductStore,
     StoreBackend, TemplateStore, TenantStore,
 };
+pub use retention::{QuotaStore, RetentionStore};
 pub use rows::*;
 pub use sqlite::SqliteStore;
 
@@ -38,6 +40,7 @@ pub mod prelude {
         CodeStore, ConnectionStore, EventStore, FileStore, KeyStore, OrderStore, ProductStore,
         StoreBackend, TemplateStore, TenantStore,
     };
+    pub use super::retention::{QuotaStore, RetentionStore};
 }
 
 /// Why a store call failed, in terms a handler can turn into an answer.
@@ -81,6 +84,8 @@ pub trait Store:
     + OrderStore
     + TemplateStore
     + PipelineStore
+    + RetentionStore
+    + QuotaStore
     + Send
     + Sync
     + 'static
@@ -99,6 +104,8 @@ impl<T> Store for T where
         + OrderStore
         + TemplateStore
         + PipelineStore
+        + RetentionStore
+        + QuotaStore
         + Send
         + Sync
         + 'static

@@ -166,7 +166,8 @@ pub trait EventQueueStore: Send + Sync {
         retry_at: Option<i64>,
         error: &str,
     ) -> StoreResult<()>;
-    /// Puts a dead (or failed) event back in the queue; the event after the change.
+    /// Puts a dead (or failed) event back in the queue; the event after the change. None when
+    /// there is no such event, or its body was pruned (nothing left to process).
     async fn replay_event(&self, tenant_id: &str, event_id: &str) -> StoreResult<Option<EventRow>>;
 }
 

@@ -181,13 +181,6 @@ pub trait CodeStore: Send + Sync {
 pub trait FileStore: Send + Sync {
     async fn insert_file(&self, file: &FileRow) -> StoreResult<()>;
     async fn get_file(&self, file_id: &str) -> StoreResult<Option<FileRow>>;
-    async fn complete_file(
-        &self,
-        file_id: &str,
-        size_bytes: i64,
-        sha256: &str,
-        now: i64,
-    ) -> StoreResult<()>;
     async fn list_files(&self, tenant_id: &str, product_id: &str) -> StoreResult<Vec<FileRow>>;
 }
 
@@ -213,14 +206,6 @@ pub trait OrderStore: Send + Sync {
         item_id: &str,
         now: i64,
     ) -> StoreResult<(OrderItemRow, i64)>;
-    /// Erases the buyer's personal data from the tenant's orders of `platform`; how many.
-    async fn anonymise_buyer(
-        &self,
-        tenant_id: &str,
-        platform: &str,
-        buyer_platform_ids: &[String],
-        now: i64,
-    ) -> StoreResult<u64>;
 }
 
 /// Email templates.

@@ -20,7 +20,7 @@ use shared::internal::{INGEST_PATH, Platform};
 
 pub(crate) const EBAY_ORDER: &str =
     include_str!("../../../fixtures/ebay/notification-order-confirmation.body");
-const EBAY_DELETION: &str =
+pub(crate) const EBAY_DELETION: &str =
     include_str!("../../../fixtures/ebay/notification-account-deletion.body");
 const EBAY_REVOCATION: &str =
     include_str!("../../../fixtures/ebay/notification-authorization-revocation.body");

@@ -12,6 +12,7 @@ use tokio::io::AsyncWriteExt;
 use utoipa::{IntoParams, ToSchema};
 
 use super::find_product;
+use crate::config::StorageQuota;
 use crate::domain::scopes::Scope;
 use crate::http::auth::Auth;
 use crate::http::error::ApiError;
@@ -20,6 +21,7 @@ use crate::http::response::{ApiResponse, ApiResult};
 use crate::http::state::AppState;
 use crate::ids::{new_id, now_ms, rfc3339};
 use crate::store::FileRow;
+use crate::store::retention::StorageUsage;
 
 /// How long an upload URL stays valid.
 const UPLOAD_URL_TTL_SECS: i64 = 3600;
@@ -52,6 +54,8 @@ pub struct UploadSlotOut {
     pub upload_url: String,
     pub upload_method: &'static str,
     pub expires_at: String,
+    /// The most this upload may be: the upload limit, or less when the tenant's storage
+    /// quota leaves less room.
     pub max_bytes: u64,
 }
 
@@ -85,7 +89,7 @@ fn link_message(file_id: &str, expires: i64) -> String {
 #[utoipa::path(post, path = "/api/v1/products/{id}/files", tag = "products", params(("id" = String, Path, description = "Product id")),
     request_body = FileIn, security(("api_key" = ["products:write"])),
     responses((status = 201, description = "A signed upload URL for a new file of the product", body = UploadSlotOut),
-        (status = 409, description = "CONFLICT: a CODE product has no files", body = crate::http::docs::ErrorEnvelope), crate::http::docs::KeyErrors, crate::http::docs::BadInput, crate::http::docs::Missing, crate::http::docs::TooLarge, crate::http::docs::WrongMediaType))]
+        (status = 409, description = "CONFLICT: a CODE product has no files; STORAGE_QUOTA_EXCEEDED: the tenant has no room for another file", body = crate::http::docs::ErrorEnvelope), crate::http::docs::KeyErrors, crate::http::docs::BadInput, crate::http::docs::Missing, crate::http::docs::TooLarge, crate::http::docs::WrongMediaType))]
 pub async fn create_upload(
     auth: Auth,
     State(state): State<AppState>,
@@ -110,6 +114,11 @@ pub async fn create_upload(
         return Err(ApiError::Conflict("CODE products have no files".into()));
     }
     let now = now_ms();
+    let usage = usage_now(&state, &auth.tenant_id, now).await?;
+    let quota = state.storage_quota;
+    if usage.files >= quota.max_files || usage.bytes >= quota.max_bytes {
+        return Err(quota_exceeded(quota, usage));
+    }
     let file_id = new_id("file");
     let row = FileRow {
         storage_key: format!("{}/{}", auth.tenant_id, file_id),
@@ -136,7 +145,7 @@ pub async fn create_upload(
         ),
         upload_method: "PUT",
         expires_at: rfc3339(expires * 1000),
-        max_bytes: state.max_upload_bytes,
+        max_bytes: state.max_upload_bytes.min(room(quota, usage)),
         file: file_out(row),
     }))
 }
@@ -146,7 +155,7 @@ pub async fn create_upload(
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, description = "Stored; the file is now `uploaded` on its product", body = FileOut),
         (status = 401, description = "UNAUTHORIZED: bad or expired signature", body = crate::http::docs::ErrorEnvelope),
-        (status = 409, description = "CONFLICT: already uploaded", body = crate::http::docs::ErrorEnvelope), crate::http::docs::BadInput, crate::http::docs::Missing, crate::http::docs::TooLarge))]
+        (status = 409, description = "CONFLICT: already uploaded; STORAGE_QUOTA_EXCEEDED: the file would take the tenant past its storage quota (nothing is stored)", body = crate::http::docs::ErrorEnvelope), crate::http::docs::BadInput, crate::http::docs::Missing, crate::http::docs::TooLarge))]
 pub async fn upload_file(
     State(state): State<AppState>,
     Path(file_id): Path<String>,
@@ -177,7 +186,17 @@ pub async fn upload_file(
             .await
             .map_err(ApiError::internal)?;
     }
-    let written = stream_to(&partial_path, body, state.max_upload_bytes).await;
+    // The body may be as large as the upload limit, or the room the quota leaves if less.
+    let quota = state.storage_quota;
+    let usage = usage_now(&state, &file.tenant_id, now_ms()).await?;
+    let room = room(quota, usage);
+    let limit = state.max_upload_bytes.min(room);
+    let written = match stream_to(&partial_path, body, limit).await {
+        Err(ApiError::PayloadTooLarge { .. }) if room < state.max_upload_bytes => {
+            Err(quota_exceeded(quota, usage))
+        }
+        other => other,
+    };
     let (size, digest) = match written {
         Ok(done) => done,
         Err(error) => {
@@ -189,10 +208,23 @@ pub async fn upload_file(
         .await
         .map_err(ApiError::internal)?;
     let size = i64::try_from(size).map_err(ApiError::internal)?;
-    state
+    // Checked again where it is recorded: another upload of the tenant may have finished
+    // meanwhile.
+    let recorded = state
         .store
-        .complete_file(&file.id, size, &digest, now_ms())
-        .await?;
+        .complete_file_within(&file.id, size, &digest, now_ms(), quota.max_bytes)
+        .await;
+    match recorded {
+        Ok(Ok(())) => {}
+        Ok(Err(usage)) => {
+            let _ = tokio::fs::remove_file(&final_path).await;
+            return Err(quota_exceeded(quota, usage));
+        }
+        Err(error) => {
+            let _ = tokio::fs::remove_file(&final_path).await;
+            return Err(error.into());
+        }
+    }
     let file = state
         .store
         .get_file(&file_id)
@@ -228,4 +260,28 @@ async fn stream_to(
     }
     out.sync_all().await.map_err(ApiError::internal)?;
     Ok((size, hex::encode(hasher.finalize())))
+}
+
+/// The tenant's storage use now (pending files whose upload URL still works count as files).
+pub async fn usage_now(
+    state: &AppState,
+    tenant_id: &str,
+    now: i64,
+) -> Result<StorageUsage, ApiError> {
+    let pending_since = now - UPLOAD_URL_TTL_SECS * 1000;
+    Ok(state.store.storage_usage(tenant_id, pending_since).await?)
+}
+
+/// Bytes the quota leaves.
+fn room(quota: StorageQuota, usage: StorageUsage) -> u64 {
+    u64::try_from(quota.max_bytes.saturating_sub(usage.bytes)).unwrap_or(0)
+}
+
+fn quota_exceeded(quota: StorageQuota, usage: StorageUsage) -> ApiError {
+    ApiError::StorageQuotaExceeded {
+        used_bytes: usage.bytes,
+        quota_bytes: quota.max_bytes,
+        files: usage.files,
+        max_files: quota.max_files,
+    }
 }

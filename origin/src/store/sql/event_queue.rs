@@ -84,7 +84,8 @@ impl EventQueueStore for Backend {
         let _writer = self.write_gate().await;
         Ok(sqlx::query_as(
             "UPDATE events SET status = 'received', process_attempts = 0, next_attempt_at = 0, \
-             lease_until = 0 WHERE tenant_id = $1 AND id = $2 RETURNING *",
+             lease_until = 0 WHERE tenant_id = $1 AND id = $2 AND body_pruned_at IS NULL \
+             RETURNING *",
         )
         .bind(tenant_id)
         .bind(event_id)

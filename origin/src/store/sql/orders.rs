@@ -228,32 +228,6 @@ impl OrderStore for Backend {
         tx.commit().await?;
         Ok((item, balance))
     }
-
-    async fn anonymise_buyer(
-        &self,
-        tenant_id: &str,
-        platform: &str,
-        buyer_platform_ids: &[String],
-        now: i64,
-    ) -> StoreResult<u64> {
-        let _writer = self.write_gate().await;
-        let mut erased = 0;
-        for buyer in buyer_platform_ids {
-            erased += sqlx::query(
-                "UPDATE orders SET buyer_email = 'erased@invalid', buyer_name = NULL, \
-                 buyer_platform_id = NULL, updated_at = $1 \
-                 WHERE tenant_id = $2 AND platform = $3 AND buyer_platform_id = $4",
-            )
-            .bind(now)
-            .bind(tenant_id)
-            .bind(platform)
-            .bind(buyer)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        }
-        Ok(erased)
-    }
 }
 
 /// Charges `cost` tokens of a balance read (and locked) in this transaction, as the ledger

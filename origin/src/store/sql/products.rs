@@ -124,27 +124,6 @@ impl FileStore for Backend {
             .await?)
     }
 
-    async fn complete_file(
-        &self,
-        file_id: &str,
-        size_bytes: i64,
-        sha256: &str,
-        now: i64,
-    ) -> StoreResult<()> {
-        let _writer = self.write_gate().await;
-        sqlx::query(
-            "UPDATE product_files SET status = 'uploaded', size_bytes = $1, sha256 = $2, \
-             uploaded_at = $3 WHERE id = $4",
-        )
-        .bind(size_bytes)
-        .bind(sha256)
-        .bind(now)
-        .bind(file_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     async fn list_files(&self, tenant_id: &str, product_id: &str) -> StoreResult<Vec<FileRow>> {
         tenant_rows(
             &self.pool,
