@@ -12,6 +12,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::crypto::MasterKey;
 
+mod work_bounds;
+pub use work_bounds::{WorkBounds, WorkBoundsArgs};
+
 /// `--max-body-bytes` unless given: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// `--max-upload-bytes` unless given: 100 MiB.
@@ -237,6 +240,8 @@ pub struct PipelineArgs {
     /// Events read and emails sent at once by a worker (platform fetches, outbox or SMTP).
     #[arg(long, env = "PIPELINE_CONCURRENCY", default_value_t = 8)]
     pub pipeline_concurrency: u32,
+    #[command(flatten)]
+    pub bounds: WorkBoundsArgs,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -332,6 +337,8 @@ pub struct PipelineSettings {
     pub concurrency: usize,
     /// How long a claim holds before another worker may take the row over, in ms.
     pub lease_ms: i64,
+    /// Pollers' pages, deadline and concurrency; the waiting units' sweep.
+    pub bounds: WorkBounds,
 }
 
 impl Settings {
@@ -415,6 +422,7 @@ impl PipelineSettings {
             lease_ms: i64::try_from(args.pipeline_lease_secs.max(1))
                 .unwrap_or(60)
                 .saturating_mul(1000),
+            bounds: WorkBounds::resolve(&args.bounds),
         }
     }
 

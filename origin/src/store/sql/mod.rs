@@ -19,6 +19,7 @@ mod links;
 mod orders;
 mod pollers;
 mod products;
+mod resume;
 mod sends;
 mod templates;
 mod tenants;
