@@ -15,6 +15,8 @@ use crate::crypto::MasterKey;
 mod storage;
 
 pub use storage::{RetentionArgs, RetentionSettings, StorageQuota, StorageQuotaArgs};
+mod work_bounds;
+pub use work_bounds::{WorkBounds, WorkBoundsArgs};
 
 /// `--max-body-bytes` unless given: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -245,6 +247,7 @@ pub struct PipelineArgs {
     pub pipeline_concurrency: u32,
     #[command(flatten)]
     pub retention: RetentionArgs,
+    pub bounds: WorkBoundsArgs,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -344,6 +347,8 @@ pub struct PipelineSettings {
     pub lease_ms: i64,
     /// What the retention job prunes, and how often.
     pub retention: RetentionSettings,
+    /// Pollers' pages, deadline and concurrency; the waiting units' sweep.
+    pub bounds: WorkBounds,
 }
 
 impl Settings {
@@ -430,6 +435,7 @@ impl PipelineSettings {
                 .unwrap_or(60)
                 .saturating_mul(1000),
             retention: RetentionSettings::resolve(&args.retention),
+            bounds: WorkBounds::resolve(&args.bounds),
         }
     }
 

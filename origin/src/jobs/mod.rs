@@ -27,7 +27,7 @@ use crate::delivery::links::download_link_secret;
 use crate::domain::connections::{ConnectionSecrets, current};
 use crate::ids::now_ms;
 use crate::platforms::outbound::Outbound;
-use crate::store::pipeline::DeliveryPolicy;
+use crate::store::pipeline::{DeliveryPolicy, ResumeBackoff};
 use crate::store::{ConnectionRow, Store, StoreError};
 
 /// Header on events a poller stored: their body is a `PlatformOrder`.
@@ -143,12 +143,27 @@ impl Pipeline {
         .await;
     }
 
+    /// The safety net under the events that unblock waiting units (codes imported, tokens
+    /// added): every few ticks, the due waiting units in turns across tenants, each backed
+    /// off while it cannot proceed.
     async fn resume_loop(self: Arc<Self>) {
+        let every = self.settings.tick * 5;
+        let backoff = ResumeBackoff {
+            first_ms: i64::try_from(every.as_millis()).unwrap_or(1_000),
+            max_ms: i64::try_from(self.settings.bounds.resume_backoff_max.as_millis())
+                .unwrap_or(300_000),
+        };
         loop {
-            tokio::time::sleep(self.settings.tick * 5).await;
+            tokio::time::sleep(every).await;
             match self
                 .store
-                .resume_waiting(self.policy(), now_ms(), self.settings.lease_ms, 200)
+                .resume_waiting(
+                    self.policy(),
+                    now_ms(),
+                    self.settings.lease_ms,
+                    self.settings.bounds.resume_batch,
+                    backoff,
+                )
                 .await
             {
                 Ok(allocated) => self.send_grouped(allocated).await,
@@ -157,9 +172,14 @@ impl Pipeline {
         }
     }
 
+    /// Runs due pollers side by side, up to `poll_concurrency` at once and `poll_per_tenant`
+    /// per tenant, so one tenant's slow or endless store never holds back another's polling.
     async fn poll_loop(self: Arc<Self>) {
+        let bounds = self.settings.bounds;
+        let mut running = tokio::task::JoinSet::new();
         let mut last_ensure = 0;
         loop {
+            while running.try_join_next().is_some() {}
             let now = now_ms();
             if now - last_ensure > 2_000 {
                 if let Err(error) = self.store.ensure_pollers(now).await {
@@ -167,17 +187,23 @@ impl Pipeline {
                 }
                 last_ensure = now;
             }
-            match self
-                .store
-                .claim_pollers(now, 5 * self.settings.lease_ms, 4)
-                .await
-            {
-                Ok(pollers) => {
-                    for poller in pollers {
-                        pollers::run(&self, poller).await;
+            let free = bounds.poll_concurrency.saturating_sub(running.len());
+            if free > 0 {
+                let limit = i64::try_from(free).unwrap_or(1);
+                let lease = pollers::lease_ms(&self);
+                match self
+                    .store
+                    .claim_pollers(now, lease, limit, bounds.poll_per_tenant)
+                    .await
+                {
+                    Ok(claimed) => {
+                        for poller in claimed {
+                            let me = self.clone();
+                            running.spawn(async move { pollers::run(&me, poller).await });
+                        }
                     }
+                    Err(error) => tracing::warn!(%error, "claiming pollers failed"),
                 }
-                Err(error) => tracing::warn!(%error, "claiming pollers failed"),
             }
             tokio::time::sleep(self.settings.tick).await;
         }

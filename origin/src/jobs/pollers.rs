@@ -2,8 +2,13 @@
 //! (WooCommerce never retries a failed webhook). Each runs from a leased `pollers` row whose
 //! checkpoint survives restarts; what it finds is stored as events, deduplicated with what the
 //! webhooks delivered, and processed like them.
+//!
+//! A run is bounded whatever the platform answers: at most `poll_max_pages` pages and until
+//! its deadline, after which it stops and leaves the page (or offset) it reached on its row
+//! for the next run. Only the holder of the poller's newest claim records the outcome.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
 
@@ -15,30 +20,52 @@ use crate::platforms::client::PlatformError;
 use crate::platforms::etsy::{EtsyClient, RateBudget, next_poll_delay};
 use crate::platforms::woocommerce::WooRestClient;
 use crate::store::EventRow;
-use crate::store::pipeline::PollerRow;
+use crate::store::pipeline::{PollerOutcome, PollerRow};
 
-/// What one run ends with: where the next run starts, when, and what went wrong.
-struct RunOutcome {
-    checkpoint: i64,
-    next_run_at: i64,
-    error: Option<String>,
+/// How long past its deadline a run may take to finish the page in flight (an outbound
+/// request's own timeout) before it is cut off.
+const DEADLINE_GRACE: Duration = Duration::from_secs(30);
+
+/// How long a poller's claim holds: longer than a run can take, so a live run keeps its lease.
+pub fn lease_ms(pipeline: &Pipeline) -> i64 {
+    let longest = pipeline.settings.bounds.poll_run_deadline + DEADLINE_GRACE;
+    i64::try_from(longest.as_millis())
+        .unwrap_or(i64::MAX / 4)
+        .saturating_add(pipeline.settings.lease_ms)
 }
 
 /// Runs one claimed poller and records the outcome on its row.
 pub async fn run(pipeline: &Pipeline, poller: PollerRow) {
-    let outcome = match poller.platform.as_str() {
-        "etsy" => poll_etsy(pipeline, &poller).await,
-        "woocommerce" => reconcile_woocommerce(pipeline, &poller).await,
-        _ => Err(ProcessError::Permanent(
-            "no poller for this platform".into(),
-        )),
+    let deadline = pipeline.settings.bounds.poll_run_deadline;
+    let bound = Bound {
+        deadline: Instant::now() + deadline,
+        max_pages: pipeline.settings.bounds.poll_max_pages,
     };
+    let work = async {
+        match poller.platform.as_str() {
+            "etsy" => poll_etsy(pipeline, &poller, bound).await,
+            "woocommerce" => reconcile_woocommerce(pipeline, &poller, bound).await,
+            _ => Err(ProcessError::Permanent(
+                "no poller for this platform".into(),
+            )),
+        }
+    };
+    let outcome = tokio::time::timeout(deadline + DEADLINE_GRACE, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ProcessError::Retry(
+                "the run passed its deadline and was cut off".into(),
+            ))
+        });
+    // A failed run keeps its place: the next one reads the same page again (repeats dedupe).
     let outcome = outcome.unwrap_or_else(|error| {
         let message = match error {
             ProcessError::Retry(m) | ProcessError::Permanent(m) => m,
         };
-        RunOutcome {
+        PollerOutcome {
             checkpoint: poller.checkpoint,
+            continuation: poller.continuation,
+            high_water: poller.high_water,
             next_run_at: now_ms() + interval_ms(pipeline, &poller.platform),
             error: Some(message),
         }
@@ -46,18 +73,82 @@ pub async fn run(pipeline: &Pipeline, poller: PollerRow) {
     if let Some(error) = &outcome.error {
         tracing::warn!(poller = %poller.id, %error, "poll did not complete");
     }
-    if let Err(error) = pipeline
+    let token = poller.claim_token.as_deref().unwrap_or_default();
+    match pipeline
         .store
-        .finish_poller(
-            &poller.id,
-            outcome.checkpoint,
-            outcome.next_run_at,
-            outcome.error.as_deref(),
-            now_ms(),
-        )
+        .finish_poller(&poller.id, token, &outcome, now_ms())
         .await
     {
-        tracing::warn!(poller = %poller.id, %error, "recording the poll failed; its lease will expire");
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(poller = %poller.id, "a newer claim took the poller over; this run's outcome is dropped")
+        }
+        Err(error) => {
+            tracing::warn!(poller = %poller.id, %error, "recording the poll failed; its lease will expire")
+        }
+    }
+}
+
+/// What one run may read: pages, and time.
+#[derive(Debug, Clone, Copy)]
+struct Bound {
+    deadline: Instant,
+    max_pages: u32,
+}
+
+impl Bound {
+    /// Whether a run that has read `pages` pages must stop here and leave the rest.
+    fn reached(&self, pages: u32) -> bool {
+        pages >= self.max_pages || Instant::now() >= self.deadline
+    }
+}
+
+/// Where a run starts: the sweep's checkpoint, the page or offset it reached, the newest
+/// modification it saw.
+struct Sweep {
+    since: i64,
+    continuation: i64,
+    high_water: i64,
+}
+
+impl Sweep {
+    fn of(pipeline: &Pipeline, poller: &PollerRow, created_at_ms: i64) -> Sweep {
+        let since = start_checkpoint(pipeline, poller, created_at_ms);
+        if poller.continuation > 0 {
+            Sweep {
+                since,
+                continuation: poller.continuation,
+                high_water: poller.high_water.max(since),
+            }
+        } else {
+            Sweep {
+                since,
+                continuation: 0,
+                high_water: since,
+            }
+        }
+    }
+
+    /// The sweep stopped at `continuation`: the next run goes on from there.
+    fn unfinished(&self, continuation: i64, next_run_at: i64) -> PollerOutcome {
+        PollerOutcome {
+            checkpoint: self.since,
+            continuation,
+            high_water: self.high_water,
+            next_run_at,
+            error: None,
+        }
+    }
+
+    /// The sweep read everything: the next one starts from the newest modification seen.
+    fn finished(&self, next_run_at: i64) -> PollerOutcome {
+        PollerOutcome {
+            checkpoint: self.high_water,
+            continuation: 0,
+            high_water: 0,
+            next_run_at,
+            error: None,
+        }
     }
 }
 
@@ -108,7 +199,11 @@ async fn store_polled(
     Ok(pipeline.store.insert_polled_event(&event).await?)
 }
 
-async fn poll_etsy(pipeline: &Pipeline, poller: &PollerRow) -> Result<RunOutcome, ProcessError> {
+async fn poll_etsy(
+    pipeline: &Pipeline,
+    poller: &PollerRow,
+    bound: Bound,
+) -> Result<PollerOutcome, ProcessError> {
     let connection = pipeline
         .store
         .get_connection(&poller.tenant_id, &poller.connection_id)
@@ -141,31 +236,36 @@ async fn poll_etsy(pipeline: &Pipeline, poller: &PollerRow) -> Result<RunOutcome
         &shared_secret,
     )
     .map_err(|e| ProcessError::Retry(format!("Etsy receipts: {e}")))?;
-    let since = start_checkpoint(pipeline, poller, connection.created_at);
-    let mut checkpoint = since;
-    let mut offset = 0u32;
+    let mut sweep = Sweep::of(pipeline, poller, connection.created_at);
+    let mut offset = u32::try_from(sweep.continuation).unwrap_or(0);
     let mut refreshed = false;
-    let mut budget: RateBudget;
+    let mut budget = RateBudget::default();
     let mut found_new = false;
-    loop {
+    let mut pages = 0;
+    let finished = loop {
+        if bound.reached(pages) {
+            break false;
+        }
         let token = secrets.access_token.clone().unwrap_or_default();
-        let since_secs = u64::try_from(since).unwrap_or(0);
+        let since_secs = u64::try_from(sweep.since).unwrap_or(0);
         match client
             .paid_receipts_since(&shop_id, &token, since_secs, offset)
             .await
         {
             Ok((page, page_budget)) => {
                 budget = page_budget;
+                pages += 1;
                 let count = page.receipts.len();
                 for receipt in &page.receipts {
                     found_new |=
                         store_polled(pipeline, poller, receipt.identity(), &receipt.order).await?;
-                    checkpoint =
-                        checkpoint.max(i64::try_from(receipt.updated_at).unwrap_or(checkpoint));
+                    let updated = i64::try_from(receipt.updated_at).unwrap_or(0);
+                    sweep.high_water = sweep.high_water.max(updated);
                 }
-                offset += u32::try_from(count).unwrap_or(u32::MAX);
+                offset = offset.saturating_add(u32::try_from(count).unwrap_or(u32::MAX));
+                // Etsy's `count` may end the sweep early, never prolong it: the page bound does.
                 if count == 0 || u64::from(offset) >= page.total {
-                    break;
+                    break true;
                 }
             }
             Err(PlatformError::Unauthorized { .. }) if !refreshed => {
@@ -191,38 +291,43 @@ async fn poll_etsy(pipeline: &Pipeline, poller: &PollerRow) -> Result<RunOutcome
                 refreshed = true;
             }
             Err(PlatformError::RateLimited { retry_after_secs }) => {
-                // What was stored stays stored; the next run starts again from the checkpoint
-                // and the repeats dedupe.
+                // What was stored stays stored; the next run goes on from this offset.
                 let wait = i64::try_from(retry_after_secs).unwrap_or(60).max(1) * 1000;
-                return Ok(RunOutcome {
-                    checkpoint: poller.checkpoint,
-                    next_run_at: now_ms() + wait,
-                    error: Some(format!(
-                        "rate limited by Etsy, retry after {retry_after_secs} s"
-                    )),
-                });
+                let mut outcome = sweep.unfinished(i64::from(offset), now_ms() + wait);
+                outcome.error = Some(format!(
+                    "rate limited by Etsy, retry after {retry_after_secs} s"
+                ));
+                return Ok(outcome);
             }
             Err(error) => return Err(ProcessError::Retry(format!("Etsy receipts: {error}"))),
         }
-    }
+    };
     if found_new {
         pipeline
             .store
             .touch_connection(&connection.id, now_ms())
             .await?;
     }
-    let delay = next_poll_delay(settings.etsy_poll_interval, budget);
-    Ok(RunOutcome {
-        checkpoint,
-        next_run_at: now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2),
-        error: None,
+    // An unfinished sweep goes on soon, as soon as the daily budget allows.
+    let interval = if finished {
+        settings.etsy_poll_interval
+    } else {
+        settings.tick
+    };
+    let delay = next_poll_delay(interval, budget);
+    let next_run_at = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+    Ok(if finished {
+        sweep.finished(next_run_at)
+    } else {
+        sweep.unfinished(i64::from(offset), next_run_at)
     })
 }
 
 async fn reconcile_woocommerce(
     pipeline: &Pipeline,
     poller: &PollerRow,
-) -> Result<RunOutcome, ProcessError> {
+    bound: Bound,
+) -> Result<PollerOutcome, ProcessError> {
     let interval = interval_ms(pipeline, "woocommerce");
     let connection = pipeline
         .store
@@ -236,23 +341,29 @@ async fn reconcile_woocommerce(
         &connection.store_url,
     ) else {
         // A manual set-up (webhook secret only) has no REST access to reconcile with.
-        return Ok(RunOutcome {
+        return Ok(PollerOutcome {
             checkpoint: poller.checkpoint,
+            continuation: 0,
+            high_water: 0,
             next_run_at: now_ms() + interval,
             error: None,
         });
     };
     let client = WooRestClient::new(pipeline.http.clone(), store_url, key, secret)
         .map_err(|e| ProcessError::Permanent(format!("WooCommerce orders: {e}")))?;
-    let since = start_checkpoint(pipeline, poller, connection.created_at);
-    let after = chrono::DateTime::from_timestamp(since, 0)
+    let mut sweep = Sweep::of(pipeline, poller, connection.created_at);
+    let after = chrono::DateTime::from_timestamp(sweep.since, 0)
         .unwrap_or_default()
         .format("%Y-%m-%dT%H:%M:%S")
         .to_string();
-    let mut checkpoint = since;
     let mut missed = 0;
-    let mut page = 1;
-    loop {
+    let mut page = u32::try_from(sweep.continuation.max(1)).unwrap_or(1);
+    let mut pages = 0;
+    // `X-WP-TotalPages` may end the sweep, never prolong a run: the page bound does.
+    let finished = loop {
+        if bound.reached(pages) {
+            break false;
+        }
         let orders = client
             .paid_orders_modified_after(&after, page)
             .await
@@ -264,14 +375,15 @@ async fn reconcile_woocommerce(
             if let Ok(modified) =
                 chrono::NaiveDateTime::parse_from_str(&event.modified_gmt, "%Y-%m-%dT%H:%M:%S")
             {
-                checkpoint = checkpoint.max(modified.and_utc().timestamp());
+                sweep.high_water = sweep.high_water.max(modified.and_utc().timestamp());
             }
         }
+        pages += 1;
         if page >= orders.total_pages || orders.orders.is_empty() {
-            break;
+            break true;
         }
-        page += 1;
-    }
+        page = page.saturating_add(1);
+    };
     let warning = (missed > 0).then(|| {
         format!("{missed} paid order(s) reached YourSender only through reconciliation: webhook deliveries are failing or the webhook was disabled in WooCommerce")
     });
@@ -286,9 +398,9 @@ async fn reconcile_woocommerce(
             .set_connection_warning(&connection.id, warning.as_deref())
             .await?;
     }
-    Ok(RunOutcome {
-        checkpoint,
-        next_run_at: now_ms() + interval,
-        error: None,
+    Ok(if finished {
+        sweep.finished(now_ms() + interval)
+    } else {
+        sweep.unfinished(i64::from(page), now_ms())
     })
 }

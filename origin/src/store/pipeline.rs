@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use sqlx::FromRow;
 
 pub use crate::domain::ledger::{DeliveryPolicy, IntakeItem, OrderIntake};
+pub use crate::domain::resumption::ResumeBackoff;
 
 use super::resources::{ConnectionStore, EventStore, OrderStore, ProductStore};
 use super::{EventRow, FileRow, OrderRow, StoreResult};
@@ -121,6 +122,23 @@ pub struct PollerRow {
     pub runs: i64,
     pub last_run_at: Option<i64>,
     pub last_error: Option<String>,
+    /// The next page (WooCommerce) or offset (Etsy) of a sweep a run left unfinished; 0 when
+    /// the next run starts a new sweep from `checkpoint`.
+    pub continuation: i64,
+    /// The newest modification the unfinished sweep has seen.
+    pub high_water: i64,
+    /// The token of the newest claim: only its holder records the outcome.
+    pub claim_token: Option<String>,
+}
+
+/// What a poller run records on its row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollerOutcome {
+    pub checkpoint: i64,
+    pub continuation: i64,
+    pub high_water: i64,
+    pub next_run_at: i64,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -194,15 +212,19 @@ pub trait LedgerStore: Send + Sync {
         event_id: Option<&str>,
         now: i64,
     ) -> StoreResult<Option<String>>;
-    /// Retries up to `limit` waiting units (stock or tokens); those now allocated, leased to
-    /// the caller.
+    /// Retries up to `limit` waiting units (stock or tokens) that are due, taking turns
+    /// across tenants; a unit that still cannot proceed is tried again after `backoff`.
+    /// Those now allocated, leased to the caller.
     async fn resume_waiting(
         &self,
         policy: DeliveryPolicy,
         now: i64,
         lease_ms: i64,
         limit: i64,
+        backoff: ResumeBackoff,
     ) -> StoreResult<Vec<UnitRef>>;
+    /// Codes arrived for the product: its units waiting for stock are due at once.
+    async fn wake_awaiting_stock(&self, tenant_id: &str, product_id: &str) -> StoreResult<()>;
 }
 
 /// Delivery emails: leased, bundled, recorded as sent or failed.
@@ -243,20 +265,25 @@ pub trait LinkStore: Send + Sync {
 pub trait PollerStore: Send + Sync {
     /// Makes sure every active Etsy and WooCommerce connection has its poller row.
     async fn ensure_pollers(&self, now: i64) -> StoreResult<()>;
+    /// Leases up to `limit` due pollers until `now + lease_ms` under a new claim token,
+    /// round-robin across tenants and never more than `per_tenant` leased at once for one
+    /// tenant (counting the leases other workers hold).
     async fn claim_pollers(
         &self,
         now: i64,
         lease_ms: i64,
         limit: i64,
+        per_tenant: i64,
     ) -> StoreResult<Vec<PollerRow>>;
+    /// Records a run's outcome and frees the lease, if `claim_token` is still the poller's
+    /// newest claim; false (and nothing written) when a newer claim took it over.
     async fn finish_poller(
         &self,
         poller_id: &str,
-        checkpoint: i64,
-        next_run_at: i64,
-        error: Option<&str>,
+        claim_token: &str,
+        outcome: &PollerOutcome,
         now: i64,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
 }
 
 /// The alerts the ledger raises (low stock, low tokens).

@@ -6,6 +6,7 @@
 mod common;
 
 mod auth;
+mod bounded_work;
 mod cli;
 mod connection_binding;
 mod docs;

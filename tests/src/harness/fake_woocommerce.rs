@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -37,6 +38,13 @@ struct StoreState {
     webhooks: Mutex<Vec<RegisteredWebhook>>,
     next_webhook_id: AtomicU64,
     order_list_requests: AtomicUsize,
+    /// When set: the `X-WP-TotalPages` the orders list claims, every page past the real ones
+    /// repeating the last (a store whose pages never end).
+    claimed_pages: Mutex<Option<usize>>,
+    /// How long each orders list request takes.
+    list_delay: Mutex<Duration>,
+    /// The `page` of every orders list request, in order.
+    pages_requested: Mutex<Vec<usize>>,
 }
 
 /// The running fake store; stops when dropped.
@@ -86,6 +94,22 @@ impl FakeWooCommerce {
 
     pub fn order_list_requests(&self) -> usize {
         self.state.order_list_requests.load(Ordering::SeqCst)
+    }
+
+    /// From now on the orders list answers `X-WP-TotalPages: pages` and never runs out: a
+    /// page past the real ones repeats the last real page (at least one order is listed).
+    pub fn claim_endless_pages(&self, pages: usize) {
+        *self.state.claimed_pages.lock().unwrap() = Some(pages);
+    }
+
+    /// From now on each orders list request takes `delay` before it answers.
+    pub fn slow_down_order_lists(&self, delay: Duration) {
+        *self.state.list_delay.lock().unwrap() = delay;
+    }
+
+    /// The `page` parameter of every orders list request so far, in order.
+    pub fn pages_requested(&self) -> Vec<usize> {
+        self.state.pages_requested.lock().unwrap().clone()
     }
 
     /// Sends `body` to `delivery_url` as WooCommerce delivers a webhook, signed with `secret`.
@@ -196,6 +220,12 @@ async fn list_orders(
     Query(query): Query<OrdersQuery>,
 ) -> Response {
     state.order_list_requests.fetch_add(1, Ordering::SeqCst);
+    let delay = *state.list_delay.lock().unwrap();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let page = query.page.unwrap_or(1).max(1);
+    state.pages_requested.lock().unwrap().push(page);
     if !authorised(
         &headers,
         query.consumer_key.as_deref(),
@@ -248,11 +278,20 @@ async fn list_orders(
         key(a).cmp(&key(b))
     });
     let total = matching.len();
-    let pages = total.div_ceil(per_page).max(1);
-    let page = query.page.unwrap_or(1).max(1);
+    let mut pages = total.div_ceil(per_page).max(1);
+    let claimed = *state.claimed_pages.lock().unwrap();
+    // An endless store answers a page past its real ones with its last real page.
+    let shown = match claimed {
+        Some(claimed) => {
+            let real = pages;
+            pages = claimed;
+            page.min(real)
+        }
+        None => page,
+    };
     let body: Vec<Value> = matching
         .into_iter()
-        .skip((page - 1) * per_page)
+        .skip((shown - 1) * per_page)
         .take(per_page)
         .collect();
     (

@@ -107,6 +107,13 @@ pub async fn import_codes(
         .store
         .import_codes(&auth.tenant_id, &product.id, &unique, now_ms())
         .await?;
+    if imported > 0 {
+        // The product's units waiting for stock are tried at once, not at their backoff.
+        state
+            .store
+            .wake_awaiting_stock(&auth.tenant_id, &product.id)
+            .await?;
+    }
     let stock = state.store.code_stock(&auth.tenant_id, &product.id).await?;
     Ok(ApiResponse::ok(CodeImportOut {
         received,

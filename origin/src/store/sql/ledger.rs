@@ -1,13 +1,15 @@
 //! The delivery ledger: paid orders taken in (order, items, a row per unit, each new unit
 //! allocated and charged, the audit trail, the event processed), refunds and cancellations
-//! revoking what was delivered, and waiting units resumed.
+//! revoking what was delivered, and waiting units resumed (`resume.rs`).
 
 use async_trait::async_trait;
 
 use super::allocation::allocate_unit;
 use super::batch::{Deferred, audit_in, finish_event_in, refresh_orders};
+use super::resume::{resume_due, wake_awaiting_stock};
 use super::*;
 use crate::domain::ledger::{Allocation, DeliveryPolicy, IntakeItem, OrderIntake, audit};
+use crate::domain::resumption::ResumeBackoff;
 use crate::ids::new_id;
 use crate::store::pipeline::{ApplyOutcome, DeliveryRow, LedgerStore, OrderKey, UnitRef};
 
@@ -127,41 +129,13 @@ impl LedgerStore for Backend {
         now: i64,
         lease_ms: i64,
         limit: i64,
+        backoff: ResumeBackoff,
     ) -> StoreResult<Vec<UnitRef>> {
-        let waiting: Vec<(String,)> = sqlx::query_as(
-            "SELECT id FROM deliveries WHERE status IN ('awaiting_stock', 'awaiting_tokens') \
-             ORDER BY id LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut allocated = Vec::new();
-        for (id,) in waiting {
-            let _writer = self.write_gate().await;
-            let mut tx = self.begin_write().await?;
-            // Takes the row (and on PostgreSQL its lock): a unit another replica
-            // allocated meanwhile no longer matches.
-            let delivery: Option<DeliveryRow> = sqlx::query_as(
-                "UPDATE deliveries SET updated_at = $1 WHERE id = $2 \
-                 AND status IN ('awaiting_stock', 'awaiting_tokens') RETURNING *",
-            )
-            .bind(now)
-            .bind(&id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(delivery) = delivery else { continue };
-            let mut deferred = Deferred::default();
-            let allocation =
-                allocate_unit(&mut tx, &mut deferred, &delivery, policy, now, lease_ms).await?;
-            deferred.write(&mut tx, now).await?;
-            if allocation == Allocation::Allocated {
-                let touched = [(delivery.tenant_id.clone(), delivery.order_id.clone())];
-                refresh_orders(&mut tx, &touched, now).await?;
-                allocated.push((delivery.tenant_id, delivery.order_id, delivery.id));
-            }
-            tx.commit().await?;
-        }
-        Ok(allocated)
+        resume_due(self, policy, now, lease_ms, limit, backoff).await
+    }
+
+    async fn wake_awaiting_stock(&self, tenant_id: &str, product_id: &str) -> StoreResult<()> {
+        wake_awaiting_stock(self, tenant_id, product_id).await
     }
 }
 

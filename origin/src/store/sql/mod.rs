@@ -22,6 +22,7 @@ mod pollers;
 mod products;
 mod quotas;
 mod retention;
+mod resume;
 mod sends;
 mod templates;
 mod tenants;

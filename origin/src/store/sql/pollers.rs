@@ -1,10 +1,11 @@
 //! The platform pollers' rows: one per active Etsy or WooCommerce connection, leased to
-//! run, finished with their checkpoint.
+//! run under a claim token, finished (by the newest claim only) with their checkpoint.
 
 use async_trait::async_trait;
 
 use super::*;
-use crate::store::pipeline::{PollerRow, PollerStore};
+use crate::ids::new_id;
+use crate::store::pipeline::{PollerOutcome, PollerRow, PollerStore};
 
 #[async_trait]
 impl PollerStore for Backend {
@@ -27,42 +28,57 @@ impl PollerStore for Backend {
         now: i64,
         lease_ms: i64,
         limit: i64,
+        per_tenant: i64,
     ) -> StoreResult<Vec<PollerRow>> {
         let _writer = self.write_gate().await;
-        let sql = format!(
-            "UPDATE pollers SET lease_until = $1 WHERE id IN (SELECT id FROM pollers \
-             WHERE next_run_at <= $2 AND lease_until <= $2 \
-             AND connection_id IN (SELECT id FROM connections WHERE status = 'active') \
-             ORDER BY next_run_at LIMIT $3{SKIP_LOCKED}) RETURNING *"
-        );
-        Ok(sqlx::query_as(&sql)
-            .bind(now + lease_ms)
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
+        // Each tenant's due pollers take turns (its first, then everyone's second, ...), and
+        // a tenant's turns count the pollers it already has running. The outer condition
+        // is checked again on the row itself, so two workers never hold one poller.
+        Ok(sqlx::query_as(
+            "UPDATE pollers SET lease_until = $1, claim_token = $2 \
+             WHERE next_run_at <= $3 AND lease_until <= $3 AND id IN (SELECT id FROM ( \
+             SELECT p.id, p.next_run_at, \
+             ROW_NUMBER() OVER (PARTITION BY p.tenant_id ORDER BY p.next_run_at, p.id) AS turn, \
+             (SELECT COUNT(*) FROM pollers q WHERE q.tenant_id = p.tenant_id \
+             AND q.lease_until > $3) AS running \
+             FROM pollers p WHERE p.next_run_at <= $3 AND p.lease_until <= $3 \
+             AND p.connection_id IN (SELECT id FROM connections WHERE status = 'active') \
+             ) due WHERE turn + running <= $4 ORDER BY turn, next_run_at, id LIMIT $5) \
+             RETURNING *",
+        )
+        .bind(now + lease_ms)
+        .bind(new_id("clm"))
+        .bind(now)
+        .bind(per_tenant)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn finish_poller(
         &self,
         poller_id: &str,
-        checkpoint: i64,
-        next_run_at: i64,
-        error: Option<&str>,
+        claim_token: &str,
+        outcome: &PollerOutcome,
         now: i64,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let _writer = self.write_gate().await;
-        sqlx::query(
-            "UPDATE pollers SET checkpoint = $1, next_run_at = $2, lease_until = 0, \
-             runs = runs + 1, last_run_at = $3, last_error = $4 WHERE id = $5",
+        let written = sqlx::query(
+            "UPDATE pollers SET checkpoint = $1, continuation = $2, high_water = $3, \
+             next_run_at = $4, lease_until = 0, runs = runs + 1, last_run_at = $5, \
+             last_error = $6 WHERE id = $7 AND claim_token = $8",
         )
-        .bind(checkpoint)
-        .bind(next_run_at)
+        .bind(outcome.checkpoint)
+        .bind(outcome.continuation)
+        .bind(outcome.high_water)
+        .bind(outcome.next_run_at)
         .bind(now)
-        .bind(error)
+        .bind(outcome.error.as_deref())
         .bind(poller_id)
+        .bind(claim_token)
         .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await?
+        .rows_affected();
+        Ok(written == 1)
     }
 }

@@ -1,9 +1,11 @@
 //! Tenants and their token balance: creating a tenant with its first key (audited as the
-//! operator's), topping up (which clears a low-tokens alert the new balance answers).
+//! operator's), topping up (which clears a low-tokens alert the new balance answers and makes
+//! the units waiting for tokens due at once).
 
 use async_trait::async_trait;
 
 use super::keys::{insert_audit, insert_key};
+use super::resume::wake_awaiting_tokens;
 use super::*;
 use crate::domain::keys::audit;
 use crate::domain::ledger::{alerts, low_tokens_clears, recorded_threshold};
@@ -50,6 +52,11 @@ impl TenantStore for Backend {
         let Some((balance,)) = balance else {
             return Ok(None);
         };
+        // Whoever adds the tokens (the operator's CLI, any API), the units that waited for
+        // them are tried at once.
+        if amount > 0 {
+            wake_awaiting_tokens(&self.pool, tenant_id).await?;
+        }
         let alert: Option<(String, String)> =
             sqlx::query_as("SELECT id, detail FROM alerts WHERE tenant_id = $1 AND kind = $2")
                 .bind(tenant_id)
