@@ -40,6 +40,7 @@ pub trait KeyStore: Send + Sync {
     ) -> StoreResult<KeyWrite<()>>;
     /// The key with this hash if it is neither revoked nor past its rotation grace period.
     async fn find_usable_api_key(&self, hash: &str, now: i64) -> StoreResult<Option<ApiKeyRow>>;
+    /// Records the key's last use; callers treat a failure as nothing worse than a stale stamp.
     async fn touch_api_key(&self, key_id: &str, now: i64) -> StoreResult<()>;
     async fn get_api_key(&self, tenant_id: &str, key_id: &str) -> StoreResult<Option<ApiKeyRow>>;
     async fn list_api_keys(&self, tenant_id: &str, page: &PageQuery)
@@ -166,7 +167,9 @@ pub trait ProductStore: Send + Sync {
 #[async_trait]
 pub trait CodeStore: Send + Sync {
     async fn code_stock(&self, tenant_id: &str, product_id: &str) -> StoreResult<CodeStock>;
-    /// Inserts the codes not already stored for the product; how many were new.
+    /// Inserts the codes not already stored for the product; how many were new. Stored in
+    /// chunks, each its own transaction: after a failure the chunks before it stay, and
+    /// importing the same codes again counts them as already stored.
     async fn import_codes(
         &self,
         tenant_id: &str,

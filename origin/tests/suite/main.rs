@@ -21,3 +21,4 @@ mod pipeline_platforms;
 mod platform_clients;
 mod products;
 mod store_contract;
+mod write_gate;

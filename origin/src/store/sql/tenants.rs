@@ -39,13 +39,15 @@ impl TenantStore for Backend {
 
     async fn add_tokens(&self, tenant_id: &str, amount: i64) -> StoreResult<Option<i64>> {
         let _writer = self.write_gate().await;
+        // One transaction: the balance and the alert it clears change together.
+        let mut tx = self.begin_write().await?;
         let balance: Option<(i64,)> = sqlx::query_as(
             "UPDATE tenants SET tokens = tokens + $1 WHERE id = $2 AND tokens + $1 >= 0 \
              RETURNING tokens",
         )
         .bind(amount)
         .bind(tenant_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
         let Some((balance,)) = balance else {
             return Ok(None);
@@ -54,16 +56,17 @@ impl TenantStore for Backend {
             sqlx::query_as("SELECT id, detail FROM alerts WHERE tenant_id = $1 AND kind = $2")
                 .bind(tenant_id)
                 .bind(alerts::LOW_TOKENS)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await?;
         if let Some((id, detail)) = alert
             && low_tokens_clears(balance, recorded_threshold(&detail))
         {
             sqlx::query("DELETE FROM alerts WHERE id = $1")
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
         }
+        tx.commit().await?;
         Ok(Some(balance))
     }
 }
