@@ -56,6 +56,7 @@ impl Application {
             files_dir: settings.data_dir.join("files"),
             max_upload_bytes: settings.max_upload_bytes,
             max_keys_per_tenant: settings.max_keys_per_tenant,
+            idempotency_retention_ms: settings.idempotency_retention_ms,
             ebay_identity_base_url,
             connections: settings.connections.clone(),
             ingest: IngestBatcher::start(store.clone()),

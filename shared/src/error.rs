@@ -38,6 +38,10 @@ pub enum ErrorCode {
     InsufficientTokens,
     /// The tenant already has as many platform connections as it may.
     TooManyConnections,
+    /// A request with this `Idempotency-Key` is still being answered; retry shortly.
+    IdempotencyKeyInUse,
+    /// This `Idempotency-Key` was used for a different request (method, path or body).
+    IdempotencyKeyReused,
     /// An eBay notification whose signature does not verify (eBay's SDKs answer 412).
     SignatureMismatch,
     /// The body is larger than the route accepts.
@@ -53,7 +57,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::InvalidRequest,
         ErrorCode::ValidationFailed,
         ErrorCode::Unauthorized,
@@ -69,6 +73,8 @@ impl ErrorCode {
         ErrorCode::ConnectionInactive,
         ErrorCode::InsufficientTokens,
         ErrorCode::TooManyConnections,
+        ErrorCode::IdempotencyKeyInUse,
+        ErrorCode::IdempotencyKeyReused,
         ErrorCode::SignatureMismatch,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
@@ -93,10 +99,12 @@ impl ErrorCode {
             | ErrorCode::Conflict
             | ErrorCode::KeyLimitReached
             | ErrorCode::ConnectionInactive
-            | ErrorCode::TooManyConnections => 409,
+            | ErrorCode::TooManyConnections
+            | ErrorCode::IdempotencyKeyInUse => 409,
             ErrorCode::SignatureMismatch => 412,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::IdempotencyKeyReused => 422,
             ErrorCode::RateLimited => 429,
             ErrorCode::InternalError => 500,
             ErrorCode::UpstreamUnavailable => 503,
@@ -121,6 +129,8 @@ impl ErrorCode {
             ErrorCode::ConnectionInactive => "CONNECTION_INACTIVE",
             ErrorCode::InsufficientTokens => "INSUFFICIENT_TOKENS",
             ErrorCode::TooManyConnections => "TOO_MANY_CONNECTIONS",
+            ErrorCode::IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
+            ErrorCode::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             ErrorCode::SignatureMismatch => "SIGNATURE_MISMATCH",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
@@ -134,7 +144,10 @@ impl ErrorCode {
     pub const fn is_retryable(self) -> bool {
         matches!(
             self,
-            ErrorCode::RateLimited | ErrorCode::InternalError | ErrorCode::UpstreamUnavailable
+            ErrorCode::RateLimited
+                | ErrorCode::InternalError
+                | ErrorCode::UpstreamUnavailable
+                | ErrorCode::IdempotencyKeyInUse
         )
     }
 }
@@ -176,6 +189,10 @@ mod tests {
         assert_eq!(ErrorCode::EnvironmentEscalation.http_status(), 403);
         assert_eq!(ErrorCode::TestKeyLiveData.http_status(), 403);
         assert_eq!(ErrorCode::KeyLimitReached.http_status(), 409);
+        // As Stripe and Svix answer them: a key in flight conflicts, a reused key is
+        // unprocessable for the other request.
+        assert_eq!(ErrorCode::IdempotencyKeyInUse.http_status(), 409);
+        assert_eq!(ErrorCode::IdempotencyKeyReused.http_status(), 422);
     }
 
     #[test]

@@ -21,8 +21,9 @@ pub use pipeline::{
 };
 pub use postgres::PostgresStore;
 pub use resources::{
-    CodeStore, ConnectionStore, EventStore, FileStore, KeyStore, OrderStore, ProductStore,
-    StoreBackend, TemplateStore, TenantStore,
+    CodeStore, ConnectionStore, EventStore, FileStore, IdempotencyClaim, IdempotencyStore,
+    IdempotentRequest, KeyStore, OrderStore, ProductStore, StoreBackend, StoredAnswer,
+    TemplateStore, TenantStore,
 };
 pub use rows::*;
 pub use sqlite::SqliteStore;
@@ -35,8 +36,8 @@ pub mod prelude {
         AlertStore, EventQueueStore, LedgerStore, LinkStore, PipelineStore, PollerStore, SendStore,
     };
     pub use super::resources::{
-        CodeStore, ConnectionStore, EventStore, FileStore, KeyStore, OrderStore, ProductStore,
-        StoreBackend, TemplateStore, TenantStore,
+        CodeStore, ConnectionStore, EventStore, FileStore, IdempotencyStore, KeyStore, OrderStore,
+        ProductStore, StoreBackend, TemplateStore, TenantStore,
     };
 }
 
@@ -80,6 +81,7 @@ pub trait Store:
     + FileStore
     + OrderStore
     + TemplateStore
+    + IdempotencyStore
     + PipelineStore
     + Send
     + Sync
@@ -98,6 +100,7 @@ impl<T> Store for T where
         + FileStore
         + OrderStore
         + TemplateStore
+        + IdempotencyStore
         + PipelineStore
         + Send
         + Sync

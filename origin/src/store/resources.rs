@@ -238,3 +238,62 @@ pub trait TemplateStore: Send + Sync {
         page: &PageQuery,
     ) -> StoreResult<Vec<TemplateRow>>;
 }
+
+/// Idempotency keys of state-changing requests (`domain::idempotency` judges them).
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `request.key` for the request, or says why not. Also deletes a few keys past
+    /// the retention, so the table holds about one retention's worth of keys.
+    async fn claim_idempotency_key(
+        &self,
+        request: &IdempotentRequest<'_>,
+    ) -> StoreResult<IdempotencyClaim>;
+    /// Stores the answer of the claim `claim_token` holds (nothing if another claim took the
+    /// key over meanwhile).
+    async fn answer_idempotency_key(
+        &self,
+        tenant_id: &str,
+        key: &str,
+        claim_token: &str,
+        answer: &StoredAnswer,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Frees the key of an unanswered claim (the request failed and may be retried).
+    async fn release_idempotency_key(
+        &self,
+        tenant_id: &str,
+        key: &str,
+        claim_token: &str,
+    ) -> StoreResult<()>;
+}
+
+/// A request with an idempotency key, at `now`, keys being kept `retention_ms`.
+#[derive(Debug, Clone)]
+pub struct IdempotentRequest<'a> {
+    pub tenant_id: &'a str,
+    pub key: &'a str,
+    pub fingerprint: &'a str,
+    pub now: i64,
+    pub retention_ms: i64,
+}
+
+/// The answer kept for a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAnswer {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// What claiming a key gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The request may run; its answer is stored (or the key released) with this token.
+    Claimed { claim_token: String },
+    /// The same request was answered: this answer.
+    Replay(StoredAnswer),
+    /// The key belongs to another request.
+    Mismatch,
+    /// The same request is still being answered.
+    InFlight,
+}

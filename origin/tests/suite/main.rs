@@ -10,6 +10,7 @@ mod cli;
 mod connection_binding;
 mod docs;
 mod edge_signature;
+mod idempotency;
 mod internal;
 mod internal_limits;
 mod keys;

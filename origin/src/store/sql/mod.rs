@@ -13,6 +13,7 @@ mod codes;
 mod connections;
 mod event_queue;
 mod events;
+mod idempotency;
 mod keys;
 mod ledger;
 mod links;
