@@ -366,7 +366,54 @@ async fn the_document_marks_the_idempotent_routes(backend: Backend) {
     assert!(!takes_key("/api/v1/connections"));
 }
 
+async fn idempotency_rows(app: &TestApp, backend: Backend) -> i64 {
+    let sql = "SELECT COUNT(*) FROM idempotency_keys";
+    match backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+            let (count,): (i64,) = sqlx::query_as(sql).fetch_one(&pool).await.unwrap();
+            count
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+            let (count,): (i64,) = sqlx::query_as(sql).fetch_one(&pool).await.unwrap();
+            count
+        }
+    }
+}
+
+async fn expired_keys_are_pruned_by_new_claims(backend: Backend) {
+    use origin::store::{IdempotencyClaim, IdempotentRequest};
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant(0).await;
+    let request = |key: &'static str, now: i64| IdempotentRequest {
+        tenant_id: &tenant.id,
+        key,
+        fingerprint: "f",
+        now,
+        retention_ms: 1_000,
+    };
+    for key in ["a", "b", "c"] {
+        let claim = app.store.claim_idempotency_key(&request(key, 5_000)).await;
+        assert!(
+            matches!(claim, Ok(IdempotencyClaim::Claimed { .. })),
+            "{claim:?}"
+        );
+    }
+    assert_eq!(idempotency_rows(&app, backend).await, 3);
+    // Within the retention the keys hold; after it, the next claim deletes them.
+    let held = app.store.claim_idempotency_key(&request("a", 5_500)).await;
+    assert!(matches!(held, Ok(IdempotencyClaim::InFlight)), "{held:?}");
+    let claim = app.store.claim_idempotency_key(&request("d", 60_000)).await;
+    assert!(
+        matches!(claim, Ok(IdempotencyClaim::Claimed { .. })),
+        "{claim:?}"
+    );
+    assert_eq!(idempotency_rows(&app, backend).await, 1);
+}
+
 on_both_backends!(
+    expired_keys_are_pruned_by_new_claims,
     retried_resend_answers_the_stored_result_and_charges_once,
     a_refusal_is_replayed_too,
     a_duplicate_while_the_first_runs_is_409,
