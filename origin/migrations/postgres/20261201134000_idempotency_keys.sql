@@ -1,4 +1,5 @@
--- Idempotency keys of state-changing API requests: per tenant, the request a key is bound to
+-- Idempotency keys of state-changing API requests: per tenant, each key (prefixed with the
+-- environment of the API key that sent it, `live:` or `test:`), the request it is bound to
 -- (a fingerprint of method, path and body) and, once answered, the answer to replay. A row
 -- without a status is a request in flight, held by `claim_token`. Kept for the configured
 -- retention (IDEMPOTENCY_RETENTION_SECS), pruned as new keys are claimed.

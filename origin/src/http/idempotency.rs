@@ -8,6 +8,7 @@
 //! that answer with `Idempotent-Replayed: true` and changes nothing; another request with the
 //! key is 422 `IDEMPOTENCY_KEY_REUSED`; the same request while the first is still running is
 //! 409 `IDEMPOTENCY_KEY_IN_USE`. A 5xx frees the key. Without a key a request runs as before.
+//! Keys belong to the tenant and the environment (live or test) of the API key sending them.
 //! The handler runs in a task of its own, so a client that hangs up does not cut a charge
 //! off from its recorded answer.
 
@@ -170,7 +171,10 @@ pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> 
 }
 
 async fn once_per_key(state: AppState, request: Request, next: Next) -> Result<Response, ApiError> {
-    let mut values = request.headers().get_all(HEADER).iter();
+    let (mut parts, body) = request.into_parts();
+    let auth = Auth::from_request_parts(&mut parts, &state).await?;
+    parts.extensions.insert(auth.clone());
+    let mut values = parts.headers.get_all(HEADER).iter();
     let raw = values.next().map(HeaderValue::as_bytes).unwrap_or_default();
     let hint = "send one Idempotency-Key of 1 to 255 printable ASCII characters, e.g. a UUID";
     if values.next().is_some() {
@@ -180,12 +184,9 @@ async fn once_per_key(state: AppState, request: Request, next: Next) -> Result<R
             hint,
         ));
     }
-    let key = check_key(raw)
-        .map_err(|problem| ApiError::invalid(HEADER, problem, hint))?
-        .to_owned();
-    let (mut parts, body) = request.into_parts();
-    let auth = Auth::from_request_parts(&mut parts, &state).await?;
-    parts.extensions.insert(auth.clone());
+    let key = check_key(raw).map_err(|problem| ApiError::invalid(HEADER, problem, hint))?;
+    // Test and live keys of a tenant never share an idempotency key (as Stripe's modes).
+    let key = format!("{}:{key}", auth.holding.environment.as_str());
     let limit = parts
         .extensions
         .get::<BodyLimit>()

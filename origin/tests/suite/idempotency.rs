@@ -412,7 +412,37 @@ async fn expired_keys_are_pruned_by_new_claims(backend: Backend) {
     assert_eq!(idempotency_rows(&app, backend).await, 1);
 }
 
+async fn test_and_live_keys_never_share_an_idempotency_key(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant(10).await;
+    let (resend, _) = resendable_order(&app, &tenant).await;
+    let out = origin::admin::run(
+        app.store.as_ref(),
+        origin::config::AdminCommand::CreateKey {
+            tenant: tenant.id.clone(),
+            scopes: vec!["*".into()],
+            test: true,
+            name: "test".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let test_key = out["api_key"].as_str().unwrap();
+    let refused = post_keyed(&app, &resend, test_key, Some("shared"), "{}").await;
+    assert_error(
+        refused.status,
+        &refused.json(),
+        StatusCode::FORBIDDEN,
+        "TEST_KEY_LIVE_DATA",
+    );
+    // The live key's request with the same key runs: the test key's refusal is not its own.
+    let live = post_keyed(&app, &resend, &tenant.key, Some("shared"), "{}").await;
+    assert_eq!(live.status, StatusCode::OK, "{}", live.text);
+    assert_eq!(live.replayed, None);
+}
+
 on_both_backends!(
+    test_and_live_keys_never_share_an_idempotency_key,
     expired_keys_are_pruned_by_new_claims,
     retried_resend_answers_the_stored_result_and_charges_once,
     a_refusal_is_replayed_too,
