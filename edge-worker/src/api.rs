@@ -19,8 +19,15 @@ pub const API_BODY_LIMIT: usize = 1024 * 1024;
 /// Request headers the origin needs besides the signature and request id.
 const FORWARDED_REQUEST_HEADERS: [&str; 4] =
     ["Authorization", "Content-Type", "Accept", "Idempotency-Key"];
-/// Answer headers worth passing back to the client.
-const FORWARDED_RESPONSE_HEADERS: [&str; 4] = ["Content-Type", "Location", "Retry-After", "Link"];
+/// Answer headers worth passing back to the client (`Idempotent-Replayed`: the origin's
+/// stored answer to an earlier request with the same `Idempotency-Key`).
+const FORWARDED_RESPONSE_HEADERS: [&str; 5] = [
+    "Content-Type",
+    "Location",
+    "Retry-After",
+    "Link",
+    "Idempotent-Replayed",
+];
 
 thread_local! {
     /// Key hash → tenant, as the origin named it on an earlier answer for that key.

@@ -57,6 +57,7 @@ impl Application {
             max_upload_bytes: settings.max_upload_bytes,
             storage_quota: settings.storage_quota,
             max_keys_per_tenant: settings.max_keys_per_tenant,
+            idempotency_retention_ms: settings.idempotency_retention_ms,
             ebay_identity_base_url,
             connections: settings.connections.clone(),
             ingest: IngestBatcher::start(store.clone()),

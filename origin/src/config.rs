@@ -24,6 +24,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 100 * 1024 * 1024;
 /// `--max-keys-per-tenant` unless given.
 pub const DEFAULT_MAX_KEYS_PER_TENANT: i64 = 50;
+/// `--idempotency-retention-secs` unless given: a day, as Stripe keeps keys.
+pub const DEFAULT_IDEMPOTENCY_RETENTION_SECS: u64 = 86_400;
 /// `--public-base-url` unless given.
 pub const DEFAULT_PUBLIC_BASE_URL: &str = "http://127.0.0.1:8787";
 
@@ -101,6 +103,11 @@ pub struct ServeArgs {
     #[arg(long, env = "MAX_KEYS_PER_TENANT", default_value_t = DEFAULT_MAX_KEYS_PER_TENANT,
         value_parser = clap::value_parser!(i64).range(1..))]
     pub max_keys_per_tenant: i64,
+    /// How long an `Idempotency-Key` and its stored answer are kept, in seconds; after it the
+    /// key may be used again for any request.
+    #[arg(long, env = "IDEMPOTENCY_RETENTION_SECS", default_value_t = DEFAULT_IDEMPOTENCY_RETENTION_SECS,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub idempotency_retention_secs: u64,
     #[command(flatten)]
     pub pipeline: PipelineArgs,
     #[command(flatten)]
@@ -247,6 +254,7 @@ pub struct PipelineArgs {
     pub pipeline_concurrency: u32,
     #[command(flatten)]
     pub retention: RetentionArgs,
+    #[command(flatten)]
     pub bounds: WorkBoundsArgs,
 }
 
@@ -287,6 +295,12 @@ pub enum AdminCommand {
     },
 }
 
+fn secs_to_ms(secs: u64) -> i64 {
+    i64::try_from(secs)
+        .unwrap_or(i64::MAX / 1000)
+        .saturating_mul(1000)
+}
+
 fn secret(value: &str) -> Result<SecretString, String> {
     if value.is_empty() {
         return Err("must not be empty".into());
@@ -307,6 +321,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub max_upload_bytes: u64,
     pub max_keys_per_tenant: i64,
+    /// How long idempotency keys and their answers are kept, in ms.
+    pub idempotency_retention_ms: i64,
     /// The background jobs (event intake, sends, resumption, pollers).
     pub pipeline: PipelineSettings,
     pub connections: ConnectionSettings,
@@ -367,6 +383,7 @@ impl Settings {
             max_body_bytes: args.max_body_bytes,
             max_upload_bytes: args.max_upload_bytes,
             max_keys_per_tenant: args.max_keys_per_tenant,
+            idempotency_retention_ms: secs_to_ms(args.idempotency_retention_secs),
             pipeline,
             connections: ConnectionSettings::resolve(&args.connections),
             storage_quota: StorageQuota::resolve(&args.storage_quota),
@@ -391,6 +408,7 @@ impl Settings {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             max_keys_per_tenant: DEFAULT_MAX_KEYS_PER_TENANT,
+            idempotency_retention_ms: secs_to_ms(DEFAULT_IDEMPOTENCY_RETENTION_SECS),
             pipeline: PipelineSettings::defaults(data_dir, DEFAULT_PUBLIC_BASE_URL),
             connections: ConnectionSettings::default(),
             storage_quota: StorageQuota::default(),

@@ -41,6 +41,10 @@ pub enum ErrorCode {
     /// The upload would take the tenant's uploaded files past its storage quota (bytes or
     /// files); nothing was stored.
     StorageQuotaExceeded,
+    /// A request with this `Idempotency-Key` is still being answered; retry shortly.
+    IdempotencyKeyInUse,
+    /// This `Idempotency-Key` was used for a different request (method, path or body).
+    IdempotencyKeyReused,
     /// An eBay notification whose signature does not verify (eBay's SDKs answer 412).
     SignatureMismatch,
     /// The body is larger than the route accepts.
@@ -56,7 +60,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 24] = [
         ErrorCode::InvalidRequest,
         ErrorCode::ValidationFailed,
         ErrorCode::Unauthorized,
@@ -73,6 +77,8 @@ impl ErrorCode {
         ErrorCode::InsufficientTokens,
         ErrorCode::TooManyConnections,
         ErrorCode::StorageQuotaExceeded,
+        ErrorCode::IdempotencyKeyInUse,
+        ErrorCode::IdempotencyKeyReused,
         ErrorCode::SignatureMismatch,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
@@ -99,9 +105,11 @@ impl ErrorCode {
             | ErrorCode::ConnectionInactive
             | ErrorCode::TooManyConnections
             | ErrorCode::StorageQuotaExceeded => 409,
+            | ErrorCode::IdempotencyKeyInUse => 409,
             ErrorCode::SignatureMismatch => 412,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::IdempotencyKeyReused => 422,
             ErrorCode::RateLimited => 429,
             ErrorCode::InternalError => 500,
             ErrorCode::UpstreamUnavailable => 503,
@@ -127,6 +135,8 @@ impl ErrorCode {
             ErrorCode::InsufficientTokens => "INSUFFICIENT_TOKENS",
             ErrorCode::TooManyConnections => "TOO_MANY_CONNECTIONS",
             ErrorCode::StorageQuotaExceeded => "STORAGE_QUOTA_EXCEEDED",
+            ErrorCode::IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
+            ErrorCode::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             ErrorCode::SignatureMismatch => "SIGNATURE_MISMATCH",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
@@ -140,7 +150,10 @@ impl ErrorCode {
     pub const fn is_retryable(self) -> bool {
         matches!(
             self,
-            ErrorCode::RateLimited | ErrorCode::InternalError | ErrorCode::UpstreamUnavailable
+            ErrorCode::RateLimited
+                | ErrorCode::InternalError
+                | ErrorCode::UpstreamUnavailable
+                | ErrorCode::IdempotencyKeyInUse
         )
     }
 }
@@ -184,6 +197,10 @@ mod tests {
         assert_eq!(ErrorCode::KeyLimitReached.http_status(), 409);
         // A tenant's limit, like the key cap: the same upload fits another tenant.
         assert_eq!(ErrorCode::StorageQuotaExceeded.http_status(), 409);
+        // As Stripe and Svix answer them: a key in flight conflicts, a reused key is
+        // unprocessable for the other request.
+        assert_eq!(ErrorCode::IdempotencyKeyInUse.http_status(), 409);
+        assert_eq!(ErrorCode::IdempotencyKeyReused.http_status(), 422);
     }
 
     #[test]

@@ -43,6 +43,10 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // Already authenticated by a layer in front of the handler (idempotency keys).
+        if let Some(auth) = parts.extensions.get::<Auth>() {
+            return Ok(auth.clone());
+        }
         let header = parts
             .headers
             .get(AUTHORIZATION)
@@ -57,8 +61,12 @@ impl FromRequestParts<AppState> for Auth {
             .find_usable_api_key(&parsed.hash, now)
             .await?
             .ok_or(ApiError::Unauthorized("unknown or revoked API key"))?;
-        if key.last_used_at.is_none_or(|at| now - at > TOUCH_EVERY_MS) {
-            state.store.touch_api_key(&key.id, now).await?;
+        // The stamp is for the tenant's key list; a read must not fail because it cannot be
+        // written (a busy or read-only database), so a failure is logged and the call goes on.
+        if key.last_used_at.is_none_or(|at| now - at > TOUCH_EVERY_MS)
+            && let Err(error) = state.store.touch_api_key(&key.id, now).await
+        {
+            tracing::warn!(%error, key_id = %key.id, "recording the key's last use failed");
         }
         super::request_id::record_key_tenant(&key.tenant_id);
         Ok(Auth {

@@ -33,7 +33,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
             with the scope `*` has every scope, and a key hands out (and rotates or revokes keys with) \
             only scopes it holds; a rotated key keeps working for 24 hours. Test keys manage test keys \
             and read `/api/v1/tenant`; every route of live data answers them 403 `TEST_KEY_LIVE_DATA`. `/internal/…` \
-            routes take the edge signature `X-YS-Edge-Signature` instead of a key."
+            routes take the edge signature `X-YS-Edge-Signature` instead of a key. Routes that \
+            change state or spend tokens take an optional `Idempotency-Key` header: retrying with \
+            the same key answers the first result (`Idempotent-Replayed: true`) and charges once."
     ),
     components(schemas(ErrorEnvelope, ErrorBodyDoc, MetaDoc)),
     modifiers(&SecuritySchemes)
@@ -79,9 +81,8 @@ pub struct ErrorBodyDoc {
     /// Stable code: INVALID_REQUEST, VALIDATION_FAILED, UNAUTHORIZED, FORBIDDEN,
     /// SCOPE_ESCALATION, ENVIRONMENT_ESCALATION, TEST_KEY_LIVE_DATA, NOT_FOUND,
     /// METHOD_NOT_ALLOWED, DUPLICATE_SKU, CONFLICT, KEY_LIMIT_REACHED, CONNECTION_INACTIVE,
-    /// INSUFFICIENT_TOKENS, TOO_MANY_CONNECTIONS, STORAGE_QUOTA_EXCEEDED, PAYLOAD_TOO_LARGE,
-    /// UNSUPPORTED_MEDIA_TYPE,
-    /// RATE_LIMITED,
+    /// INSUFFICIENT_TOKENS, TOO_MANY_CONNECTIONS, STORAGE_QUOTA_EXCEEDED, IDEMPOTENCY_KEY_IN_USE,
+    /// IDEMPOTENCY_KEY_REUSED, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, RATE_LIMITED,
     /// INTERNAL_ERROR, UPSTREAM_UNAVAILABLE.
     #[schema(example = "VALIDATION_FAILED")]
     pub code: String,

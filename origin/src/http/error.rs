@@ -61,6 +61,10 @@ pub enum ApiError {
     },
     #[error("the token balance ({balance}) cannot pay for {needed} item(s)")]
     InsufficientTokens { balance: i64, needed: i64 },
+    #[error("a request with this Idempotency-Key is still being answered")]
+    IdempotencyKeyInUse,
+    #[error("this Idempotency-Key was used for a different request (method, path or body)")]
+    IdempotencyKeyReused,
     #[error("the body is larger than {limit} bytes")]
     PayloadTooLarge { limit: u64 },
     #[error("{0}")]
@@ -113,6 +117,8 @@ impl ApiError {
             ApiError::InsufficientTokens { .. } => ErrorCode::InsufficientTokens,
             ApiError::TooManyConnections { .. } => ErrorCode::TooManyConnections,
             ApiError::StorageQuotaExceeded { .. } => ErrorCode::StorageQuotaExceeded,
+            ApiError::IdempotencyKeyInUse => ErrorCode::IdempotencyKeyInUse,
+            ApiError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             ApiError::Internal(_) => ErrorCode::InternalError,
@@ -148,6 +154,16 @@ impl ApiError {
                 body = body.with_hint(
                     "GET /api/v1/tenant shows the storage in use and the quota (data.storage)",
                 )
+            }
+            ApiError::IdempotencyKeyInUse => {
+                body = body
+                    .with_field("Idempotency-Key")
+                    .with_hint("retry after the first request has answered (see Retry-After)")
+            }
+            ApiError::IdempotencyKeyReused => {
+                body = body
+                    .with_field("Idempotency-Key")
+                    .with_hint("use a new Idempotency-Key for a different request")
             }
             _ => {}
         }

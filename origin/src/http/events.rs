@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Auth;
 use super::error::ApiError;
 use super::extract::{ApiQuery, Page};
+use super::idempotency::idempotent;
 use super::response::{ApiResponse, ApiResult};
 use super::state::AppState;
 use crate::domain::scopes::Scope;
@@ -21,7 +22,9 @@ use utoipa_axum::routes;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_events))
-        .routes(routes!(replay_event))
+        .merge(idempotent(
+            OpenApiRouter::new().routes(routes!(replay_event)),
+        ))
 }
 
 /// `ignored`: arrived for an inactive connection; kept unprocessed, replayable.

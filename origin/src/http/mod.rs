@@ -1,4 +1,5 @@
-//! HTTP: the router, the middleware stack and one file per resource. Each resource file
+//! HTTP: the router, the middleware stack (with `Idempotency-Key` on the routes marked
+//! idempotent) and one file per resource. Each resource file
 //! exposes `routes()` (every route with its OpenAPI entry, registered together); this module
 //! merges them. Handlers reach the rest of the origin only through [`AppState`].
 
@@ -13,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod health;
+pub mod idempotency;
 pub mod internal;
 pub mod keys;
 pub mod orders;
@@ -61,8 +63,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The service's router: every route, the 404/405 answers, the body limit and request ids.
 pub fn router(state: AppState, max_body_bytes: usize) -> axum::Router {
     let (router, document) = api_routes().split_for_parts();
+    let idempotent = idempotency::Guard::new(state.clone(), &document);
     let document = serde_json::to_value(&document).expect("the OpenAPI document serialises");
     router
+        .route_layer(middleware::from_fn_with_state(
+            idempotent,
+            idempotency::guard,
+        ))
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(

@@ -11,6 +11,7 @@ use super::auth::Auth;
 use super::error::ApiError;
 use super::events::{PLATFORMS, one_of};
 use super::extract::{ApiQuery, Page, parse_datetime};
+use super::idempotency::idempotent;
 use super::response::{ApiResponse, ApiResult};
 use super::state::AppState;
 use crate::domain::scopes::Scope;
@@ -24,8 +25,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_orders))
         .routes(routes!(get_order))
-        .routes(routes!(resend_order))
-        .routes(routes!(replace_item))
+        .merge(idempotent(
+            OpenApiRouter::new()
+                .routes(routes!(resend_order))
+                .routes(routes!(replace_item)),
+        ))
 }
 
 pub const ORDER_STATUSES: [&str; 6] = [

@@ -26,6 +26,11 @@ pub fn current() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
 }
 
+/// `future` with the id of the request being served, for a task spawned to serve it.
+pub fn carry<F: std::future::Future>(future: F) -> impl std::future::Future<Output = F::Output> {
+    REQUEST_ID.scope(current().unwrap_or_default(), future)
+}
+
 fn acceptable(id: &str) -> bool {
     (1..=128).contains(&id.len())
         && id

@@ -26,6 +26,8 @@ pub struct AppState {
     pub storage_quota: StorageQuota,
     /// Most usable API keys a tenant may hold.
     pub max_keys_per_tenant: i64,
+    /// How long idempotency keys and their answers are kept, in ms.
+    pub idempotency_retention_ms: i64,
     /// The connection cap and the secret overlap.
     pub connections: ConnectionSettings,
     /// Where eBay's `getUser` is (without a trailing `/`).

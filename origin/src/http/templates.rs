@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::auth::Auth;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, ListParams, Page, RawBody, parse_json};
+use super::idempotency::idempotent;
 use super::response::{ApiResponse, ApiResult};
 use super::state::AppState;
 use crate::delivery::render::render_off_runtime;
@@ -22,7 +23,9 @@ use utoipa_axum::routes;
 /// This resource's routes, each with its OpenAPI entry.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_templates, create_template))
+        .merge(idempotent(
+            OpenApiRouter::new().routes(routes!(list_templates, create_template)),
+        ))
         .routes(routes!(get_template, update_template))
         .routes(routes!(preview_template))
 }

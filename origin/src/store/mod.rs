@@ -22,8 +22,9 @@ pub use pipeline::{
 };
 pub use postgres::PostgresStore;
 pub use resources::{
-    CodeStore, ConnectionStore, EventStore, FileStore, KeyStore, OrderStore, ProductStore,
-    StoreBackend, TemplateStore, TenantStore,
+    CodeStore, ConnectionStore, EventStore, FileStore, IdempotencyClaim, IdempotencyStore,
+    IdempotentRequest, KeyStore, OrderStore, ProductStore, StoreBackend, StoredAnswer,
+    TemplateStore, TenantStore,
 };
 pub use retention::{QuotaStore, RetentionStore};
 pub use rows::*;
@@ -37,8 +38,8 @@ pub mod prelude {
         AlertStore, EventQueueStore, LedgerStore, LinkStore, PipelineStore, PollerStore, SendStore,
     };
     pub use super::resources::{
-        CodeStore, ConnectionStore, EventStore, FileStore, KeyStore, OrderStore, ProductStore,
-        StoreBackend, TemplateStore, TenantStore,
+        CodeStore, ConnectionStore, EventStore, FileStore, IdempotencyStore, KeyStore, OrderStore,
+        ProductStore, StoreBackend, TemplateStore, TenantStore,
     };
     pub use super::retention::{QuotaStore, RetentionStore};
 }
@@ -83,6 +84,7 @@ pub trait Store:
     + FileStore
     + OrderStore
     + TemplateStore
+    + IdempotencyStore
     + PipelineStore
     + RetentionStore
     + QuotaStore
@@ -103,6 +105,7 @@ impl<T> Store for T where
         + FileStore
         + OrderStore
         + TemplateStore
+        + IdempotencyStore
         + PipelineStore
         + RetentionStore
         + QuotaStore

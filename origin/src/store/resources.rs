@@ -40,6 +40,7 @@ pub trait KeyStore: Send + Sync {
     ) -> StoreResult<KeyWrite<()>>;
     /// The key with this hash if it is neither revoked nor past its rotation grace period.
     async fn find_usable_api_key(&self, hash: &str, now: i64) -> StoreResult<Option<ApiKeyRow>>;
+    /// Records the key's last use; callers treat a failure as nothing worse than a stale stamp.
     async fn touch_api_key(&self, key_id: &str, now: i64) -> StoreResult<()>;
     async fn get_api_key(&self, tenant_id: &str, key_id: &str) -> StoreResult<Option<ApiKeyRow>>;
     async fn list_api_keys(&self, tenant_id: &str, page: &PageQuery)
@@ -166,7 +167,9 @@ pub trait ProductStore: Send + Sync {
 #[async_trait]
 pub trait CodeStore: Send + Sync {
     async fn code_stock(&self, tenant_id: &str, product_id: &str) -> StoreResult<CodeStock>;
-    /// Inserts the codes not already stored for the product; how many were new.
+    /// Inserts the codes not already stored for the product; how many were new. Stored in
+    /// chunks, each its own transaction: after a failure the chunks before it stay, and
+    /// importing the same codes again counts them as already stored.
     async fn import_codes(
         &self,
         tenant_id: &str,
@@ -219,4 +222,63 @@ pub trait TemplateStore: Send + Sync {
         tenant_id: &str,
         page: &PageQuery,
     ) -> StoreResult<Vec<TemplateRow>>;
+}
+
+/// Idempotency keys of state-changing requests (`domain::idempotency` judges them).
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `request.key` for the request, or says why not. Also deletes a few keys past
+    /// the retention, so the table holds about one retention's worth of keys.
+    async fn claim_idempotency_key(
+        &self,
+        request: &IdempotentRequest<'_>,
+    ) -> StoreResult<IdempotencyClaim>;
+    /// Stores the answer of the claim `claim_token` holds (nothing if another claim took the
+    /// key over meanwhile).
+    async fn answer_idempotency_key(
+        &self,
+        tenant_id: &str,
+        key: &str,
+        claim_token: &str,
+        answer: &StoredAnswer,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Frees the key of an unanswered claim (the request failed and may be retried).
+    async fn release_idempotency_key(
+        &self,
+        tenant_id: &str,
+        key: &str,
+        claim_token: &str,
+    ) -> StoreResult<()>;
+}
+
+/// A request with an idempotency key, at `now`, keys being kept `retention_ms`.
+#[derive(Debug, Clone)]
+pub struct IdempotentRequest<'a> {
+    pub tenant_id: &'a str,
+    pub key: &'a str,
+    pub fingerprint: &'a str,
+    pub now: i64,
+    pub retention_ms: i64,
+}
+
+/// The answer kept for a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAnswer {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// What claiming a key gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The request may run; its answer is stored (or the key released) with this token.
+    Claimed { claim_token: String },
+    /// The same request was answered: this answer.
+    Replay(StoredAnswer),
+    /// The key belongs to another request.
+    Mismatch,
+    /// The same request is still being answered.
+    InFlight,
 }

@@ -17,6 +17,7 @@ use crate::http::auth::Auth;
 use crate::http::error::ApiError;
 use crate::http::events::one_of;
 use crate::http::extract::{ApiJson, ApiQuery, Page};
+use crate::http::idempotency::idempotent;
 use crate::http::response::{ApiResponse, ApiResult};
 use crate::http::state::AppState;
 use crate::ids::{new_id, now_ms, rfc3339};
@@ -157,9 +158,12 @@ fn product_out(
 /// The product routes, codes and files included.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_products, create_product))
+        .merge(idempotent(
+            OpenApiRouter::new()
+                .routes(routes!(list_products, create_product))
+                .routes(routes!(codes::import_codes)),
+        ))
         .routes(routes!(get_product, update_product, archive_product))
-        .routes(routes!(codes::import_codes))
         .routes(routes!(files::create_upload))
         .routes(routes!(files::upload_file))
 }

@@ -14,6 +14,7 @@ mod connections;
 mod erasure;
 mod event_queue;
 mod events;
+mod idempotency;
 mod keys;
 mod ledger;
 mod links;

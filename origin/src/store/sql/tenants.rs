@@ -41,36 +41,39 @@ impl TenantStore for Backend {
 
     async fn add_tokens(&self, tenant_id: &str, amount: i64) -> StoreResult<Option<i64>> {
         let _writer = self.write_gate().await;
+        // One transaction: the balance and the alert it clears change together.
+        let mut tx = self.begin_write().await?;
         let balance: Option<(i64,)> = sqlx::query_as(
             "UPDATE tenants SET tokens = tokens + $1 WHERE id = $2 AND tokens + $1 >= 0 \
              RETURNING tokens",
         )
         .bind(amount)
         .bind(tenant_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
         let Some((balance,)) = balance else {
             return Ok(None);
         };
         // Whoever adds the tokens (the operator's CLI, any API), the units that waited for
-        // them are tried at once.
+        // them are tried at once; in the same transaction, so the wake cannot be lost.
         if amount > 0 {
-            wake_awaiting_tokens(&self.pool, tenant_id).await?;
+            wake_awaiting_tokens(&mut *tx, tenant_id).await?;
         }
         let alert: Option<(String, String)> =
             sqlx::query_as("SELECT id, detail FROM alerts WHERE tenant_id = $1 AND kind = $2")
                 .bind(tenant_id)
                 .bind(alerts::LOW_TOKENS)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await?;
         if let Some((id, detail)) = alert
             && low_tokens_clears(balance, recorded_threshold(&detail))
         {
             sqlx::query("DELETE FROM alerts WHERE id = $1")
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
         }
+        tx.commit().await?;
         Ok(Some(balance))
     }
 }
