@@ -237,6 +237,13 @@ pub struct PipelineArgs {
     /// Events read and emails sent at once by a worker (platform fetches, outbox or SMTP).
     #[arg(long, env = "PIPELINE_CONCURRENCY", default_value_t = 8)]
     pub pipeline_concurrency: u32,
+    /// Units one order line may ask for; an order with a line over it waits for the seller's
+    /// approval (`needs_review`) and makes no delivery until then.
+    #[arg(long, env = "MAX_UNITS_PER_LINE", default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_units_per_line: i64,
+    /// Units one order may ask for, all lines together; over it, the order waits for review.
+    #[arg(long, env = "MAX_UNITS_PER_ORDER", default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_units_per_order: i64,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -332,6 +339,9 @@ pub struct PipelineSettings {
     pub concurrency: usize,
     /// How long a claim holds before another worker may take the row over, in ms.
     pub lease_ms: i64,
+    /// Units per line and per order the ledger takes in without the seller's review.
+    pub max_units_per_line: i64,
+    pub max_units_per_order: i64,
 }
 
 impl Settings {
@@ -415,6 +425,8 @@ impl PipelineSettings {
             lease_ms: i64::try_from(args.pipeline_lease_secs.max(1))
                 .unwrap_or(60)
                 .saturating_mul(1000),
+            max_units_per_line: args.max_units_per_line,
+            max_units_per_order: args.max_units_per_order,
         }
     }
 

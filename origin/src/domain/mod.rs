@@ -9,5 +9,6 @@ pub mod ledger;
 pub mod mappings;
 pub mod orders;
 pub mod outbound;
+pub mod review;
 pub mod scopes;
 pub mod templates;

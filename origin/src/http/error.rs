@@ -46,6 +46,12 @@ pub enum ApiError {
     DuplicateSku,
     #[error("{0}")]
     Conflict(String),
+    /// A resend or replacement of a refunded or cancelled order.
+    #[error("{0}")]
+    OrderClosed(String),
+    /// An approval of an order that does not wait for review.
+    #[error("{0}")]
+    NotInReview(String),
     #[error("this tenant already has {max} connections, the most it may have")]
     TooManyConnections { max: i64 },
     #[error("the token balance ({balance}) cannot pay for {needed} item(s)")]
@@ -99,6 +105,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             ApiError::DuplicateSku => ErrorCode::DuplicateSku,
             ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::OrderClosed(_) => ErrorCode::OrderClosed,
+            ApiError::NotInReview(_) => ErrorCode::OrderNotInReview,
             ApiError::InsufficientTokens { .. } => ErrorCode::InsufficientTokens,
             ApiError::TooManyConnections { .. } => ErrorCode::TooManyConnections,
             ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
@@ -145,6 +153,8 @@ impl From<StoreError> for ApiError {
             StoreError::InsufficientTokens { balance, needed } => {
                 ApiError::InsufficientTokens { balance, needed }
             }
+            StoreError::OrderClosed(reason) => ApiError::OrderClosed(reason),
+            StoreError::NotInReview(reason) => ApiError::NotInReview(reason),
             StoreError::OutOfStock => {
                 ApiError::Conflict("no license code is available for this product".into())
             }

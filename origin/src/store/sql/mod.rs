@@ -19,9 +19,12 @@ mod links;
 mod orders;
 mod pollers;
 mod products;
+mod refunds;
+mod review;
 mod sends;
 mod templates;
 mod tenants;
+mod units;
 
 use async_trait::async_trait;
 use sqlx::QueryBuilder;
