@@ -78,9 +78,24 @@ pub fn redelivery_refused(status: &str) -> Option<String> {
     })
 }
 
+/// Units one approval makes at most: an approval makes every unit in one transaction that
+/// holds the write gate, so even the seller cannot have 4,294,967,295 of them made at once.
+pub const APPROVAL_UNIT_CEILING: i64 = 10_000;
+
 /// Why an order of `status` cannot be approved, or None when it waits for review.
 pub fn approval_refused(status: &str) -> Option<String> {
     (status != NEEDS_REVIEW).then(|| format!("the order is {status}, not waiting for review"))
+}
+
+/// Why an approval of `units` units in all is refused although the order waits (more than
+/// one approval may make), or None.
+pub fn approval_too_large(units: i64) -> Option<String> {
+    (units > APPROVAL_UNIT_CEILING).then(|| {
+        format!(
+            "the order asks for {units} units, more than the {APPROVAL_UNIT_CEILING} one approval \
+             delivers; refund or cancel it on the platform"
+        )
+    })
 }
 
 /// What a resend costs: one token per unit sent again. A unit whose email failed was never
@@ -172,6 +187,8 @@ mod tests {
         assert_eq!(redelivery_refused("failed"), None);
         assert_eq!(approval_refused(NEEDS_REVIEW), None);
         assert!(approval_refused("delivered").is_some());
+        assert_eq!(approval_too_large(APPROVAL_UNIT_CEILING), None);
+        assert!(approval_too_large(4_294_967_295).is_some());
     }
 
     #[test]

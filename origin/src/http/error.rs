@@ -155,6 +155,7 @@ impl From<StoreError> for ApiError {
             }
             StoreError::OrderClosed(reason) => ApiError::OrderClosed(reason),
             StoreError::NotInReview(reason) => ApiError::NotInReview(reason),
+            StoreError::TooLarge(reason) => ApiError::Conflict(reason),
             StoreError::OutOfStock => {
                 ApiError::Conflict("no license code is available for this product".into())
             }

@@ -307,7 +307,7 @@ pub async fn replace_item(
 #[utoipa::path(post, path = "/api/v1/orders/{id}/approve", tag = "orders", params(("id" = String, Path, description = "Order id")),
     security(("api_key" = ["orders:write"])),
     responses((status = 200, description = "The order, over the quantity caps, approved: its units made, allocated and charged (1 token each) and emailed by the pipeline", body = ApproveOut),
-        (status = 409, description = "ORDER_NOT_IN_REVIEW: the order does not wait for review; nothing done", body = super::docs::ErrorEnvelope), super::docs::KeyErrors, super::docs::Missing))]
+        (status = 409, description = "ORDER_NOT_IN_REVIEW: the order does not wait for review; CONFLICT: more than 10,000 units, more than one approval delivers; nothing done", body = super::docs::ErrorEnvelope), super::docs::KeyErrors, super::docs::Missing))]
 pub async fn approve_order(
     auth: Auth,
     State(state): State<AppState>,

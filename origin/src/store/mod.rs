@@ -55,6 +55,9 @@ pub enum StoreError {
     /// An approval of an order that does not wait for review: nothing done.
     #[error("{0}")]
     NotInReview(String),
+    /// An approval of an order with more units than one approval makes: nothing done.
+    #[error("{0}")]
+    TooLarge(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]

@@ -284,6 +284,24 @@ async fn an_order_over_the_quantity_caps_waits_for_review_until_approved(backend
     let huge_path = format!("/api/v1/orders/{}/approve", huge["id"].as_str().unwrap());
     let (status, body) = app.post(&huge_path, &read_only, json!({})).await;
     assert_error(status, &body, StatusCode::FORBIDDEN, "FORBIDDEN");
+    // Even the seller cannot have four billion units made at once.
+    let (status, body) = app.post(&huge_path, &tenant.key, json!({})).await;
+    let error = assert_error(status, &body, StatusCode::CONFLICT, "CONFLICT");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("4294967295 units"),
+        "{body}"
+    );
+    let still = wait_order(&app, &tenant, "9001", "review", |o| {
+        o["status"] == "needs_review"
+    })
+    .await;
+    assert_eq!(
+        still["items"][0]["delivery_status"], "needs_review",
+        "{still:#}"
+    );
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(balance(&app, &tenant).await, 6);
     assert_eq!(outbox(&app).len(), 1);

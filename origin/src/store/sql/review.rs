@@ -12,7 +12,8 @@ use super::*;
 use crate::domain::intake::match_stored_line;
 use crate::domain::ledger::{DeliveryPolicy, audit};
 use crate::domain::review::{
-    APPROVED, NEEDS_REVIEW, ORDER_NEEDS_REVIEW_ALERT, approval_refused, units_to_deliver,
+    APPROVED, NEEDS_REVIEW, ORDER_NEEDS_REVIEW_ALERT, approval_refused, approval_too_large,
+    units_to_deliver,
 };
 use crate::store::pipeline::{ApplyOutcome, UnitRef};
 
@@ -72,6 +73,17 @@ pub(super) async fn approve_in(
     let Some(order) = order else { return Ok(None) };
     if let Some(reason) = approval_refused(&order.status) {
         return Err(StoreError::NotInReview(reason));
+    }
+    let total: (i64,) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(quantity - refunded_quantity), 0) AS BIGINT) FROM order_items \
+         WHERE tenant_id = $1 AND order_id = $2 AND product_id IS NOT NULL",
+    )
+    .bind(tenant_id)
+    .bind(order_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    if let Some(reason) = approval_too_large(total.0) {
+        return Err(StoreError::TooLarge(reason));
     }
     sqlx::query(
         "UPDATE orders SET status = 'processing', status_reason = NULL, updated_at = $1 \
