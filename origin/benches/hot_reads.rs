@@ -204,6 +204,8 @@ async fn seed_orders(store: &dyn Store, tenant: &str, count: usize, products: &[
             delivery_status: "delivered".to_owned(),
             license_code: None,
             delivered_at: Some(created_at),
+            status_reason: None,
+            refunded_quantity: 0,
         }];
         batch.push((
             OrderRow {
@@ -218,6 +220,7 @@ async fn seed_orders(store: &dyn Store, tenant: &str, count: usize, products: &[
                 total_cents: Some(1999),
                 created_at,
                 updated_at: created_at,
+                status_reason: None,
             },
             items,
         ));

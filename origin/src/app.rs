@@ -36,6 +36,7 @@ impl Application {
         let ebay_identity_base_url = settings
             .connections
             .ebay_identity_base(&settings.pipeline.ebay_api_base_url);
+        let delivery_policy = Pipeline::policy_of(&settings.pipeline);
         let pipeline = if settings.pipeline.enabled {
             let pipeline = Pipeline::new(
                 store.clone(),
@@ -62,6 +63,7 @@ impl Application {
             connections: settings.connections.clone(),
             ingest: IngestBatcher::start(store.clone()),
             outbound,
+            delivery_policy,
         };
         let router = crate::http::router(state, settings.max_body_bytes);
         let listener = TcpListener::bind(settings.listen)

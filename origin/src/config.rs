@@ -12,10 +12,12 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::crypto::MasterKey;
 
+mod admin;
 mod storage;
-
-pub use storage::{RetentionArgs, RetentionSettings, StorageQuota, StorageQuotaArgs};
 mod work_bounds;
+
+pub use admin::AdminCommand;
+pub use storage::{RetentionArgs, RetentionSettings, StorageQuota, StorageQuotaArgs};
 pub use work_bounds::{WorkBounds, WorkBoundsArgs};
 
 /// `--max-body-bytes` unless given: 1 MiB.
@@ -256,43 +258,6 @@ pub struct PipelineArgs {
     pub retention: RetentionArgs,
     #[command(flatten)]
     pub bounds: WorkBoundsArgs,
-}
-
-#[derive(Debug, Clone, Subcommand)]
-pub enum AdminCommand {
-    /// Create a tenant and its first live API key, holding every scope (shown only here).
-    CreateTenant {
-        #[arg(long)]
-        name: String,
-        #[arg(long, default_value_t = 0)]
-        tokens: i64,
-    },
-    /// Create an API key for a tenant.
-    CreateKey {
-        #[arg(long)]
-        tenant: String,
-        /// Scopes, comma or space separated, or `*`; none means every scope (`*`).
-        #[arg(long, num_args = 0.., value_delimiter = ',')]
-        scopes: Vec<String>,
-        /// A `ys_test_` key instead of `ys_live_`.
-        #[arg(long)]
-        test: bool,
-        #[arg(long, default_value = "cli")]
-        name: String,
-    },
-    /// Revoke an API key at once.
-    RevokeKey {
-        #[arg(long)]
-        key_id: String,
-    },
-    /// Add tokens to a tenant's balance.
-    AddTokens {
-        #[arg(long)]
-        tenant: String,
-        /// Negative to take tokens back (never below zero).
-        #[arg(long, allow_negative_numbers = true)]
-        amount: i64,
-    },
 }
 
 fn secs_to_ms(secs: u64) -> i64 {

@@ -30,6 +30,10 @@ pub enum ErrorCode {
     DuplicateSku,
     /// The request conflicts with the resource's current state.
     Conflict,
+    /// A resend or code replacement of a refunded or cancelled order: nothing charged.
+    OrderClosed,
+    /// An approval of an order that does not wait for review (`needs_review`).
+    OrderNotInReview,
     /// The tenant already has as many usable API keys as it may; revoke one first.
     KeyLimitReached,
     /// The platform connection the event or request belongs to is deactivated.
@@ -60,7 +64,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 26] = [
         ErrorCode::InvalidRequest,
         ErrorCode::ValidationFailed,
         ErrorCode::Unauthorized,
@@ -72,6 +76,8 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::DuplicateSku,
         ErrorCode::Conflict,
+        ErrorCode::OrderClosed,
+        ErrorCode::OrderNotInReview,
         ErrorCode::KeyLimitReached,
         ErrorCode::ConnectionInactive,
         ErrorCode::InsufficientTokens,
@@ -101,11 +107,13 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::DuplicateSku
             | ErrorCode::Conflict
+            | ErrorCode::OrderClosed
+            | ErrorCode::OrderNotInReview
             | ErrorCode::KeyLimitReached
             | ErrorCode::ConnectionInactive
             | ErrorCode::TooManyConnections
             | ErrorCode::StorageQuotaExceeded => 409,
-            | ErrorCode::IdempotencyKeyInUse => 409,
+            ErrorCode::IdempotencyKeyInUse => 409,
             ErrorCode::SignatureMismatch => 412,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
@@ -130,6 +138,8 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ErrorCode::DuplicateSku => "DUPLICATE_SKU",
             ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::OrderClosed => "ORDER_CLOSED",
+            ErrorCode::OrderNotInReview => "ORDER_NOT_IN_REVIEW",
             ErrorCode::KeyLimitReached => "KEY_LIMIT_REACHED",
             ErrorCode::ConnectionInactive => "CONNECTION_INACTIVE",
             ErrorCode::InsufficientTokens => "INSUFFICIENT_TOKENS",

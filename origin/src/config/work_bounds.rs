@@ -1,6 +1,7 @@
 //! The bounds on background work one tenant could otherwise make unbounded: how much a poller
 //! run may read and for how long, how many pollers run at once (and per tenant), and how the
-//! sweep over waiting units is sized and backed off.
+//! sweep over waiting units is sized and backed off, and how many units an order may ask for
+//! before the seller reviews it.
 
 use std::time::Duration;
 
@@ -29,6 +30,13 @@ pub struct WorkBoundsArgs {
     /// (the wait doubles from one tick; codes imported or tokens added retry it at once).
     #[arg(long, env = "RESUME_BACKOFF_MAX_SECS", default_value_t = 300)]
     pub resume_backoff_max_secs: u64,
+    /// Units one order line may ask for; an order with a line over it waits for the seller's
+    /// approval (`needs_review`) and makes no delivery until then.
+    #[arg(long, env = "MAX_UNITS_PER_LINE", default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_units_per_line: i64,
+    /// Units one order may ask for, all lines together; over it, the order waits for review.
+    #[arg(long, env = "MAX_UNITS_PER_ORDER", default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_units_per_order: i64,
 }
 
 /// [`WorkBoundsArgs`] resolved.
@@ -40,6 +48,9 @@ pub struct WorkBounds {
     pub poll_per_tenant: i64,
     pub resume_batch: i64,
     pub resume_backoff_max: Duration,
+    /// Units per line and per order the ledger takes in without the seller's review.
+    pub max_units_per_line: i64,
+    pub max_units_per_order: i64,
 }
 
 impl WorkBounds {
@@ -51,6 +62,8 @@ impl WorkBounds {
             poll_per_tenant: i64::from(args.poll_per_tenant.max(1)),
             resume_batch: i64::from(args.resume_batch.max(1)),
             resume_backoff_max: Duration::from_secs(args.resume_backoff_max_secs.max(1)),
+            max_units_per_line: args.max_units_per_line,
+            max_units_per_order: args.max_units_per_order,
         }
     }
 }

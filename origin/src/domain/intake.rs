@@ -7,6 +7,7 @@ use super::events::order_scope;
 use super::ledger::{IntakeItem, OrderIntake};
 use super::mappings::PlatformMappings;
 use super::orders::{PlatformItem, PlatformOrder};
+use super::review::unmapped_reason;
 
 /// When to retry after the `attempts`-th failure (from 1) of event processing or an email
 /// send, or None when no retry is left and the work is dead (events) or failed (sends). The
@@ -24,29 +25,28 @@ pub fn intake(
     order: &PlatformOrder,
     products: &[(String, String, String)],
 ) -> OrderIntake {
-    let mappings: Vec<(&str, &str, PlatformMappings)> = products
-        .iter()
-        .map(|(id, kind, json)| {
-            (
-                id.as_str(),
-                kind.as_str(),
-                PlatformMappings::from_stored(json),
-            )
-        })
-        .collect();
+    let mappings = read_mappings(products);
     let items = order
         .items
         .iter()
-        .map(|item| IntakeItem {
-            line_item_id: item.line_item_id.clone(),
-            name: if item.title.is_empty() {
-                format!("Item {}", item.line_item_id)
-            } else {
-                item.title.clone()
-            },
-            quantity: i64::from(item.quantity),
-            product: match_product(order.platform, item, &mappings)
-                .map(|(id, kind)| (id.to_owned(), kind.to_owned())),
+        .map(|item| {
+            let product = match_product(order.platform, item, &mappings)
+                .map(|(id, kind)| (id.to_owned(), kind.to_owned()));
+            IntakeItem {
+                line_item_id: item.line_item_id.clone(),
+                name: if item.title.is_empty() {
+                    format!("Item {}", item.line_item_id)
+                } else {
+                    item.title.clone()
+                },
+                quantity: i64::from(item.quantity),
+                refunded: i64::from(item.refunded),
+                waiting_reason: product
+                    .is_none()
+                    .then(|| unmapped_reason(order.platform, item)),
+                product,
+                platform_line: serde_json::to_string(item).ok(),
+            }
         })
         .collect();
     OrderIntake {
@@ -60,6 +60,33 @@ pub fn intake(
         currency: order.currency.clone(),
         items,
     }
+}
+
+/// The product a stored line (`IntakeItem::platform_line`) of a `platform` order maps to now,
+/// among `products` (`(id, type, mappings JSON)`): how an unmapped line resumes.
+pub fn match_stored_line(
+    platform: &str,
+    platform_line: &str,
+    products: &[(String, String, String)],
+) -> Option<(String, String)> {
+    let platform: Platform = serde_json::from_value(platform.into()).ok()?;
+    let item: PlatformItem = serde_json::from_str(platform_line).ok()?;
+    let mappings = read_mappings(products);
+    match_product(platform, &item, &mappings).map(|(id, kind)| (id.to_owned(), kind.to_owned()))
+}
+
+/// `(id, type, mappings JSON)` as `(id, type, mappings)`.
+fn read_mappings(products: &[(String, String, String)]) -> Vec<(&str, &str, PlatformMappings)> {
+    products
+        .iter()
+        .map(|(id, kind, json)| {
+            (
+                id.as_str(),
+                kind.as_str(),
+                PlatformMappings::from_stored(json),
+            )
+        })
+        .collect()
 }
 
 /// The product a line maps to: the best-scoring mapping (see [`PlatformMappings::score`]).
@@ -93,6 +120,7 @@ mod tests {
             title: format!("Line {line}"),
             sku: None,
             quantity,
+            refunded: 0,
         };
         PlatformOrder {
             platform: Platform::Woocommerce,
@@ -136,6 +164,30 @@ mod tests {
             "the second line is not mapped"
         );
         assert_eq!(intake.buyer_email, "anna.keller@example.net");
+        let waiting = intake.items[1].waiting_reason.as_deref().unwrap();
+        assert!(waiting.contains("WooCommerce product 777"), "{waiting}");
+        assert_eq!(intake.items[0].waiting_reason, None);
+    }
+
+    #[test]
+    fn a_stored_unmapped_line_matches_a_mapping_added_later() {
+        let order = fixture_order();
+        let line = intake("ten_1", None, &order, &[]).items[1]
+            .platform_line
+            .clone()
+            .unwrap();
+        let platform = "woocommerce";
+        assert_eq!(match_stored_line(platform, &line, &[]), None);
+        let products = [product(
+            "prd_ebook",
+            serde_json::json!({"woocommerce_product_id": 777}),
+        )];
+        assert_eq!(
+            match_stored_line(platform, &line, &products),
+            Some(("prd_ebook".into(), "CODE".into()))
+        );
+        assert_eq!(match_stored_line(platform, "not json", &products), None);
+        assert_eq!(match_stored_line("shopify", &line, &products), None);
     }
 
     #[test]

@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use super::review::QuantityCaps;
+
 /// A paid order as the pipeline takes it in, its items already mapped to products.
 #[derive(Debug, Clone)]
 pub struct OrderIntake {
@@ -25,8 +27,15 @@ pub struct IntakeItem {
     pub line_item_id: String,
     pub name: String,
     pub quantity: i64,
+    /// Units the platform says were refunded on their own (a partial refund): not delivered.
+    pub refunded: i64,
     /// `(product id, product type)` when a mapping matched.
     pub product: Option<(String, String)>,
+    /// The platform's line as JSON (`orders::PlatformItem`), kept on the order item: what an
+    /// unmapped line is matched against later, and the line an approved order delivers.
+    pub platform_line: Option<String>,
+    /// Why the line waits (no product maps it), shown to the seller.
+    pub waiting_reason: Option<String>,
 }
 
 /// What each allocation applies: limits of the download links made for FILE/HYBRID units,
@@ -36,6 +45,8 @@ pub struct DeliveryPolicy {
     pub link_ttl_ms: i64,
     pub max_downloads: i64,
     pub low_tokens: i64,
+    /// Orders over these wait for the seller's review instead (`review::over_caps`).
+    pub caps: QuantityCaps,
 }
 
 /// What delivering one unit costs: one token, whatever the product.
@@ -111,11 +122,6 @@ pub fn charge(balance: i64, needed: i64) -> Result<i64, Shortfall> {
     } else {
         Err(Shortfall { balance, needed })
     }
-}
-
-/// What a resend of an order with `items` items costs: one token per item.
-pub fn resend_cost(items: i64) -> i64 {
-    items * TOKENS_PER_UNIT
 }
 
 /// The balances a batch charges, per tenant: each balance is read once (the store opens it),
@@ -290,7 +296,6 @@ mod tests {
                 needed: 3
             })
         );
-        assert_eq!(resend_cost(4), 4);
     }
 
     #[test]

@@ -11,5 +11,6 @@ pub mod mappings;
 pub mod orders;
 pub mod outbound;
 pub mod resumption;
+pub mod review;
 pub mod scopes;
 pub mod templates;

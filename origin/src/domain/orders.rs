@@ -24,7 +24,7 @@ pub struct PlatformOrder {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderState {
-    /// Paid: deliver every mapped item.
+    /// Paid: deliver every mapped item (less the units of lines refunded on their own).
     Paid,
     /// Not paid yet (pending, on hold, failed): nothing to do until it is.
     Unpaid,
@@ -55,6 +55,10 @@ pub struct PlatformItem {
     pub title: String,
     pub sku: Option<String>,
     pub quantity: u32,
+    /// How many of the line's units the platform says were refunded (partial refunds): they
+    /// are revoked, or never delivered. Absent in events stored before it existed.
+    #[serde(default)]
+    pub refunded: u32,
 }
 
 /// The platform's product identity of a line: WooCommerce product/variation, eBay item and

@@ -46,6 +46,12 @@ pub enum ApiError {
     DuplicateSku,
     #[error("{0}")]
     Conflict(String),
+    /// A resend or replacement of a refunded or cancelled order.
+    #[error("{0}")]
+    OrderClosed(String),
+    /// An approval of an order that does not wait for review.
+    #[error("{0}")]
+    NotInReview(String),
     #[error("this tenant already has {max} connections, the most it may have")]
     TooManyConnections { max: i64 },
     /// An upload past the tenant's storage quota (`GET /api/v1/tenant` shows use and quota).
@@ -114,6 +120,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             ApiError::DuplicateSku => ErrorCode::DuplicateSku,
             ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::OrderClosed(_) => ErrorCode::OrderClosed,
+            ApiError::NotInReview(_) => ErrorCode::OrderNotInReview,
             ApiError::InsufficientTokens { .. } => ErrorCode::InsufficientTokens,
             ApiError::TooManyConnections { .. } => ErrorCode::TooManyConnections,
             ApiError::StorageQuotaExceeded { .. } => ErrorCode::StorageQuotaExceeded,
@@ -178,6 +186,9 @@ impl From<StoreError> for ApiError {
             StoreError::InsufficientTokens { balance, needed } => {
                 ApiError::InsufficientTokens { balance, needed }
             }
+            StoreError::OrderClosed(reason) => ApiError::OrderClosed(reason),
+            StoreError::NotInReview(reason) => ApiError::NotInReview(reason),
+            StoreError::TooLarge(reason) => ApiError::Conflict(reason),
             StoreError::OutOfStock => {
                 ApiError::Conflict("no license code is available for this product".into())
             }

@@ -1,5 +1,6 @@
 //! `/api/v1/orders`: list with filters, one order with items, delivery status and audit
-//! trail, resend (1 token per item) and code replacement (1 token). The delivery itself is the
+//! trail, resend (1 token per unit sent again; a failed unit is free), code replacement (1
+//! token) and the approval of an order waiting for review. The delivery itself is the
 //! pipeline's; these routes record the request and charge tokens in one transaction.
 
 use axum::extract::{Path, State};
@@ -14,6 +15,7 @@ use super::extract::{ApiQuery, Page, parse_datetime};
 use super::idempotency::idempotent;
 use super::response::{ApiResponse, ApiResult};
 use super::state::AppState;
+use crate::domain::review::NEEDS_REVIEW;
 use crate::domain::scopes::Scope;
 use crate::ids::{now_ms, rfc3339};
 use crate::store::{AuditRow, OrderFilter, OrderItemRow, OrderRow};
@@ -28,12 +30,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(idempotent(
             OpenApiRouter::new()
                 .routes(routes!(resend_order))
-                .routes(routes!(replace_item)),
+                .routes(routes!(replace_item))
+                .routes(routes!(approve_order)),
         ))
 }
 
-pub const ORDER_STATUSES: [&str; 6] = [
+pub const ORDER_STATUSES: [&str; 7] = [
     "pending",
+    "needs_review",
     "processing",
     "delivered",
     "failed",
@@ -49,8 +53,13 @@ pub struct OrderItemOut {
     pub name: String,
     pub quantity: i64,
     /// `pending`, `queued` (allocated, email due), `delivered`, `failed`, `awaiting_stock`,
-    /// `awaiting_tokens`, `revoked` (refunded or cancelled) or `unmapped` (no product mapping).
+    /// `awaiting_tokens`, `revoked` (refunded or cancelled), `unmapped` (no product mapping
+    /// yet: delivered once one matches) or `needs_review` (its order waits for approval).
     pub delivery_status: String,
+    /// Why the item waits, e.g. which platform product no product maps (`unmapped`).
+    pub status_reason: Option<String>,
+    /// Units a partial refund took back: revoked, or never delivered.
+    pub refunded_quantity: i64,
     pub license_code: Option<String>,
     pub delivered_at: Option<String>,
 }
@@ -68,7 +77,12 @@ pub struct OrderOut {
     pub id: String,
     pub platform: String,
     pub platform_order_id: String,
+    /// `pending`, `processing`, `delivered`, `failed`, `refunded`, `cancelled`, or
+    /// `needs_review`: over the quantity caps, nothing delivered until approved.
     pub status: String,
+    /// Why the order waits (`needs_review`), else absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
     pub buyer_email: String,
     pub buyer_name: Option<String>,
     pub currency: Option<String>,
@@ -89,7 +103,8 @@ pub struct OrderOut {
 pub struct OrderParams {
     /// `woocommerce`, `ebay` or `etsy`.
     pub platform: Option<String>,
-    /// `pending`, `processing`, `delivered`, `failed`, `refunded` or `cancelled`.
+    /// `pending`, `needs_review`, `processing`, `delivered`, `failed`, `refunded` or
+    /// `cancelled`.
     pub status: Option<String>,
     /// RFC 3339; orders created at or after.
     pub created_from: Option<String>,
@@ -104,9 +119,20 @@ pub struct OrderParams {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ResendOut {
     pub order_id: String,
+    /// Items with a unit sent again.
     pub items_queued: i64,
+    /// Units sent again: delivered ones (1 token each) and failed ones (free).
+    pub units_queued: i64,
     pub tokens_charged: i64,
     pub token_balance: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApproveOut {
+    pub order: OrderOut,
+    /// Units allocated and charged now, their email due; units waiting for stock or tokens
+    /// follow when those come.
+    pub units_allocated: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -124,6 +150,8 @@ fn item_out(row: OrderItemRow) -> OrderItemOut {
         name: row.name,
         quantity: row.quantity,
         delivery_status: row.delivery_status,
+        status_reason: row.status_reason,
+        refunded_quantity: row.refunded_quantity,
         license_code: row.license_code,
         delivered_at: row.delivered_at.map(rfc3339),
     }
@@ -143,6 +171,7 @@ fn order_out(row: OrderRow) -> OrderOut {
         platform: row.platform,
         platform_order_id: row.platform_order_id,
         status: row.status,
+        status_reason: row.status_reason,
         buyer_email: row.buyer_email,
         buyer_name: row.buyer_name,
         currency: row.currency,
@@ -217,7 +246,8 @@ pub async fn get_order(
 
 #[utoipa::path(post, path = "/api/v1/orders/{id}/resend", tag = "orders", params(("id" = String, Path, description = "Order id")),
     security(("api_key" = ["orders:write"])),
-    responses((status = 200, description = "Every item queued again; 1 token charged per item", body = ResendOut), (status = 402, description = "INSUFFICIENT_TOKENS: nothing charged", body = super::docs::ErrorEnvelope), super::docs::KeyErrors, super::docs::Missing))]
+    responses((status = 200, description = "Every delivered or failed unit queued again; 1 token charged per delivered unit, failed units free, unmapped lines nothing", body = ResendOut), (status = 402, description = "INSUFFICIENT_TOKENS: nothing charged", body = super::docs::ErrorEnvelope),
+        (status = 409, description = "ORDER_CLOSED: the order is refunded or cancelled; nothing charged", body = super::docs::ErrorEnvelope), super::docs::KeyErrors, super::docs::Missing))]
 pub async fn resend_order(
     auth: Auth,
     State(state): State<AppState>,
@@ -225,20 +255,16 @@ pub async fn resend_order(
 ) -> ApiResult<ResendOut> {
     auth.require(Scope::OrdersWrite)?;
     let order = find_order(&state, &auth, &id).await?;
-    let items = state
-        .store
-        .order_items(&auth.tenant_id, &order.id)
-        .await?
-        .len() as i64;
-    let token_balance = state
+    let resent = state
         .store
         .resend_order(&auth.tenant_id, &order.id, now_ms())
         .await?;
     Ok(ApiResponse::ok(ResendOut {
         order_id: order.id,
-        items_queued: items,
-        tokens_charged: items,
-        token_balance,
+        items_queued: resent.items_queued,
+        units_queued: resent.units_queued,
+        tokens_charged: resent.tokens_charged,
+        token_balance: resent.token_balance,
     }))
 }
 
@@ -246,7 +272,7 @@ pub async fn resend_order(
     params(("id" = String, Path, description = "Order id"), ("item_id" = String, Path, description = "Item id")),
     security(("api_key" = ["orders:write"])),
     responses((status = 200, description = "A fresh code allocated, the old one marked replaced; 1 token charged", body = ReplaceOut), (status = 402, description = "INSUFFICIENT_TOKENS: nothing charged", body = super::docs::ErrorEnvelope),
-        (status = 409, description = "CONFLICT: not a CODE item, or no code in stock", body = super::docs::ErrorEnvelope), super::docs::KeyErrors, super::docs::Missing))]
+        (status = 409, description = "CONFLICT: not a CODE item, no code in stock, or the order waits for review; ORDER_CLOSED: the order is refunded or cancelled (nothing charged)", body = super::docs::ErrorEnvelope), super::docs::KeyErrors, super::docs::Missing))]
 pub async fn replace_item(
     auth: Auth,
     State(state): State<AppState>,
@@ -261,6 +287,11 @@ pub async fn replace_item(
         .into_iter()
         .find(|i| i.id == item_id)
         .ok_or(ApiError::NotFound("order item"))?;
+    if order.status == NEEDS_REVIEW {
+        return Err(ApiError::Conflict(
+            "the order waits for review: approve it first".into(),
+        ));
+    }
     if item.product_type.as_deref() != Some("CODE") || item.product_id.is_none() {
         return Err(ApiError::Conflict(
             "only items of CODE products can get a replacement code".into(),
@@ -274,5 +305,29 @@ pub async fn replace_item(
         item: item_out(item),
         tokens_charged: 1,
         token_balance,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/orders/{id}/approve", tag = "orders", params(("id" = String, Path, description = "Order id")),
+    security(("api_key" = ["orders:write"])),
+    responses((status = 200, description = "The order, over the quantity caps, approved: its units made, allocated and charged (1 token each) and emailed by the pipeline", body = ApproveOut),
+        (status = 409, description = "ORDER_NOT_IN_REVIEW: the order does not wait for review; CONFLICT: more than 10,000 units, more than one approval delivers; nothing done", body = super::docs::ErrorEnvelope), super::docs::KeyErrors, super::docs::Missing))]
+pub async fn approve_order(
+    auth: Auth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<ApproveOut> {
+    auth.require(Scope::OrdersWrite)?;
+    let order = find_order(&state, &auth, &id).await?;
+    let policy = state.delivery_policy;
+    let units = state
+        .store
+        .approve_order(&auth.tenant_id, &order.id, policy, now_ms())
+        .await?
+        .ok_or(ApiError::NotFound("order"))?;
+    let row = find_order(&state, &auth, &order.id).await?;
+    Ok(ApiResponse::ok(ApproveOut {
+        order: order_out(row),
+        units_allocated: units.len() as i64,
     }))
 }

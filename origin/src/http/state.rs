@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use crate::config::ConnectionSettings;
 use crate::config::StorageQuota;
 use crate::crypto::MasterKey;
+use crate::domain::ledger::DeliveryPolicy;
 use crate::platforms::outbound::Outbound;
 use crate::store::Store;
 use crate::store::group_commit::IngestBatcher;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub ingest: IngestBatcher,
     /// The guarded client for platform calls made while answering (webhook registration).
     pub outbound: Outbound,
+    /// What the API's own allocations apply (an approved order, lines a new mapping resumes).
+    pub delivery_policy: DeliveryPolicy,
 }
 
 /// The JSON body limit of one router, carried in each request's extensions so that apps in

@@ -25,6 +25,7 @@ use crate::crypto::MasterKey;
 use crate::delivery::email::{Mailer, SendError};
 use crate::delivery::links::download_link_secret;
 use crate::domain::connections::{ConnectionSecrets, current};
+use crate::domain::review::QuantityCaps;
 use crate::ids::now_ms;
 use crate::platforms::outbound::Outbound;
 use crate::store::pipeline::{DeliveryPolicy, ResumeBackoff};
@@ -89,10 +90,19 @@ impl Pipeline {
 
     /// What the ledger applies to new deliveries (link lifetime and downloads, alert floor).
     pub fn policy(&self) -> DeliveryPolicy {
+        Self::policy_of(&self.settings)
+    }
+
+    /// The policy `settings` give, for the API's own allocations (an approval, a new mapping).
+    pub fn policy_of(settings: &PipelineSettings) -> DeliveryPolicy {
         DeliveryPolicy {
-            link_ttl_ms: self.settings.link_ttl_ms,
-            max_downloads: self.settings.max_downloads,
-            low_tokens: self.settings.low_tokens,
+            link_ttl_ms: settings.link_ttl_ms,
+            max_downloads: settings.max_downloads,
+            low_tokens: settings.low_tokens,
+            caps: QuantityCaps {
+                per_line: settings.bounds.max_units_per_line,
+                per_order: settings.bounds.max_units_per_order,
+            },
         }
     }
 

@@ -134,6 +134,7 @@ fn read_line_item(item: &Value) -> Result<PlatformItem, ParseError> {
         title: non_empty(&item["title"]).unwrap_or_default(),
         sku: non_empty(&item["sku"]),
         quantity: quantity(&item["quantity"], "lineItems[].quantity")?,
+        refunded: 0,
     })
 }
 

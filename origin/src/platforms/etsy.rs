@@ -104,6 +104,7 @@ fn read_transaction(transaction: &Value) -> Result<PlatformItem, ParseError> {
         title: non_empty(&transaction["title"]).unwrap_or_default(),
         sku: non_empty(&transaction["sku"]),
         quantity: quantity(&transaction["quantity"], "transactions[].quantity")?,
+        refunded: 0,
     })
 }
 

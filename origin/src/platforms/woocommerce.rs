@@ -53,12 +53,15 @@ fn read_order(order: &Value) -> Result<WooOrderEvent, ParseError> {
         platform_identity(Platform::Woocommerce, order).ok_or(field("id", "an order id"))?;
     let date_paid_set =
         non_empty(&order["date_paid_gmt"]).is_some() || non_empty(&order["date_paid"]).is_some();
-    let items = order["line_items"]
+    let mut items: Vec<PlatformItem> = order["line_items"]
         .as_array()
         .ok_or(field("line_items", "an array"))?
         .iter()
         .map(read_line_item)
         .collect::<Result<_, _>>()?;
+    for item in &mut items {
+        item.refunded = refunded_units(order, &item.line_item_id).min(item.quantity);
+    }
     let billing = &order["billing"];
     let buyer_name = [
         non_empty(&billing["first_name"]),
@@ -98,6 +101,37 @@ fn state_of(status: &str, date_paid_set: bool) -> OrderState {
     }
 }
 
+/// The units of line `line_item_id` the order's refunds take back: each refund's line items
+/// (as `GET …/orders/{id}/refunds` shows them: a negative `quantity` and the refunded line's
+/// id in `refunded_item_id` or the `_refunded_item_id` meta) summed over every refund. A
+/// refund without line items (an amount only) takes back no unit; a full refund is the order's
+/// `refunded` status.
+fn refunded_units(order: &Value, line_item_id: &str) -> u32 {
+    let refund_lines = order["refunds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|refund| refund["line_items"].as_array())
+        .flatten();
+    let units: u64 = refund_lines
+        .filter(|line| refunded_line_id(line).as_deref() == Some(line_item_id))
+        .filter_map(|line| line["quantity"].as_i64())
+        .map(i64::unsigned_abs)
+        .sum();
+    u32::try_from(units).unwrap_or(u32::MAX)
+}
+
+/// The original line a refund's line item refunds.
+fn refunded_line_id(line: &Value) -> Option<String> {
+    id_string(&line["refunded_item_id"]).or_else(|| {
+        line["meta_data"]
+            .as_array()?
+            .iter()
+            .find(|meta| meta["key"] == "_refunded_item_id")
+            .and_then(|meta| id_string(&meta["value"]))
+    })
+}
+
 fn read_line_item(item: &Value) -> Result<PlatformItem, ParseError> {
     Ok(PlatformItem {
         line_item_id: id_string(&item["id"]).ok_or(field("line_items[].id", "an id"))?,
@@ -109,6 +143,7 @@ fn read_line_item(item: &Value) -> Result<PlatformItem, ParseError> {
         title: non_empty(&item["name"]).unwrap_or_default(),
         sku: non_empty(&item["sku"]),
         quantity: quantity(&item["quantity"], "line_items[].quantity")?,
+        refunded: 0,
     })
 }
 
@@ -267,6 +302,31 @@ mod tests {
         assert_eq!(
             created.identity(),
             parse_order_webhook(CREATED).unwrap().identity()
+        );
+    }
+
+    #[test]
+    fn a_partial_refund_takes_back_the_units_of_its_lines() {
+        let mut order: Value = serde_json::from_slice(CREATED).unwrap();
+        order["refunds"] = json!([
+            {"id": 1401, "reason": "one ebook", "total": "-13.86",
+             "line_items": [{"id": 4001, "product_id": 777, "quantity": -1,
+                             "meta_data": [{"key": "_refunded_item_id", "value": "3302"}]}]},
+            {"id": 1402, "reason": "goodwill", "total": "-5.00"},
+            {"id": 1403, "reason": "the other", "total": "-13.86",
+             "line_items": [{"id": 4002, "quantity": -5, "refunded_item_id": 3302}]}
+        ]);
+        let event = read_order(&order).unwrap();
+        assert_eq!(event.order.state, OrderState::Paid, "still paid");
+        assert_eq!(event.order.items[0].refunded, 0, "line 3301 untouched");
+        assert_eq!(
+            event.order.items[1].refunded, 2,
+            "capped at the line's quantity"
+        );
+        let full = parse_order_webhook(REFUNDED).unwrap();
+        assert!(
+            full.order.items.iter().all(|i| i.refunded == 0),
+            "an amount-only refund takes back no unit"
         );
     }
 

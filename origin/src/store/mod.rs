@@ -53,6 +53,15 @@ pub enum StoreError {
     InsufficientTokens { balance: i64, needed: i64 },
     #[error("no license code is available for this product")]
     OutOfStock,
+    /// A resend or replacement of a refunded or cancelled order: nothing done or charged.
+    #[error("{0}")]
+    OrderClosed(String),
+    /// An approval of an order that does not wait for review: nothing done.
+    #[error("{0}")]
+    NotInReview(String),
+    /// An approval of an order with more units than one approval makes: nothing done.
+    #[error("{0}")]
+    TooLarge(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]

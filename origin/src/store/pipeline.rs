@@ -212,6 +212,24 @@ pub trait LedgerStore: Send + Sync {
         event_id: Option<&str>,
         now: i64,
     ) -> StoreResult<Option<String>>;
+    /// Approves an order waiting for review: its units made, allocated and charged, due for
+    /// email at once. None when there is no such order; `NotInReview` when it does not wait.
+    async fn approve_order(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+        policy: DeliveryPolicy,
+        now: i64,
+    ) -> StoreResult<Option<Vec<UnitRef>>>;
+    /// Matches the tenant's unmapped lines against its products' mappings now: each line a
+    /// mapping now matches gets its units, allocated and due for email at once (a line of an
+    /// order waiting for review is mapped and waits with it). The units allocated.
+    async fn resume_unmapped(
+        &self,
+        tenant_id: &str,
+        policy: DeliveryPolicy,
+        now: i64,
+    ) -> StoreResult<Vec<UnitRef>>;
     /// Retries up to `limit` waiting units (stock or tokens) that are due, taking turns
     /// across tenants; a unit that still cannot proceed is tried again after `backoff`.
     /// Those now allocated, leased to the caller.

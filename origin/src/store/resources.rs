@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use super::{
     ApiKeyRow, AuditRow, CodeStock, ConnectionRow, EventFilter, EventRow, FileRow, KeyChange,
     KeyWrite, OrderFilter, OrderItemRow, OrderRow, PageQuery, ProductFilter, ProductRow,
-    StoreResult, TemplateRow, TenantAuditRow, TenantRow,
+    ResendOutcome, StoreResult, TemplateRow, TenantAuditRow, TenantRow,
 };
 
 /// The backend itself: its schema and its name.
@@ -190,6 +190,7 @@ pub trait FileStore: Send + Sync {
 /// Orders, their items and audit trail, and what an operator does to them.
 #[async_trait]
 pub trait OrderStore: Send + Sync {
+    /// Imports orders as they are; a delivered item of a product gets its `sent` ledger units.
     async fn insert_orders(&self, orders: &[(OrderRow, Vec<OrderItemRow>)]) -> StoreResult<()>;
     async fn list_orders(
         &self,
@@ -199,9 +200,17 @@ pub trait OrderStore: Send + Sync {
     async fn get_order(&self, tenant_id: &str, id: &str) -> StoreResult<Option<OrderRow>>;
     async fn order_items(&self, tenant_id: &str, order_id: &str) -> StoreResult<Vec<OrderItemRow>>;
     async fn order_audit(&self, tenant_id: &str, order_id: &str) -> StoreResult<Vec<AuditRow>>;
-    /// Charges one token per item and queues every item again, atomically; the new balance.
-    async fn resend_order(&self, tenant_id: &str, order_id: &str, now: i64) -> StoreResult<i64>;
-    /// Gives a CODE item a fresh code, marks the old one replaced, charges one token.
+    /// Queues every delivered or failed unit again and charges one token per delivered unit
+    /// (a failed unit is free), atomically. A refunded or cancelled order: `OrderClosed`,
+    /// nothing charged.
+    async fn resend_order(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+        now: i64,
+    ) -> StoreResult<ResendOutcome>;
+    /// Gives a CODE item a fresh code, marks the old one replaced, charges one token. A
+    /// refunded or cancelled order: `OrderClosed`, nothing charged.
     async fn replace_item_code(
         &self,
         tenant_id: &str,

@@ -197,6 +197,8 @@ pub struct OrderRow {
     pub total_cents: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Why the order waits (`needs_review`: over the quantity caps).
+    pub status_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -221,6 +223,21 @@ pub struct OrderItemRow {
     pub delivery_status: String,
     pub license_code: Option<String>,
     pub delivered_at: Option<i64>,
+    /// Why the line waits (`unmapped`: which platform product no product maps).
+    pub status_reason: Option<String>,
+    /// Units a partial refund took back (revoked, or never delivered).
+    pub refunded_quantity: i64,
+}
+
+/// What a resend queued and charged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResendOutcome {
+    /// Items with a unit queued again.
+    pub items_queued: i64,
+    /// Units queued again: those delivered (charged) and those whose email failed (free).
+    pub units_queued: i64,
+    pub tokens_charged: i64,
+    pub token_balance: i64,
 }
 
 #[derive(Debug, Clone, FromRow)]

@@ -11,7 +11,7 @@ use serde_json::Value;
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 /// Routes the API document and the issue name; each must be documented.
-const REQUIRED: [(&str, &str); 33] = [
+const REQUIRED: [(&str, &str); 34] = [
     ("get", "/healthz"),
     ("get", "/api/v1/docs"),
     ("get", "/api/v1/docs/ui"),
@@ -33,6 +33,7 @@ const REQUIRED: [(&str, &str); 33] = [
     ("get", "/api/v1/orders/{id}"),
     ("post", "/api/v1/orders/{id}/resend"),
     ("post", "/api/v1/orders/{id}/items/{item_id}/replace"),
+    ("post", "/api/v1/orders/{id}/approve"),
     ("get", "/api/v1/templates"),
     ("post", "/api/v1/templates"),
     ("get", "/api/v1/templates/{id}"),

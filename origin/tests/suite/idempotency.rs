@@ -125,13 +125,20 @@ async fn retried_resend_answers_the_stored_result_and_charges_once(backend: Back
     assert_eq!(theirs.status, StatusCode::OK, "{}", theirs.text);
     assert_eq!(theirs.replayed, None);
 
-    // Without a key a request runs each time, as before.
-    let charge = 10 - after_first;
-    for n in 1..=2 {
+    // Without a key a request runs each time, as before: a fresh answer each time, and
+    // (the first resend's units still waiting for their email, the pipeline being off)
+    // nothing charged again for units already queued.
+    let mut request_ids = vec![first.json()["meta"]["request_id"].clone()];
+    for _ in 1..=2 {
         let plain = post_keyed(&app, &resend, &tenant.key, None, "{}").await;
         assert_eq!(plain.status, StatusCode::OK, "{}", plain.text);
-        assert_eq!(balance(&app, &tenant).await, after_first - n * charge);
+        assert_eq!(plain.replayed, None);
+        let id = plain.json()["meta"]["request_id"].clone();
+        assert!(!request_ids.contains(&id), "a new answer: {}", plain.text);
+        request_ids.push(id);
+        assert_eq!(plain.json()["data"]["units_queued"], 0, "{}", plain.text);
     }
+    assert_eq!(balance(&app, &tenant).await, after_first);
 }
 
 async fn a_refusal_is_replayed_too(backend: Backend) {
@@ -321,7 +328,14 @@ async fn keys_expire_after_the_retention(backend: Backend) {
     let reused = post_keyed(&app, &resend, &tenant.key, Some("short-lived"), "{ }").await;
     assert_eq!(reused.status, StatusCode::OK, "{}", reused.text);
     assert_eq!(reused.replayed, None);
-    assert!(balance(&app, &tenant).await < charged);
+    assert_ne!(
+        reused.json()["meta"]["request_id"],
+        first.json()["meta"]["request_id"],
+        "the request ran anew: {}",
+        reused.text
+    );
+    // Its units were still queued from the first resend: nothing is charged twice.
+    assert_eq!(balance(&app, &tenant).await, charged);
 }
 
 async fn the_document_marks_the_idempotent_routes(backend: Backend) {

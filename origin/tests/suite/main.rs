@@ -17,6 +17,7 @@ mod internal;
 mod internal_limits;
 mod keys;
 mod logs;
+mod order_rules;
 mod orders;
 mod outbound;
 mod pipeline;

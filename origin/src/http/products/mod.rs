@@ -294,6 +294,7 @@ pub async fn create_product(
         updated_at: now,
     };
     state.store.insert_product(&row).await?;
+    resume_unmapped(&state, &auth.tenant_id).await;
     Ok(ApiResponse::created(
         full_product(&state, &auth, row).await?,
     ))
@@ -339,6 +340,7 @@ pub async fn update_product(
     if let Some(threshold) = input.low_stock_threshold {
         row.low_stock_threshold = check_threshold(threshold)?;
     }
+    let remapped = input.mappings.is_some() || input.status.is_some();
     if let Some(mappings) = input.mappings {
         row.mappings = serde_json::to_string(&mappings).map_err(ApiError::internal)?;
     }
@@ -354,7 +356,31 @@ pub async fn update_product(
     }
     row.updated_at = now_ms();
     state.store.update_product(&row).await?;
+    if remapped {
+        resume_unmapped(&state, &auth.tenant_id).await;
+    }
     Ok(ApiResponse::ok(full_product(&state, &auth, row).await?))
+}
+
+/// Lines that waited unmapped and a product's mappings now match get delivered: their units
+/// are allocated now and the pipeline emails them. The product is saved whatever happens
+/// here; lines not resumed now are again on the next mapping change.
+async fn resume_unmapped(state: &AppState, tenant_id: &str) {
+    let policy = state.delivery_policy;
+    match state
+        .store
+        .resume_unmapped(tenant_id, policy, now_ms())
+        .await
+    {
+        Ok(units) if !units.is_empty() => {
+            tracing::info!(
+                units = units.len(),
+                "unmapped lines resumed by a new mapping"
+            );
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "resuming unmapped lines failed"),
+    }
 }
 
 /// Products are archived rather than erased: orders keep pointing at them.

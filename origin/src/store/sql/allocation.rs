@@ -178,7 +178,7 @@ async fn wait(
 }
 
 /// Records an alert, or refreshes the one of the same kind and subject.
-async fn raise_alert(
+pub(super) async fn raise_alert(
     tx: &mut Tx<'_>,
     tenant_id: &str,
     kind: &str,
@@ -199,5 +199,21 @@ async fn raise_alert(
     .bind(now)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Removes the alert of that kind and subject, if any.
+pub(super) async fn clear_alert(
+    tx: &mut Tx<'_>,
+    tenant_id: &str,
+    kind: &str,
+    subject: &str,
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM alerts WHERE tenant_id = $1 AND kind = $2 AND subject = $3")
+        .bind(tenant_id)
+        .bind(kind)
+        .bind(subject)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

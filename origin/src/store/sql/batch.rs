@@ -109,7 +109,8 @@ pub(super) async fn audit_in(
     deferred.write(tx, at).await
 }
 
-/// Recomputes the items' and the orders' delivery status from the ledger, for
+/// Recomputes the items' and the orders' delivery status from the ledger (units a partial
+/// refund revoked count as done: the rest of a line or order is still delivered), for
 /// `(tenant id, order id)` pairs: a statement per step and tenant, not per order.
 pub(super) async fn refresh_orders(
     tx: &mut Tx<'_>,
@@ -135,8 +136,8 @@ pub(super) async fn refresh_orders(
                      THEN 'awaiting_tokens' \
                    WHEN SUM(CASE WHEN d.status = 'revoked' THEN 1 ELSE 0 END) = COUNT(*) \
                      THEN 'revoked' \
-                   WHEN SUM(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END) = COUNT(*) \
-                     THEN 'delivered' \
+                   WHEN SUM(CASE WHEN d.status IN ('sent', 'revoked') THEN 1 ELSE 0 END) \
+                     = COUNT(*) THEN 'delivered' \
                    ELSE 'queued' END \
                    FROM deliveries d WHERE d.order_item_id = order_items.id \
                    HAVING COUNT(*) > 0), delivery_status), \
@@ -153,8 +154,9 @@ pub(super) async fn refresh_orders(
             query.push_bind(now).push(
                 ", status = COALESCE((SELECT CASE \
                    WHEN SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END) > 0 THEN 'failed' \
-                   WHEN SUM(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END) = COUNT(*) \
-                     THEN 'delivered' \
+                   WHEN SUM(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END) > 0 \
+                     AND SUM(CASE WHEN d.status IN ('sent', 'revoked') THEN 1 ELSE 0 END) \
+                     = COUNT(*) THEN 'delivered' \
                    ELSE 'processing' END \
                    FROM deliveries d WHERE d.order_id = orders.id HAVING COUNT(*) > 0), status) \
                  WHERE status NOT IN ('refunded', 'cancelled') AND tenant_id = ",

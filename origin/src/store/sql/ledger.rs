@@ -4,14 +4,18 @@
 
 use async_trait::async_trait;
 
-use super::allocation::allocate_unit;
+use super::allocation::raise_alert;
 use super::batch::{Deferred, audit_in, finish_event_in, refresh_orders};
+use super::refunds::{RefundedLines, refund_lines_in};
 use super::resume::{resume_due, wake_awaiting_stock};
+use super::review::{approve_in, resume_unmapped_in};
+use super::units::{Line, make_units};
 use super::*;
-use crate::domain::ledger::{Allocation, DeliveryPolicy, IntakeItem, OrderIntake, audit};
+use crate::domain::ledger::{DeliveryPolicy, IntakeItem, OrderIntake, audit};
 use crate::domain::resumption::ResumeBackoff;
+use crate::domain::review::{NEEDS_REVIEW, ORDER_NEEDS_REVIEW_ALERT, over_caps, units_to_deliver};
 use crate::ids::new_id;
-use crate::store::pipeline::{ApplyOutcome, DeliveryRow, LedgerStore, OrderKey, UnitRef};
+use crate::store::pipeline::{ApplyOutcome, LedgerStore, OrderKey, UnitRef};
 
 #[async_trait]
 impl LedgerStore for Backend {
@@ -123,6 +127,33 @@ impl LedgerStore for Backend {
         Ok(Some(order_id))
     }
 
+    async fn approve_order(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+        policy: DeliveryPolicy,
+        now: i64,
+    ) -> StoreResult<Option<Vec<UnitRef>>> {
+        let _writer = self.write_gate().await;
+        let mut tx = self.begin_write().await?;
+        let units = approve_in(&mut tx, tenant_id, order_id, policy, now).await?;
+        tx.commit().await?;
+        Ok(units)
+    }
+
+    async fn resume_unmapped(
+        &self,
+        tenant_id: &str,
+        policy: DeliveryPolicy,
+        now: i64,
+    ) -> StoreResult<Vec<UnitRef>> {
+        let _writer = self.write_gate().await;
+        let mut tx = self.begin_write().await?;
+        let units = resume_unmapped_in(&mut tx, tenant_id, policy, now).await?;
+        tx.commit().await?;
+        Ok(units)
+    }
+
     async fn resume_waiting(
         &self,
         policy: DeliveryPolicy,
@@ -141,7 +172,8 @@ impl LedgerStore for Backend {
 
 /// Takes one paid order in, in the caller's transaction: the order and its items (once), a
 /// ledger row per unit (once), allocation and charging of each new unit, the audit trail,
-/// and the event marked processed.
+/// and the event marked processed. An order over the quantity caps is stored waiting for
+/// review, with no unit; an order already taken in only has its partial refunds applied.
 async fn apply_order_in(
     tx: &mut Tx<'_>,
     deferred: &mut Deferred,
@@ -151,10 +183,17 @@ async fn apply_order_in(
     now: i64,
     lease_ms: i64,
 ) -> StoreResult<ApplyOutcome> {
+    let review = over_caps(&i.items, policy.caps);
+    let status = if review.is_some() {
+        NEEDS_REVIEW
+    } else {
+        "processing"
+    };
     let inserted: Option<(String,)> = sqlx::query_as(
         "INSERT INTO orders (id, tenant_id, platform, platform_order_id, status, buyer_email, \
          buyer_name, currency, total_cents, created_at, updated_at, buyer_platform_id, \
-         connection_id) VALUES ($1, $2, $3, $4, 'processing', $5, $6, $7, NULL, $8, $8, $9, $10) \
+         connection_id, status_reason) \
+         VALUES ($1, $2, $3, $4, $11, $5, $6, $7, NULL, $8, $8, $9, $10, $12) \
          ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(new_id("ord"))
@@ -167,12 +206,15 @@ async fn apply_order_in(
     .bind(now)
     .bind(i.buyer_platform_id.as_deref())
     .bind(&i.connection_id)
+    .bind(status)
+    .bind(review.as_deref())
     .fetch_optional(&mut **tx)
     .await?;
     let mut outcome = ApplyOutcome::default();
     // An order already taken in has its items and ledger rows: a replayed or repeated event
-    // changes nothing.
+    // changes nothing but what a partial refund takes back.
     let Some((order_id,)) = inserted else {
+        refund_known_order(tx, deferred, i, event_id, now).await?;
         deferred.processed(event_id);
         return Ok(outcome);
     };
@@ -191,6 +233,7 @@ async fn apply_order_in(
                 "line_item_id": item.line_item_id,
                 "product_id": item.product.as_ref().map(|p| &p.0),
                 "quantity": item.quantity,
+                "refunded": item.refunded,
             })
         })
         .collect();
@@ -206,17 +249,21 @@ async fn apply_order_in(
         received.to_string(),
     );
     deferred.audit(&i.tenant_id, &order_id, audit::MAPPED, detail.to_string());
+    if let Some(reason) = &review {
+        hold_for_review(tx, deferred, i, &order_id, reason, now).await?;
+    }
     for item in &i.items {
         let item_id = new_id("itm");
-        let status = if item.product.is_some() {
-            "pending"
-        } else {
-            "unmapped"
+        let status = match (&item.product, &review) {
+            (None, _) => "unmapped",
+            (Some(_), Some(_)) => NEEDS_REVIEW,
+            (Some(_), None) => "pending",
         };
         sqlx::query(
             "INSERT INTO order_items (id, tenant_id, order_id, product_id, product_type, name, \
-             quantity, delivery_status, license_code, delivered_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)",
+             quantity, delivery_status, license_code, delivered_at, status_reason, \
+             platform_line, refunded_quantity) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9, $10, $11)",
         )
         .bind(&item_id)
         .bind(&i.tenant_id)
@@ -226,39 +273,30 @@ async fn apply_order_in(
         .bind(&item.name)
         .bind(item.quantity)
         .bind(status)
+        .bind(item.waiting_reason.as_deref())
+        .bind(item.platform_line.as_deref())
+        .bind(item.refunded)
         .execute(&mut **tx)
         .await?;
         let Some((product_id, product_type)) = &item.product else {
             continue;
         };
-        for unit in 0..item.quantity {
-            let delivery: Option<DeliveryRow> = sqlx::query_as(
-                "INSERT INTO deliveries (id, tenant_id, order_id, order_item_id, product_id, \
-                 product_type, platform, platform_order_id, line_item_id, unit, status, \
-                 created_at, updated_at, connection_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $11, $12) \
-                 ON CONFLICT DO NOTHING RETURNING *",
-            )
-            .bind(new_id("dlv"))
-            .bind(&i.tenant_id)
-            .bind(&order_id)
-            .bind(&item_id)
-            .bind(product_id)
-            .bind(product_type)
-            .bind(&i.platform)
-            .bind(&i.platform_order_id)
-            .bind(&item.line_item_id)
-            .bind(unit)
-            .bind(now)
-            .bind(&i.connection_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-            let Some(delivery) = delivery else { continue };
-            match allocate_unit(tx, deferred, &delivery, policy, now, lease_ms).await? {
-                Allocation::Allocated => outcome.allocated.push(delivery.id),
-                _ => outcome.waiting += 1,
-            }
+        if review.is_some() {
+            continue;
         }
+        let line = Line {
+            tenant_id: &i.tenant_id,
+            order_id: &order_id,
+            item_id: &item_id,
+            product_id,
+            product_type,
+            platform: &i.platform,
+            platform_order_id: &i.platform_order_id,
+            connection_id: &i.connection_id,
+            line_item_id: &item.line_item_id,
+            units: units_to_deliver(item.quantity, item.refunded),
+        };
+        make_units(tx, deferred, &line, policy, now, lease_ms, &mut outcome).await?;
     }
     // Allocated units are pending until their email is recorded, which refreshes the
     // statuses; only waiting units change them now.
@@ -268,4 +306,74 @@ async fn apply_order_in(
     deferred.processed(event_id);
     outcome.order_id = Some(order_id);
     Ok(outcome)
+}
+
+/// An order over the quantity caps: the trail and an alert say why it waits for the seller.
+async fn hold_for_review(
+    tx: &mut Tx<'_>,
+    deferred: &mut Deferred,
+    i: &OrderIntake,
+    order_id: &str,
+    reason: &str,
+    now: i64,
+) -> StoreResult<()> {
+    let detail = serde_json::json!({ "reason": reason });
+    deferred.audit(&i.tenant_id, order_id, NEEDS_REVIEW, detail.to_string());
+    let alert = serde_json::json!({
+        "order_id": order_id,
+        "platform": i.platform,
+        "platform_order_id": i.platform_order_id,
+        "reason": reason,
+    });
+    raise_alert(
+        tx,
+        &i.tenant_id,
+        ORDER_NEEDS_REVIEW_ALERT,
+        order_id,
+        &alert,
+        now,
+    )
+    .await
+}
+
+/// A known order seen again: the lines it says were refunded on their own are revoked.
+async fn refund_known_order(
+    tx: &mut Tx<'_>,
+    deferred: &mut Deferred,
+    i: &OrderIntake,
+    event_id: Option<&str>,
+    now: i64,
+) -> StoreResult<()> {
+    let refunded: Vec<(&str, i64)> = i
+        .items
+        .iter()
+        .filter(|item| item.refunded > 0)
+        .map(|item| (item.line_item_id.as_str(), item.refunded))
+        .collect();
+    if refunded.is_empty() {
+        return Ok(());
+    }
+    let order: Option<(String,)> = sqlx::query_as(
+        "SELECT id FROM orders WHERE tenant_id = $1 AND platform = $2 AND connection_id = $3 \
+         AND platform_order_id = $4",
+    )
+    .bind(&i.tenant_id)
+    .bind(&i.platform)
+    .bind(&i.connection_id)
+    .bind(&i.platform_order_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((order_id,)) = order else {
+        return Ok(());
+    };
+    let lines = RefundedLines {
+        tenant_id: &i.tenant_id,
+        order_id: &order_id,
+        event_id,
+        lines: &refunded,
+    };
+    if refund_lines_in(tx, deferred, &lines, now).await? {
+        refresh_orders(tx, &[(i.tenant_id.clone(), order_id.clone())], now).await?;
+    }
+    Ok(())
 }

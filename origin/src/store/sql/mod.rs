@@ -22,11 +22,14 @@ mod orders;
 mod pollers;
 mod products;
 mod quotas;
-mod retention;
+mod refunds;
 mod resume;
+mod retention;
+mod review;
 mod sends;
 mod templates;
 mod tenants;
+mod units;
 
 use async_trait::async_trait;
 use sqlx::QueryBuilder;

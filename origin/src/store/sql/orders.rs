@@ -5,8 +5,9 @@
 use async_trait::async_trait;
 
 use super::*;
-use crate::domain::ledger::{self, TOKENS_PER_UNIT, audit, resend_cost};
-use crate::store::{AuditRow, OrderFilter, OrderItemRow, OrderRow, OrderStore};
+use crate::domain::ledger::{self, TOKENS_PER_UNIT, audit};
+use crate::domain::review::{redelivery_refused, resend_cost};
+use crate::store::{AuditRow, OrderFilter, OrderItemRow, OrderRow, OrderStore, ResendOutcome};
 
 #[async_trait]
 impl OrderStore for Backend {
@@ -52,6 +53,7 @@ impl OrderStore for Backend {
                 });
                 query.build().execute(&mut *tx).await?;
             }
+            insert_delivered_units(&mut tx, chunk).await?;
             let mut query = QueryBuilder::<Db>::new(
                 "INSERT INTO order_audit (id, tenant_id, order_id, at, action, detail) ",
             );
@@ -103,29 +105,46 @@ impl OrderStore for Backend {
         tenant_rows(&self.pool, "order_audit", "order_id", tenant_id, order_id).await
     }
 
-    async fn resend_order(&self, tenant_id: &str, order_id: &str, now: i64) -> StoreResult<i64> {
+    async fn resend_order(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+        now: i64,
+    ) -> StoreResult<ResendOutcome> {
         let _writer = self.write_gate().await;
         let mut tx = self.begin_write().await?;
-        let sql = format!(
-            "SELECT tokens, (SELECT COUNT(*) FROM order_items \
-             WHERE tenant_id = $1 AND order_id = $2) FROM tenants WHERE id = $1{LOCK_ROW}"
-        );
-        let (balance, items): (i64, i64) = sqlx::query_as(&sql)
+        refuse_closed(&mut tx, tenant_id, order_id).await?;
+        let sql = format!("SELECT tokens FROM tenants WHERE id = $1{LOCK_ROW}");
+        let (balance,): (i64,) = sqlx::query_as(&sql)
             .bind(tenant_id)
-            .bind(order_id)
             .fetch_one(&mut *tx)
             .await?;
-        let cost = resend_cost(items);
+        // Only units that went out, or whose email failed, are sent again; waiting, queued
+        // and revoked units are not, and an unmapped line has no unit.
+        let (items, sent, failed): (i64, i64, i64) = sqlx::query_as(
+            "SELECT COUNT(DISTINCT order_item_id), \
+             COALESCE(SUM(CASE WHEN status = 'sent' THEN 1 ELSE 0 END), 0), \
+             COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) \
+             FROM deliveries WHERE tenant_id = $1 AND order_id = $2 \
+             AND status IN ('sent', 'failed')",
+        )
+        .bind(tenant_id)
+        .bind(order_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let cost = resend_cost(sent);
         let balance = charge_in(&mut tx, tenant_id, balance, cost).await?;
         sqlx::query(
             "UPDATE order_items SET delivery_status = 'queued' \
-             WHERE tenant_id = $1 AND order_id = $2",
+             WHERE tenant_id = $1 AND order_id = $2 AND id IN (SELECT order_item_id \
+             FROM deliveries WHERE tenant_id = $1 AND order_id = $2 \
+             AND status IN ('sent', 'failed'))",
         )
         .bind(tenant_id)
         .bind(order_id)
         .execute(&mut *tx)
         .await?;
-        // The pipeline sends every delivered unit again as a new generation.
+        // The pipeline sends every delivered (or failed) unit again as a new generation.
         sqlx::query(
             "UPDATE deliveries SET status = 'allocated', generation = generation + 1, \
              lease_until = 0, next_attempt_at = 0, send_attempts = 0 \
@@ -135,11 +154,22 @@ impl OrderStore for Backend {
         .bind(order_id)
         .execute(&mut *tx)
         .await?;
-        let detail = serde_json::json!({ "items": items, "tokens_charged": cost }).to_string();
+        let detail = serde_json::json!({
+            "items": items,
+            "units_resent": sent,
+            "failed_units_retried": failed,
+            "tokens_charged": cost,
+        })
+        .to_string();
         let action = audit::RESEND_REQUESTED;
         insert_audit(&mut tx, tenant_id, order_id, now, action, &detail).await?;
         tx.commit().await?;
-        Ok(balance)
+        Ok(ResendOutcome {
+            items_queued: items,
+            units_queued: sent + failed,
+            tokens_charged: cost,
+            token_balance: balance,
+        })
     }
 
     async fn replace_item_code(
@@ -151,6 +181,7 @@ impl OrderStore for Backend {
     ) -> StoreResult<(OrderItemRow, i64)> {
         let _writer = self.write_gate().await;
         let mut tx = self.begin_write().await?;
+        refuse_closed(&mut tx, tenant_id, order_id).await?;
         let sql = format!("SELECT tokens FROM tenants WHERE id = $1{LOCK_ROW}");
         let (balance,): (i64,) = sqlx::query_as(&sql)
             .bind(tenant_id)
@@ -227,6 +258,63 @@ impl OrderStore for Backend {
         insert_audit(&mut tx, tenant_id, order_id, now, action, &detail).await?;
         tx.commit().await?;
         Ok((item, balance))
+    }
+}
+
+/// The ledger rows of imported items already delivered: one `sent` unit per unit of each
+/// delivered item of a product, so that a resend of an imported order charges and sends
+/// what the ledger says went out, as for any other order.
+async fn insert_delivered_units(
+    tx: &mut Tx<'_>,
+    orders: &[(OrderRow, Vec<OrderItemRow>)],
+) -> StoreResult<()> {
+    let units: Vec<(&OrderRow, &OrderItemRow, &str, i64)> = orders
+        .iter()
+        .flat_map(|(o, items)| items.iter().map(move |i| (o, i)))
+        .filter(|(_, i)| i.delivery_status == "delivered")
+        .filter_map(|(o, i)| Some((o, i, i.product_id.as_deref()?)))
+        .flat_map(|(o, i, product)| (0..i.quantity).map(move |unit| (o, i, product, unit)))
+        .collect();
+    // Fourteen binds a row: well under both backends' limits.
+    for rows in units.chunks(ID_CHUNK) {
+        let mut query = QueryBuilder::<Db>::new(
+            "INSERT INTO deliveries (id, tenant_id, order_id, order_item_id, product_id, \
+             product_type, platform, platform_order_id, line_item_id, unit, status, \
+             created_at, updated_at, sent_at) ",
+        );
+        query.push_values(rows, |mut row, (o, i, product, unit)| {
+            row.push_bind(crate::ids::new_id("dlv"))
+                .push_bind(&o.tenant_id)
+                .push_bind(&o.id)
+                .push_bind(&i.id)
+                .push_bind(*product)
+                .push_bind(i.product_type.as_deref().unwrap_or("FILE"))
+                .push_bind(&o.platform)
+                .push_bind(&o.platform_order_id)
+                .push_bind(&i.id)
+                .push_bind(*unit)
+                .push_bind("sent")
+                .push_bind(o.created_at)
+                .push_bind(o.updated_at)
+                .push_bind(i.delivered_at.unwrap_or(o.updated_at));
+        });
+        query.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Refuses (`OrderClosed`) a resend or replacement of a refunded or cancelled order, reading
+/// its status in the caller's transaction (locked on PostgreSQL, so a refund cannot slip in).
+async fn refuse_closed(tx: &mut Tx<'_>, tenant_id: &str, order_id: &str) -> StoreResult<()> {
+    let sql = format!("SELECT status FROM orders WHERE tenant_id = $1 AND id = $2{LOCK_ROW}");
+    let status: Option<(String,)> = sqlx::query_as(&sql)
+        .bind(tenant_id)
+        .bind(order_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    match status.and_then(|(status,)| redelivery_refused(&status)) {
+        Some(reason) => Err(StoreError::OrderClosed(reason)),
+        None => Ok(()),
     }
 }
 

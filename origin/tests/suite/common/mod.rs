@@ -370,6 +370,8 @@ pub async fn seed_orders(
                 delivery_status: "delivered".to_owned(),
                 license_code: None,
                 delivered_at: Some(seed.created_at),
+                status_reason: None,
+                refunded_quantity: 0,
             })
             .collect();
         ids.push((
@@ -389,6 +391,7 @@ pub async fn seed_orders(
                 total_cents: Some(7300),
                 created_at: seed.created_at,
                 updated_at: seed.created_at,
+                status_reason: None,
             },
             items,
         ));
