@@ -12,6 +12,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::crypto::MasterKey;
 
+pub mod sending;
+
 /// `--max-body-bytes` unless given: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// `--max-upload-bytes` unless given: 100 MiB.
@@ -237,6 +239,8 @@ pub struct PipelineArgs {
     /// Events read and emails sent at once by a worker (platform fetches, outbox or SMTP).
     #[arg(long, env = "PIPELINE_CONCURRENCY", default_value_t = 8)]
     pub pipeline_concurrency: u32,
+    #[command(flatten)]
+    pub sending: sending::SendArgs,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -332,6 +336,8 @@ pub struct PipelineSettings {
     pub concurrency: usize,
     /// How long a claim holds before another worker may take the row over, in ms.
     pub lease_ms: i64,
+    /// SMTP timeout and the retries of delivery emails.
+    pub sending: sending::SendSettings,
 }
 
 impl Settings {
@@ -415,6 +421,7 @@ impl PipelineSettings {
             lease_ms: i64::try_from(args.pipeline_lease_secs.max(1))
                 .unwrap_or(60)
                 .saturating_mul(1000),
+            sending: sending::SendSettings::resolve(&args.sending),
         }
     }
 

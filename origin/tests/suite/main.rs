@@ -20,4 +20,5 @@ mod pipeline;
 mod pipeline_platforms;
 mod platform_clients;
 mod products;
+mod sends;
 mod store_contract;
