@@ -184,15 +184,16 @@ async fn an_outage_longer_than_any_old_retry_is_delivered_when_the_server_return
 
 async fn a_send_slower_than_its_lease_is_sent_once(backend: Backend) {
     let fake = FakeSmtp::start().await;
-    // Slower than the lease, within the SMTP timeout: the claim must hold meanwhile.
+    // Slower than the lease, within the SMTP timeout: the claim must hold meanwhile, while
+    // the send loop looks for units whose lease ran out.
     fake.fail(
         Stage::EndOfData,
-        Fault::Stall(Duration::from_millis(1_800)),
+        Fault::Stall(Duration::from_millis(4_000)),
         1,
     );
     let app = smtp_app(backend, &fake.url(), |p| {
-        p.lease_ms = 600;
-        p.sending.smtp_timeout = Duration::from_secs(4);
+        p.lease_ms = 1_500;
+        p.sending.smtp_timeout = Duration::from_secs(6);
     })
     .await;
     let tenant = app.tenant(10).await;
@@ -209,6 +210,10 @@ async fn a_send_slower_than_its_lease_is_sent_once(backend: Backend) {
         count_status(o, "delivered") == 1
     })
     .await;
+    // Count once the slow send is over, and after a repeat had every chance to show up.
+    while fake.is_stalling() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     let accepted = fake.accepted();
     assert_eq!(accepted.len(), 1, "never claimed again: {accepted:#?}");
