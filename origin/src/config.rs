@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::crypto::MasterKey;
 
 mod admin;
+pub mod sending;
 mod storage;
 mod work_bounds;
 
@@ -258,6 +259,8 @@ pub struct PipelineArgs {
     pub retention: RetentionArgs,
     #[command(flatten)]
     pub bounds: WorkBoundsArgs,
+    #[command(flatten)]
+    pub sending: sending::SendArgs,
 }
 
 fn secs_to_ms(secs: u64) -> i64 {
@@ -330,6 +333,8 @@ pub struct PipelineSettings {
     pub retention: RetentionSettings,
     /// Pollers' pages, deadline and concurrency; the waiting units' sweep.
     pub bounds: WorkBounds,
+    /// SMTP timeout and the retries of delivery emails.
+    pub sending: sending::SendSettings,
 }
 
 impl Settings {
@@ -419,6 +424,7 @@ impl PipelineSettings {
                 .saturating_mul(1000),
             retention: RetentionSettings::resolve(&args.retention),
             bounds: WorkBounds::resolve(&args.bounds),
+            sending: sending::SendSettings::resolve(&args.sending),
         }
     }
 

@@ -40,6 +40,25 @@ pub fn scheduled_retry_delay_secs(attempt: u32) -> Option<u32> {
     FORWARD_RETRY_DELAYS_SECS.get(index).copied()
 }
 
+/// The delay after the `attempt`-th failure (1-based) of work retried for a time window
+/// rather than a number of times (delivery emails while a mail server is down): `schedule`
+/// gives the delays, its last one repeating, and the retries stop (`None`) once the next one
+/// would wait past `window_secs` counted from the first failure. A schedule's delays add up
+/// as attempts go by, so a window of days is spanned by the repeated last (capped) delay.
+pub fn capped_retry_delay_secs(schedule: &[u32], attempt: u32, window_secs: u64) -> Option<u32> {
+    let index = usize::try_from(attempt.checked_sub(1)?).ok()?;
+    let delay = *schedule.get(index).or(schedule.last())?;
+    let listed = index.min(schedule.len());
+    let waited: u64 = schedule[..listed]
+        .iter()
+        .map(|d| u64::from(*d))
+        .sum::<u64>()
+        + u64::try_from(index - listed)
+            .unwrap_or(u64::MAX)
+            .saturating_mul(u64::from(delay));
+    (waited.saturating_add(u64::from(delay)) <= window_secs).then_some(delay)
+}
+
 /// Reads a retry schedule written as comma-separated seconds (`"0,0,1"`), as a deployment may
 /// configure a shorter one for tests. `None` when any part is not a number or the list is empty.
 pub fn parse_retry_schedule(text: &str) -> Option<Vec<u32>> {
@@ -100,6 +119,29 @@ mod tests {
         let delays: Vec<u32> = (1..=9).map(dead_letter_retry_delay_secs).collect();
         assert_eq!(delays, [30, 60, 120, 240, 480, 960, 1_920, 3_600, 3_600]);
         assert_eq!(dead_letter_retry_delay_secs(u32::MAX), 3_600);
+    }
+
+    #[test]
+    fn capped_retries_back_off_then_repeat_until_the_window_is_used_up() {
+        let schedule = [30, 60, 3_600];
+        let delays: Vec<Option<u32>> = (0..=5)
+            .map(|attempt| capped_retry_delay_secs(&schedule, attempt, 3 * 3_600))
+            .collect();
+        // 30 + 60 + 3600 + 3600 = 7290 s waited before the fifth retry; 10890 > 10800.
+        assert_eq!(
+            delays,
+            [None, Some(30), Some(60), Some(3_600), Some(3_600), None]
+        );
+        // A 36-minute outage is far inside five days of the default-like schedule.
+        let days = 5 * 24 * 3_600;
+        let hourly = [30, 60, 120, 300, 600, 1_200, 1_800, 3_600];
+        let retries = (1..)
+            .take_while(|&a| capped_retry_delay_secs(&hourly, a, days).is_some())
+            .count();
+        assert!(retries > 100, "{retries}");
+        assert_eq!(capped_retry_delay_secs(&hourly, u32::MAX, days), None);
+        assert_eq!(capped_retry_delay_secs(&[], 1, days), None);
+        assert_eq!(capped_retry_delay_secs(&[0], 1_000_000, 0), Some(0));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! repeat into one, and the outbox simply rewrites the same file.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use lettre::message::{Mailbox, Message, header::ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
@@ -66,9 +67,15 @@ impl std::fmt::Debug for Mailer {
 
 impl Mailer {
     /// SMTP when `smtp_url` is given (`smtps://user:pass@host:465`, `smtp://host:25?tls=required`),
-    /// else the outbox under `outbox_dir`. Call within the Tokio runtime: the SMTP connection
-    /// pool starts a task.
-    pub fn new(smtp_url: Option<&str>, outbox_dir: &Path, from: &str) -> Result<Self, SendError> {
+    /// else the outbox under `outbox_dir`. `smtp_timeout` bounds each SMTP command (lettre's
+    /// default is a minute, as long as a lease). Call within the Tokio runtime: the SMTP
+    /// connection pool starts a task.
+    pub fn new(
+        smtp_url: Option<&str>,
+        outbox_dir: &Path,
+        from: &str,
+        smtp_timeout: Duration,
+    ) -> Result<Self, SendError> {
         let from: Mailbox = from
             .parse()
             .map_err(|e| SendError::Invalid(format!("sender address {from:?}: {e}")))?;
@@ -76,6 +83,7 @@ impl Mailer {
             Some(url) => {
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .map_err(|e| SendError::Invalid(format!("SMTP_URL is not usable: {e}")))?
+                    .timeout(Some(smtp_timeout))
                     .build();
                 Ok(Mailer::Smtp { transport, from })
             }
@@ -95,13 +103,11 @@ impl Mailer {
         match self {
             Mailer::Smtp { transport, from } => {
                 let message = build_message(from, email)?;
-                transport.send(message).await.map(drop).map_err(|e| {
-                    if e.is_permanent() {
-                        SendError::Permanent(e.to_string())
-                    } else {
-                        SendError::Transient(e.to_string())
-                    }
-                })
+                transport
+                    .send(message)
+                    .await
+                    .map(drop)
+                    .map_err(|e| smtp_failure(&e))
             }
             Mailer::Outbox { dir, from } => {
                 let bytes = build_message(from, email)?.formatted();
@@ -112,6 +118,29 @@ impl Mailer {
         }
     }
 }
+
+/// What an SMTP failure means for the message. Only a permanent answer about the message
+/// itself (its recipient refused, its content rejected) fails it for good. Everything else is
+/// worth retrying: the server unreachable, timing out or dropping the connection, answering
+/// 4xx, or refusing the session (authentication, an unknown command), which its operator
+/// fixes without the message changing.
+fn smtp_failure(error: &lettre::transport::smtp::Error) -> SendError {
+    let code = error.status().map(|code| code.to_string());
+    let about_the_message = match code.as_deref() {
+        Some(code) => error.is_permanent() && !SESSION_REFUSALS.contains(&code),
+        // The client refused to send it (an address or body the server cannot take).
+        None => error.is_client(),
+    };
+    if about_the_message {
+        SendError::Permanent(error.to_string())
+    } else {
+        SendError::Transient(error.to_string())
+    }
+}
+
+/// Permanent SMTP answers about the session rather than a message: command syntax or
+/// sequence, a server taking no mail, authentication required or refused.
+const SESSION_REFUSALS: [&str; 8] = ["500", "502", "503", "504", "521", "530", "534", "535"];
 
 /// The outbox file of a delivery: its key, made safe as a file name.
 pub fn outbox_file_name(delivery_key: &str) -> String {
@@ -161,6 +190,8 @@ async fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    const TIMEOUT: Duration = Duration::from_secs(5);
+
     fn email() -> OutgoingEmail {
         OutgoingEmail {
             delivery_key: "dlv_01/2".into(),
@@ -174,7 +205,13 @@ mod tests {
     #[tokio::test]
     async fn the_outbox_holds_one_readable_email_per_delivery() {
         let dir = tempfile::tempdir().unwrap();
-        let mailer = Mailer::new(None, dir.path(), "YourSender <deliver@yoursender.test>").unwrap();
+        let mailer = Mailer::new(
+            None,
+            dir.path(),
+            "YourSender <deliver@yoursender.test>",
+            TIMEOUT,
+        )
+        .unwrap();
         mailer.send(&email()).await.unwrap();
         mailer.send(&email()).await.unwrap(); // a retry rewrites, never doubles
         let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
@@ -192,7 +229,7 @@ mod tests {
     #[tokio::test]
     async fn a_bad_buyer_address_is_a_permanent_failure() {
         let dir = tempfile::tempdir().unwrap();
-        let mailer = Mailer::new(None, dir.path(), "deliver@yoursender.test").unwrap();
+        let mailer = Mailer::new(None, dir.path(), "deliver@yoursender.test", TIMEOUT).unwrap();
         let mut bad = email();
         bad.to = "not an address".into();
         let error = mailer.send(&bad).await.unwrap_err();
@@ -202,8 +239,13 @@ mod tests {
     #[test]
     fn an_unusable_smtp_url_is_refused_at_start() {
         let dir = tempfile::tempdir().unwrap();
-        let error =
-            Mailer::new(Some("ftp://x"), dir.path(), "deliver@yoursender.test").unwrap_err();
+        let error = Mailer::new(
+            Some("ftp://x"),
+            dir.path(),
+            "deliver@yoursender.test",
+            TIMEOUT,
+        )
+        .unwrap_err();
         assert!(matches!(error, SendError::Invalid(_)));
     }
 
@@ -214,6 +256,7 @@ mod tests {
             Some("smtps://user:hunter2@mail.example.com:465"),
             dir.path(),
             "deliver@yoursender.test",
+            TIMEOUT,
         )
         .unwrap();
         assert!(!format!("{mailer:?}").contains("hunter2"));

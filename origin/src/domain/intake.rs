@@ -9,9 +9,9 @@ use super::mappings::PlatformMappings;
 use super::orders::{PlatformItem, PlatformOrder};
 use super::review::unmapped_reason;
 
-/// When to retry after the `attempts`-th failure (from 1) of event processing or an email
-/// send, or None when no retry is left and the work is dead (events) or failed (sends). The
-/// schedule is the one the edge retries forwards on (`shared::retry`).
+/// When to retry after the `attempts`-th failure (from 1) of event processing, or None when
+/// no retry is left and the event is dead. The schedule is the one the edge retries forwards
+/// on (`shared::retry`); delivery emails retry for days instead (`config::sending`).
 pub fn retry_at(attempts: i64, now: i64) -> Option<i64> {
     let attempt = u32::try_from(attempts).ok()?;
     shared::retry::scheduled_retry_delay_secs(attempt).map(|delay| now + i64::from(delay) * 1000)

@@ -271,7 +271,7 @@ pub async fn resend_order(
 #[utoipa::path(post, path = "/api/v1/orders/{id}/items/{item_id}/replace", tag = "orders",
     params(("id" = String, Path, description = "Order id"), ("item_id" = String, Path, description = "Item id")),
     security(("api_key" = ["orders:write"])),
-    responses((status = 200, description = "A fresh code allocated, the old one marked replaced; 1 token charged", body = ReplaceOut), (status = 402, description = "INSUFFICIENT_TOKENS: nothing charged", body = super::docs::ErrorEnvelope),
+    responses((status = 200, description = "A fresh code allocated, the old one marked replaced; 1 token charged. The new code always gets its own email, even when an email of the old one is in flight", body = ReplaceOut), (status = 402, description = "INSUFFICIENT_TOKENS: nothing charged", body = super::docs::ErrorEnvelope),
         (status = 409, description = "CONFLICT: not a CODE item, no code in stock, or the order waits for review; ORDER_CLOSED: the order is refunded or cancelled (nothing charged)", body = super::docs::ErrorEnvelope), super::docs::KeyErrors, super::docs::Missing))]
 pub async fn replace_item(
     auth: Auth,

@@ -77,6 +77,7 @@ impl Pipeline {
             settings.smtp_url.as_ref().map(|s| s.expose_secret()),
             &settings.outbox_dir,
             &settings.mail_from,
+            settings.sending.smtp_timeout,
         )?;
         Ok(Pipeline {
             link_secret: download_link_secret(&master_key),

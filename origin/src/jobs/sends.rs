@@ -1,24 +1,26 @@
 //! Sending: renders the delivery email of an order's leased units, sends it (SMTP or the
-//! outbox) and records every sent email of a batch in one transaction. A failed send is
-//! retried on the schedule of `domain::intake::retry_at`, then marked failed.
+//! outbox) and records every sent email of a batch in one transaction. Units are sent under a
+//! claim token whose lease is renewed while the batch works; only the claim's holder records
+//! the outcome, so a send that outlives its lease or a replaced code never records the wrong
+//! email. A send the mail server could not take is retried on the capped backoff of
+//! `config::sending` for days; only a permanent refusal of the message fails its units.
 
 use futures_util::StreamExt;
 
 use super::Pipeline;
 use crate::delivery::email::Mailer;
 use crate::delivery::render::{LinkSigner, RenderedEmail, render_email};
-use crate::domain::intake::retry_at;
 use crate::domain::templates::{RENDER_DEADLINE, TemplateError};
 use crate::ids::now_ms;
 use crate::store::StoreError;
-use crate::store::pipeline::{DeliveryBundle, DeliveryRow, SentEmail, UnitRef};
+use crate::store::pipeline::{DeliveryBundle, DeliveryRow, SendClaim, SentEmail, UnitRef};
 
 impl Pipeline {
     /// Renders and sends the email for the leased units of one order. A sent email is
     /// answered for the caller to record; a failed one is recorded here.
-    async fn send(&self, bundle: DeliveryBundle) -> Option<SentEmail> {
+    async fn send(&self, claim: &str, bundle: DeliveryBundle) -> Option<SentEmail> {
         let order_id = bundle.order.id.clone();
-        match self.try_send(bundle).await {
+        match self.try_send(claim, bundle).await {
             Ok(sent) => sent,
             Err(error) => {
                 tracing::warn!(%order_id, %error, "recording a send failed; the lease will expire and it is retried");
@@ -27,7 +29,11 @@ impl Pipeline {
         }
     }
 
-    async fn try_send(&self, bundle: DeliveryBundle) -> Result<Option<SentEmail>, StoreError> {
+    async fn try_send(
+        &self,
+        claim: &str,
+        bundle: DeliveryBundle,
+    ) -> Result<Option<SentEmail>, StoreError> {
         let (tenant_id, order_id) = (bundle.order.tenant_id.as_str(), bundle.order.id.as_str());
         let units: Vec<&DeliveryRow> = bundle
             .units
@@ -51,7 +57,7 @@ impl Pipeline {
                 let reason = format!("the delivery email cannot be rendered: {}", error.message);
                 tracing::warn!(%order_id, %reason, "delivery email not rendered");
                 self.store
-                    .mark_send_failed(tenant_id, order_id, &ids, None, &reason, now_ms())
+                    .mark_send_failed(claim, tenant_id, order_id, &ids, None, &reason, now_ms())
                     .await?;
                 return Ok(None);
             }
@@ -77,6 +83,7 @@ impl Pipeline {
                     ));
                 }
                 Ok(Some(SentEmail {
+                    claim: claim.to_owned(),
                     tenant_id: tenant_id.to_owned(),
                     order_id: order_id.to_owned(),
                     delivery_ids: ids,
@@ -88,11 +95,12 @@ impl Pipeline {
                 let retry = if error.is_permanent() {
                     None
                 } else {
-                    retry_at(attempts, now)
+                    self.settings.sending.retry_at(attempts, now)
                 };
                 tracing::warn!(%order_id, attempts, permanent = retry.is_none(), %error, "delivery email not sent");
+                let reason = error.to_string();
                 self.store
-                    .mark_send_failed(tenant_id, order_id, &ids, retry, &error.to_string(), now)
+                    .mark_send_failed(claim, tenant_id, order_id, &ids, retry, &reason, now)
                     .await?;
                 Ok(None)
             }
@@ -130,40 +138,76 @@ impl Pipeline {
 
     /// Claims units whose email is due (new, retried, resent, or left by a crash) and sends.
     pub async fn run_sends_once(&self) -> Result<usize, StoreError> {
-        let claimed = self
+        let claim = self
             .store
             .claim_sends(now_ms(), self.settings.lease_ms, 2 * self.settings.batch)
             .await?;
-        let count = claimed.len();
-        self.send_grouped(claimed).await;
+        let count = claim.units.len();
+        self.send_claimed(claim).await;
         Ok(count)
     }
 
-    /// Sends the units' emails, one per order and several at once, then records every sent
-    /// email in one transaction. Until that commits the units stay leased: a crash before it
-    /// sends them again, to the same outbox file and with the same Message-ID.
+    /// Sends the emails of units an allocation just leased to this worker, under a claim of
+    /// their own (units whose lease ran out meanwhile are the send loop's).
     pub(super) async fn send_grouped(&self, units: Vec<UnitRef>) {
         if units.is_empty() {
             return;
         }
-        let bundles = match self.store.delivery_bundles(&units).await {
+        match self
+            .store
+            .take_sends(&units, now_ms(), self.settings.lease_ms)
+            .await
+        {
+            Ok(claim) => self.send_claimed(claim).await,
+            Err(error) => {
+                tracing::warn!(%error, units = units.len(), "claiming units to send failed; the send loop takes them when their lease expires");
+            }
+        }
+    }
+
+    /// Sends the claimed units' emails, one per order and several at once, then records every
+    /// sent email in one transaction. The claim's lease is renewed until then, so a slow mail
+    /// server never lets another worker send the same units again; a crash before the record
+    /// commits sends them again, to the same outbox file and with the same Message-ID.
+    async fn send_claimed(&self, claim: SendClaim) {
+        if claim.units.is_empty() {
+            return;
+        }
+        let bundles = match self.store.delivery_bundles(&claim.units).await {
             Ok(bundles) => bundles,
             Err(error) => {
-                tracing::warn!(%error, units = units.len(), "reading what to send failed; the leases will expire and it is retried");
+                tracing::warn!(%error, units = claim.units.len(), "reading what to send failed; the leases will expire and it is retried");
                 return;
             }
         };
-        let sent: Vec<SentEmail> = futures_util::stream::iter(bundles)
-            .map(|bundle| self.send(bundle))
+        let token = claim.token.as_str();
+        let sending = futures_util::stream::iter(bundles)
+            .map(|bundle| self.send(token, bundle))
             .buffer_unordered(self.settings.concurrency)
             .filter_map(std::future::ready)
-            .collect()
-            .await;
+            .collect::<Vec<SentEmail>>();
+        let sent = tokio::select! {
+            sent = sending => sent,
+            never = self.renew_lease(token) => match never {},
+        };
         if sent.is_empty() {
             return;
         }
         if let Err(error) = self.store.mark_sent(&sent, now_ms()).await {
             tracing::warn!(%error, emails = sent.len(), "recording sent emails failed; their leases will expire and they are sent again");
+        }
+    }
+
+    /// Extends the claim's lease every third of it, for as long as it is polled.
+    async fn renew_lease(&self, claim: &str) -> std::convert::Infallible {
+        let lease_ms = self.settings.lease_ms;
+        let every =
+            std::time::Duration::from_millis(u64::try_from(lease_ms / 3).unwrap_or(1).max(1));
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(error) = self.store.renew_sends(claim, now_ms(), lease_ms).await {
+                tracing::warn!(%error, "renewing the lease of units being sent failed");
+            }
         }
     }
 }

@@ -25,9 +25,19 @@ pub struct OrderKey<'a> {
 /// One unit of work on a delivery: `(tenant id, order id, delivery id)`.
 pub type UnitRef = (String, String, String);
 
+/// Units held for sending under one claim token. Only the holder of the token may record
+/// their outcome; a later claim (after the lease ran out) or a replace takes the token away.
+#[derive(Debug, Clone, Default)]
+pub struct SendClaim {
+    pub token: String,
+    pub units: Vec<UnitRef>,
+}
+
 /// The units of one order whose email went out, and the audit rows that record it.
 #[derive(Debug, Clone)]
 pub struct SentEmail {
+    /// The claim the units were sent under: recorded only while it still holds them.
+    pub claim: String,
     pub tenant_id: String,
     pub order_id: String,
     pub delivery_ids: Vec<String>,
@@ -248,23 +258,38 @@ pub trait LedgerStore: Send + Sync {
 /// Delivery emails: leased, bundled, recorded as sent or failed.
 #[async_trait]
 pub trait SendStore: Send + Sync {
-    /// Leases up to `limit` allocated units whose email is due.
-    async fn claim_sends(&self, now: i64, lease_ms: i64, limit: i64) -> StoreResult<Vec<UnitRef>>;
+    /// Leases up to `limit` allocated units whose email is due, under a fresh claim token.
+    async fn claim_sends(&self, now: i64, lease_ms: i64, limit: i64) -> StoreResult<SendClaim>;
+    /// Puts units that an allocation just leased to the caller under a fresh claim token:
+    /// those still allocated, unclaimed and within that lease (the others are, or will be,
+    /// claimed by the send loop).
+    async fn take_sends(
+        &self,
+        units: &[UnitRef],
+        now: i64,
+        lease_ms: i64,
+    ) -> StoreResult<SendClaim>;
+    /// Extends the lease of the units `claim` still holds; how many.
+    async fn renew_sends(&self, claim: &str, now: i64, lease_ms: i64) -> StoreResult<u64>;
     /// What the emails of these leased units need, one bundle per order, read in a few
     /// statements for the whole batch. Units that no longer exist are left out.
     async fn delivery_bundles(&self, units: &[UnitRef]) -> StoreResult<Vec<DeliveryBundle>>;
-    /// These emails went out: their units `sent`, with the audit rows, in one transaction.
-    async fn mark_sent(&self, sent: &[SentEmail], now: i64) -> StoreResult<()>;
-    /// The send failed: retried at `retry_at`, or `failed` with the reason when None.
+    /// These emails went out: their units `sent`, with the audit rows, in one transaction;
+    /// only units their email's claim still holds. How many units were recorded.
+    async fn mark_sent(&self, sent: &[SentEmail], now: i64) -> StoreResult<u64>;
+    /// The send failed: retried at `retry_at`, or `failed` with the reason when None; only
+    /// units `claim` still holds. How many units were recorded.
+    #[allow(clippy::too_many_arguments)]
     async fn mark_send_failed(
         &self,
+        claim: &str,
         tenant_id: &str,
         order_id: &str,
         delivery_ids: &[String],
         retry_at: Option<i64>,
         error: &str,
         now: i64,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<u64>;
 }
 
 /// Signed download links.

@@ -25,5 +25,6 @@ mod pipeline_platforms;
 mod platform_clients;
 mod products;
 mod retention;
+mod sends;
 mod store_contract;
 mod write_gate;

@@ -17,7 +17,7 @@ const WOO_REFUNDED: &str =
     include_str!("../../../fixtures/woocommerce/order-updated-refunded.body");
 
 /// A paid WooCommerce order `id` of one line: `quantity` × WooCommerce product `product_id`.
-fn woo_order(id: u64, product_id: u64, quantity: u64) -> String {
+pub(crate) fn woo_order(id: u64, product_id: u64, quantity: u64) -> String {
     let mut order: Value = serde_json::from_str(WOO_BODY).unwrap();
     order["id"] = id.into();
     let mut line = order["line_items"][1].clone();
@@ -46,7 +46,13 @@ fn forwarded(tenant: &str, platform: &str, edge_id: &str, body: &str) -> String 
     .to_string()
 }
 
-async fn ingest(app: &TestApp, tenant: &Tenant, platform: &str, edge_id: &str, body: &str) {
+pub(crate) async fn ingest(
+    app: &TestApp,
+    tenant: &Tenant,
+    platform: &str,
+    edge_id: &str,
+    body: &str,
+) {
     let (status, answer) = app
         .edge(
             Method::POST,
@@ -58,7 +64,7 @@ async fn ingest(app: &TestApp, tenant: &Tenant, platform: &str, edge_id: &str, b
 }
 
 /// A product of `kind` mapped to WooCommerce product `woo_id`, with `codes`.
-async fn product(
+pub(crate) async fn product(
     app: &TestApp,
     tenant: &Tenant,
     kind: &str,
@@ -93,7 +99,7 @@ async fn import_codes(app: &TestApp, tenant: &Tenant, product_id: &str, codes: &
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
-async fn upload_file(app: &TestApp, tenant: &Tenant, product_id: &str, bytes: &[u8]) {
+pub(crate) async fn upload_file(app: &TestApp, tenant: &Tenant, product_id: &str, bytes: &[u8]) {
     let (status, slot) = app
         .post(
             &format!("/api/v1/products/{product_id}/files"),
@@ -120,7 +126,7 @@ async fn upload_file(app: &TestApp, tenant: &Tenant, product_id: &str, bytes: &[
     );
 }
 
-fn codes(prefix: &str, n: usize) -> Vec<String> {
+pub(crate) fn codes(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}-{i:04}")).collect()
 }
 
@@ -143,7 +149,7 @@ async fn balance(app: &TestApp, tenant: &Tenant) -> i64 {
 }
 
 /// Waits until `check` holds over the tenant's orders (or fails after 30 s, showing them).
-async fn wait_orders(
+pub(crate) async fn wait_orders(
     app: &TestApp,
     tenant: &Tenant,
     what: &str,
@@ -164,11 +170,11 @@ async fn wait_orders(
     }
 }
 
-fn count_status(orders: &[Value], status: &str) -> usize {
+pub(crate) fn count_status(orders: &[Value], status: &str) -> usize {
     orders.iter().filter(|o| o["status"] == status).count()
 }
 
-fn item_statuses(orders: &[Value], status: &str) -> usize {
+pub(crate) fn item_statuses(orders: &[Value], status: &str) -> usize {
     orders
         .iter()
         .flat_map(|o| o["items"].as_array().unwrap().iter())
@@ -177,11 +183,11 @@ fn item_statuses(orders: &[Value], status: &str) -> usize {
 }
 
 /// The emails in the app's outbox, as a buyer reads them.
-fn outbox(app: &TestApp) -> Vec<String> {
+pub(crate) fn outbox(app: &TestApp) -> Vec<String> {
     read_outbox(&app.data_dir.path().join("outbox"))
 }
 
-fn actions(order: &Value) -> Vec<String> {
+pub(crate) fn actions(order: &Value) -> Vec<String> {
     order["audit_trail"]
         .as_array()
         .unwrap()

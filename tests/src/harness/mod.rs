@@ -3,6 +3,7 @@
 pub mod api;
 pub mod fake_ebay;
 pub mod fake_etsy;
+pub mod fake_smtp;
 pub mod fake_woocommerce;
 pub mod fault_proxy;
 pub mod origin;

@@ -237,11 +237,13 @@ impl OrderStore for Backend {
         .fetch_one(&mut *tx)
         .await?;
         // The pipeline emails the unit that carried the old code again, with the new one.
+        // Taking its claim away fences out an email of the old code still in flight: its
+        // holder cannot mark the unit sent, so the new code always gets its own email.
         sqlx::query(
             "UPDATE deliveries SET code = $1, license_code_id = (SELECT id FROM license_codes \
              WHERE product_id = $2 AND code = $1), status = 'allocated', \
              generation = generation + 1, lease_until = 0, next_attempt_at = 0, \
-             send_attempts = 0 \
+             send_attempts = 0, send_claim = NULL \
              WHERE tenant_id = $3 AND order_item_id = $5 AND status <> 'revoked' \
              AND (code = $4 OR ($4 = '' AND unit = 0))",
         )

@@ -8,27 +8,77 @@ use async_trait::async_trait;
 use super::batch::{Deferred, audit_in, refresh_orders};
 use super::*;
 use crate::domain::ledger::audit;
+use crate::ids::new_id;
 use crate::store::OrderRow;
 use crate::store::pipeline::{
-    BundleUnit, DeliveryBundle, DeliveryRow, LinkRow, SendStore, SentEmail, UnitRef,
+    BundleUnit, DeliveryBundle, DeliveryRow, LinkRow, SendClaim, SendStore, SentEmail, UnitRef,
 };
 
 #[async_trait]
 impl SendStore for Backend {
-    async fn claim_sends(&self, now: i64, lease_ms: i64, limit: i64) -> StoreResult<Vec<UnitRef>> {
+    async fn claim_sends(&self, now: i64, lease_ms: i64, limit: i64) -> StoreResult<SendClaim> {
         let _writer = self.write_gate().await;
+        let token = new_id("claim");
+        // A unit whose lease ran out is taken over with a new token: its old holder can no
+        // longer record anything about it.
         let sql = format!(
-            "UPDATE deliveries SET lease_until = $1 WHERE id IN (SELECT id FROM deliveries \
-             WHERE status = 'allocated' AND next_attempt_at <= $2 AND lease_until <= $2 \
-             ORDER BY next_attempt_at, id LIMIT $3{SKIP_LOCKED}) \
+            "UPDATE deliveries SET lease_until = $1, send_claim = $4 WHERE id IN (SELECT id \
+             FROM deliveries WHERE status = 'allocated' AND next_attempt_at <= $2 \
+             AND lease_until <= $2 ORDER BY next_attempt_at, id LIMIT $3{SKIP_LOCKED}) \
              RETURNING tenant_id, order_id, id"
         );
-        Ok(sqlx::query_as(&sql)
+        let units = sqlx::query_as(&sql)
             .bind(now + lease_ms)
             .bind(now)
             .bind(limit)
+            .bind(&token)
             .fetch_all(&self.pool)
-            .await?)
+            .await?;
+        Ok(SendClaim { token, units })
+    }
+
+    async fn take_sends(
+        &self,
+        units: &[UnitRef],
+        now: i64,
+        lease_ms: i64,
+    ) -> StoreResult<SendClaim> {
+        let _writer = self.write_gate().await;
+        let token = new_id("claim");
+        let mut taken = Vec::with_capacity(units.len());
+        let ids: Vec<String> = units.iter().map(|(_, _, id)| id.clone()).collect();
+        for ids in ids.chunks(ID_CHUNK) {
+            let mut query = QueryBuilder::<Db>::new("UPDATE deliveries SET send_claim = ");
+            query.push_bind(&token).push(", lease_until = ");
+            query.push_bind(now + lease_ms);
+            query.push(" WHERE status = 'allocated' AND send_claim IS NULL AND lease_until > ");
+            query.push_bind(now);
+            push_id_list(&mut query, "id", ids);
+            query.push(" RETURNING tenant_id, order_id, id");
+            taken.extend(
+                query
+                    .build_query_as::<UnitRef>()
+                    .fetch_all(&self.pool)
+                    .await?,
+            );
+        }
+        Ok(SendClaim {
+            token,
+            units: taken,
+        })
+    }
+
+    async fn renew_sends(&self, claim: &str, now: i64, lease_ms: i64) -> StoreResult<u64> {
+        let _writer = self.write_gate().await;
+        Ok(sqlx::query(
+            "UPDATE deliveries SET lease_until = $1 \
+             WHERE send_claim = $2 AND status = 'allocated'",
+        )
+        .bind(now + lease_ms)
+        .bind(claim)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     async fn delivery_bundles(&self, units: &[UnitRef]) -> StoreResult<Vec<DeliveryBundle>> {
@@ -178,52 +228,72 @@ impl SendStore for Backend {
         Ok(bundles)
     }
 
-    async fn mark_sent(&self, sent: &[SentEmail], now: i64) -> StoreResult<()> {
+    async fn mark_sent(&self, sent: &[SentEmail], now: i64) -> StoreResult<u64> {
         let _writer = self.write_gate().await;
         let mut tx = self.begin_write().await?;
-        // Set-based: a statement per step for the whole batch, not per order.
-        let delivery_ids: Vec<String> = sent
-            .iter()
-            .flat_map(|e| e.delivery_ids.iter().cloned())
-            .collect();
-        let orders: Vec<(String, String)> = sent
-            .iter()
-            .map(|e| (e.tenant_id.clone(), e.order_id.clone()))
-            .collect();
-        let mut deferred = Deferred::default();
+        // Set-based: a statement per claim and chunk for the whole batch, not per order. Only
+        // units the email's claim still holds are recorded: a unit taken over after its lease
+        // ran out, or replaced while this email was in flight, is someone else's to record.
+        let mut by_claim: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for email in sent {
+            by_claim
+                .entry(email.claim.as_str())
+                .or_default()
+                .extend(email.delivery_ids.iter().cloned());
+        }
+        let mut recorded: BTreeSet<String> = BTreeSet::new();
+        for (claim, delivery_ids) in &by_claim {
+            for ids in delivery_ids.chunks(ID_CHUNK) {
+                let mut query = QueryBuilder::<Db>::new(
+                    "UPDATE deliveries SET status = 'sent', lease_until = 0, send_claim = NULL, \
+                     last_error = NULL, sent_at = ",
+                );
+                query.push_bind(now).push(", updated_at = ").push_bind(now);
+                query.push(" WHERE status = 'allocated' AND send_claim = ");
+                query.push_bind(*claim);
+                push_id_list(&mut query, "id", ids);
+                query.push(" RETURNING id");
+                for (id,) in query
+                    .build_query_as::<(String,)>()
+                    .fetch_all(&mut *tx)
+                    .await?
+                {
+                    recorded.insert(id);
+                }
+            }
+        }
+        let mut deferred = Deferred::default();
+        let mut orders: Vec<(String, String)> = Vec::new();
+        for email in sent {
+            if !email.delivery_ids.iter().any(|id| recorded.contains(id)) {
+                continue;
+            }
+            orders.push((email.tenant_id.clone(), email.order_id.clone()));
             for (action, detail) in &email.audit {
                 deferred.audit(&email.tenant_id, &email.order_id, action, detail.clone());
             }
         }
-        for ids in delivery_ids.chunks(ID_CHUNK) {
-            let mut query = QueryBuilder::<Db>::new(
-                "UPDATE deliveries SET status = 'sent', lease_until = 0, sent_at = ",
-            );
-            query.push_bind(now).push(", updated_at = ").push_bind(now);
-            query.push(" WHERE status = 'allocated'");
-            push_id_list(&mut query, "id", ids);
-            query.build().execute(&mut *tx).await?;
-        }
         deferred.write(&mut tx, now).await?;
         refresh_orders(&mut tx, &orders, now).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(recorded.len() as u64)
     }
 
     async fn mark_send_failed(
         &self,
+        claim: &str,
         tenant_id: &str,
         order_id: &str,
         delivery_ids: &[String],
         retry_at: Option<i64>,
         error: &str,
         now: i64,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<u64> {
         let _writer = self.write_gate().await;
         let mut tx = self.begin_write().await?;
         let mut query = QueryBuilder::<Db>::new(
-            "UPDATE deliveries SET send_attempts = send_attempts + 1, lease_until = 0, status = ",
+            "UPDATE deliveries SET send_attempts = send_attempts + 1, lease_until = 0, \
+             send_claim = NULL, status = ",
         );
         query.push_bind(if retry_at.is_some() {
             "allocated"
@@ -236,17 +306,22 @@ impl SendStore for Backend {
         query.push(", last_error = ").push_bind(error);
         query.push(", updated_at = ").push_bind(now);
         query
-            .push(" WHERE status = 'allocated' AND tenant_id = ")
-            .push_bind(tenant_id);
+            .push(" WHERE status = 'allocated' AND send_claim = ")
+            .push_bind(claim);
+        query.push(" AND tenant_id = ").push_bind(tenant_id);
         push_id_list(&mut query, "id", delivery_ids);
-        query.build().execute(&mut *tx).await?;
+        let recorded = query.build().execute(&mut *tx).await?.rows_affected();
+        if recorded == 0 {
+            // Not ours any more: whoever holds the units now records them.
+            return Ok(0);
+        }
         if retry_at.is_none() {
             let detail = serde_json::json!({ "deliveries": delivery_ids, "reason": error });
             audit_in(&mut tx, tenant_id, order_id, now, audit::FAILED, &detail).await?;
         }
         refresh_orders(&mut tx, &[(tenant_id.to_owned(), order_id.to_owned())], now).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(recorded)
     }
 }
 
