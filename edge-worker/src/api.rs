@@ -20,7 +20,8 @@ pub const API_BODY_LIMIT: usize = 1024 * 1024;
 const FORWARDED_REQUEST_HEADERS: [&str; 4] =
     ["Authorization", "Content-Type", "Accept", "Idempotency-Key"];
 /// Answer headers worth passing back to the client.
-const FORWARDED_RESPONSE_HEADERS: [&str; 4] = ["Content-Type", "Location", "Retry-After", "Link"];
+const FORWARDED_RESPONSE_HEADERS: [&str; 5] =
+    ["Content-Type", "Location", "Retry-After", "Link", "Allow"];
 
 thread_local! {
     /// Key hash → tenant, as the origin named it on an earlier answer for that key.

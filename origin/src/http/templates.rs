@@ -53,9 +53,9 @@ pub struct TemplateUpdate {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewIn {
-    /// Data to render with; sample data when absent.
+    /// Data to render with (an object); sample data when absent.
     #[schema(value_type = Option<Object>)]
-    pub data: Option<Value>,
+    pub data: Option<serde_json::Map<String, Value>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -243,7 +243,7 @@ pub async fn preview_template(
         parse_json(&body)?
     };
     let row = find_template(&state, &auth, &id).await?;
-    let data = input.data.unwrap_or_else(sample_data);
+    let data = input.data.map_or_else(sample_data, Value::Object);
     let (subject, body) = render_off_runtime(row.subject, row.body, data.clone())
         .await
         .map_err(template_error)?;

@@ -5,6 +5,7 @@
 #[macro_use]
 mod common;
 
+mod api_conformance;
 mod auth;
 mod cli;
 mod connection_binding;

@@ -124,6 +124,7 @@ pub struct ProductParams {
     pub search: Option<String>,
     /// `active` (default) or `archived`.
     pub status: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }

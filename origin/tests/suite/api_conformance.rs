@@ -1,0 +1,150 @@
+//! What schemathesis (`make schemathesis`) found between the served OpenAPI document and the
+//! answers: each finding's fix, pinned through HTTP.
+
+use crate::common;
+
+use common::{Backend, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn document(app: &TestApp, key: &str) -> Value {
+    let (status, doc) = app.get("/api/v1/docs", key).await;
+    assert_eq!(status, StatusCode::OK);
+    doc
+}
+
+/// Success bodies were documented as the bare `data` type; the wire answer is the envelope.
+async fn success_bodies_are_documented_as_the_envelope_they_are(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant(10).await;
+    let doc = document(&app, &tenant.key).await;
+    let schema = |path: &str, method: &str| {
+        doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+            .clone()
+    };
+    let tenant_schema = schema("/api/v1/tenant", "get");
+    assert_eq!(tenant_schema["required"], json!(["data", "meta", "error"]));
+    assert_eq!(
+        tenant_schema["properties"]["error"],
+        json!({"type": "null"})
+    );
+    assert!(
+        tenant_schema["properties"]["data"]["$ref"].is_string(),
+        "{tenant_schema}"
+    );
+    let list_schema = schema("/api/v1/orders", "get");
+    assert_eq!(list_schema["properties"]["data"]["type"], "array");
+    // The document itself is the one answer that is not enveloped.
+    assert!(schema("/api/v1/docs", "get")["required"].is_null());
+    // And the answer has exactly the documented top level.
+    let (status, body) = app.get("/api/v1/tenant", &tenant.key).await;
+    assert_eq!(status, StatusCode::OK);
+    let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["data", "meta", "error"]);
+}
+
+/// `limit` was documented as any integer; 0 and 101 are refused with 400.
+async fn list_limits_are_documented_with_their_bounds(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant(10).await;
+    let doc = document(&app, &tenant.key).await;
+    for path in [
+        "/api/v1/orders",
+        "/api/v1/products",
+        "/api/v1/events",
+        "/api/v1/keys",
+        "/api/v1/templates",
+        "/api/v1/connections",
+        "/api/v1/audit-log",
+    ] {
+        let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+        let limit = params.iter().find(|p| p["name"] == "limit").unwrap();
+        assert_eq!(limit["schema"]["minimum"], 1, "{path}: {limit}");
+        assert_eq!(limit["schema"]["maximum"], 100, "{path}: {limit}");
+        for refused in [0, 101] {
+            let (status, body) = app
+                .get(&format!("{path}?limit={refused}"), &tenant.key)
+                .await;
+            common::assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_FAILED");
+        }
+    }
+}
+
+/// A 405 carried no `Allow` header (RFC 9110 requires it).
+async fn a_405_names_the_methods_the_path_allows(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant(10).await;
+    for (method, path, allow) in [
+        (Method::PUT, "/api/v1/orders", "GET,HEAD"),
+        (Method::DELETE, "/api/v1/tenant", "GET,HEAD"),
+        (Method::TRACE, "/api/v1/keys/key_1", "DELETE"),
+        (Method::GET, "/api/v1/orders/ord_1/resend", "POST"),
+        (
+            Method::POST,
+            "/api/v1/products/prd_1",
+            "GET,HEAD,PATCH,DELETE",
+        ),
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), format!("{}{path}", app.base))
+            .bearer_auth(&tenant.key)
+            .send()
+            .await
+            .unwrap();
+        let header = response
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let (status, body) = common::read(response).await;
+        common::assert_error(
+            status,
+            &body,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+        );
+        assert_eq!(header.as_deref(), Some(allow), "{method} {path}");
+    }
+}
+
+/// A preview's `data` is documented as an object; `false` or a list rendered with 200.
+async fn a_preview_refuses_data_that_is_not_an_object(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant(10).await;
+    let (status, template) = app
+        .post(
+            "/api/v1/templates",
+            &tenant.key,
+            json!({"name": "Plain", "subject": "Hi {{ buyer.name }}", "body": "Thanks"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{template}");
+    let preview = format!(
+        "/api/v1/templates/{}/preview",
+        template["data"]["id"].as_str().unwrap()
+    );
+    for data in [json!(false), json!([1]), json!("x"), json!(3)] {
+        let (status, body) = app
+            .post(&preview, &tenant.key, json!({ "data": data }))
+            .await;
+        let error = common::assert_error(status, &body, StatusCode::BAD_REQUEST, "INVALID_REQUEST");
+        assert_eq!(error["field"], "data", "{body}");
+    }
+    let (status, body) = app
+        .post(
+            &preview,
+            &tenant.key,
+            json!({"data": {"buyer": {"name": "Ada"}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["subject"], "Hi Ada");
+    assert_eq!(body["data"]["data"], json!({"buyer": {"name": "Ada"}}));
+}
+
+on_both_backends!(
+    success_bodies_are_documented_as_the_envelope_they_are,
+    list_limits_are_documented_with_their_bounds,
+    a_405_names_the_methods_the_path_allows,
+    a_preview_refuses_data_that_is_not_an_object,
+);
