@@ -30,10 +30,13 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateIn {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// minijinja, e.g. `Your order {{ order.platform_order_id }}`.
+    #[schema(max_length = 1000)]
     pub subject: String,
     /// minijinja; variables: `buyer`, `order`, `shop`, `items` (see preview).
+    #[schema(max_length = 100000)]
     pub body: String,
     /// Make this the tenant's default (the first template is the default anyway).
     #[serde(default)]
@@ -43,8 +46,11 @@ pub struct TemplateIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateUpdate {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    #[schema(max_length = 1000)]
     pub subject: Option<String>,
+    #[schema(max_length = 100000)]
     pub body: Option<String>,
     /// `true` makes it the default; the default can only change by making another one default.
     pub is_default: Option<bool>,
@@ -105,14 +111,16 @@ fn template_error(error: TemplateError) -> ApiError {
 }
 
 fn check_row(row: &TemplateRow) -> Result<(), ApiError> {
-    if row.name.trim().is_empty() || row.name.len() > 200 {
+    // Characters, as the document and the message say, not UTF-8 bytes.
+    let chars = |text: &str| text.chars().count();
+    if row.name.trim().is_empty() || chars(&row.name) > 200 {
         return Err(ApiError::validation(
             "name",
             "name must be 1 to 200 characters",
             "e.g. Default delivery",
         ));
     }
-    if row.subject.len() > 1000 || row.body.len() > 100_000 {
+    if chars(&row.subject) > 1000 || chars(&row.body) > 100_000 {
         return Err(ApiError::validation(
             "body",
             "subject or body too long",
@@ -227,7 +235,7 @@ pub async fn update_template(
 }
 
 #[utoipa::path(post, path = "/api/v1/templates/{id}/preview", tag = "templates", params(("id" = String, Path, description = "Template id")),
-    request_body = PreviewIn, security(("api_key" = ["templates:read"])),
+    request_body = Option<PreviewIn>, security(("api_key" = ["templates:read"])),
     responses((status = 200, description = "Rendered subject and body", body = PreviewOut), super::docs::KeyErrors, super::docs::BadInput, super::docs::Missing, super::docs::TooLarge))]
 pub async fn preview_template(
     auth: Auth,

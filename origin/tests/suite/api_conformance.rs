@@ -140,9 +140,63 @@ async fn a_preview_refuses_data_that_is_not_an_object(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["subject"], "Hi Ada");
     assert_eq!(body["data"]["data"], json!({"buyer": {"name": "Ada"}}));
+    // No body at all previews with sample data, so the document calls the body optional.
+    let doc = document(&app, &tenant.key).await;
+    let documented = &doc["paths"]["/api/v1/templates/{id}/preview"]["post"]["requestBody"];
+    assert_ne!(documented["required"], true, "{documented}");
+    let request = app
+        .client
+        .post(format!("{}{preview}", app.base))
+        .bearer_auth(&tenant.key);
+    let (status, body) = common::send(request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["subject"], "Hi Anna Keller");
+}
+
+/// Text limits were undocumented, and counted UTF-8 bytes while the document (JSON Schema
+/// `maxLength`) and the error message count characters: a 100-character SKU of `é` was refused.
+async fn text_limits_are_documented_and_count_characters(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant(10).await;
+    let doc = document(&app, &tenant.key).await;
+    let product = &doc["components"]["schemas"]["ProductIn"]["properties"];
+    assert_eq!(product["sku"]["minLength"], 1, "{product}");
+    assert_eq!(product["sku"]["maxLength"], 100, "{product}");
+    assert_eq!(product["name"]["maxLength"], 300, "{product}");
+    let template = &doc["components"]["schemas"]["TemplateIn"]["properties"];
+    assert_eq!(template["name"]["maxLength"], 200, "{template}");
+
+    let sku = "é".repeat(100);
+    let (status, body) = app
+        .post(
+            "/api/v1/products",
+            &tenant.key,
+            json!({"sku": sku, "name": "ü".repeat(300), "type": "CODE"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["data"]["sku"], sku.as_str());
+    let (status, body) = app
+        .post(
+            "/api/v1/products",
+            &tenant.key,
+            json!({"sku": "é".repeat(101), "name": "x", "type": "CODE"}),
+        )
+        .await;
+    let error = common::assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_FAILED");
+    assert_eq!(error["field"], "sku");
+    let (status, body) = app
+        .post(
+            "/api/v1/templates",
+            &tenant.key,
+            json!({"name": "ß".repeat(200), "subject": "ö".repeat(1000), "body": "Thanks"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
 on_both_backends!(
+    text_limits_are_documented_and_count_characters,
     success_bodies_are_documented_as_the_envelope_they_are,
     list_limits_are_documented_with_their_bounds,
     a_405_names_the_methods_the_path_allows,

@@ -13,6 +13,8 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
+use shared::ErrorCode;
+use shared::envelope::error_json;
 use shared::forward::{SIGNATURE_HEADER, sign_forwarded_request};
 use shared::internal::REQUEST_ID_HEADER;
 use tokio::task::JoinHandle;
@@ -81,7 +83,16 @@ async fn forward(State(relay): State<Arc<Relay>>, request: Request<Body>) -> Res
     }
     let body: Bytes = match axum::body::to_bytes(request.into_body(), BODY_LIMIT).await {
         Ok(body) => body,
-        Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+        // Enveloped, as the worker's own 413 is.
+        Err(_) => {
+            let body = error_json(
+                ErrorCode::PayloadTooLarge,
+                "the body is larger than the API accepts",
+                None,
+            );
+            let json = [(axum::http::header::CONTENT_TYPE, "application/json")];
+            return (StatusCode::PAYLOAD_TOO_LARGE, json, body).into_response();
+        }
     };
     let signature = sign_forwarded_request(
         relay.secret.as_bytes(),
