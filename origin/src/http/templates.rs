@@ -33,10 +33,8 @@ pub struct TemplateIn {
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// minijinja, e.g. `Your order {{ order.platform_order_id }}`.
-    #[schema(max_length = 1000)]
     pub subject: String,
     /// minijinja; variables: `buyer`, `order`, `shop`, `items` (see preview).
-    #[schema(max_length = 100000)]
     pub body: String,
     /// Make this the tenant's default (the first template is the default anyway).
     #[serde(default)]
@@ -48,9 +46,7 @@ pub struct TemplateIn {
 pub struct TemplateUpdate {
     #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
-    #[schema(max_length = 1000)]
     pub subject: Option<String>,
-    #[schema(max_length = 100000)]
     pub body: Option<String>,
     /// `true` makes it the default; the default can only change by making another one default.
     pub is_default: Option<bool>,
@@ -110,6 +106,18 @@ fn template_error(error: TemplateError) -> ApiError {
     )
 }
 
+/// The name to store, trimmed; its length is checked as sent, as the document's maxLength is.
+fn name_as_sent(name: &str) -> Result<String, ApiError> {
+    if name.chars().count() > 200 {
+        return Err(ApiError::validation(
+            "name",
+            "name must be 1 to 200 characters",
+            "e.g. Default delivery",
+        ));
+    }
+    Ok(name.trim().to_owned())
+}
+
 fn check_row(row: &TemplateRow) -> Result<(), ApiError> {
     // Characters, as the document and the message say, not UTF-8 bytes.
     let chars = |text: &str| text.chars().count();
@@ -167,7 +175,7 @@ pub async fn create_template(
     let row = TemplateRow {
         id: new_id("tpl"),
         tenant_id: auth.tenant_id.clone(),
-        name: input.name.trim().to_owned(),
+        name: name_as_sent(&input.name)?,
         subject: input.subject,
         body: input.body,
         is_default: i64::from(input.is_default),
@@ -218,7 +226,7 @@ pub async fn update_template(
         _ => {}
     }
     if let Some(name) = input.name {
-        row.name = name.trim().to_owned();
+        row.name = name_as_sent(&name)?;
     }
     if let Some(subject) = input.subject {
         row.subject = subject;
@@ -247,6 +255,13 @@ pub async fn preview_template(
     // The body is optional: none (or `{}`) previews with sample data.
     let input: PreviewIn = if body.iter().all(u8::is_ascii_whitespace) {
         PreviewIn::default()
+    } else if body.trim_ascii_start().first() != Some(&b'{') {
+        // serde reads a struct from a JSON array too (`[{…}]`); the document says object.
+        return Err(ApiError::InvalidRequest {
+            message: "the body must be a JSON object".into(),
+            field: None,
+            hint: Some("send {\"data\": {…}} or no body".into()),
+        });
     } else {
         parse_json(&body)?
     };

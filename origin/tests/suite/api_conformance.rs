@@ -123,6 +123,15 @@ async fn a_preview_refuses_data_that_is_not_an_object(backend: Backend) {
         "/api/v1/templates/{}/preview",
         template["data"]["id"].as_str().unwrap()
     );
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &preview,
+            &tenant.key,
+            Some(json!([{"buyer": {}}])),
+        )
+        .await;
+    common::assert_error(status, &body, StatusCode::BAD_REQUEST, "INVALID_REQUEST");
     for data in [json!(false), json!([1]), json!("x"), json!(3)] {
         let (status, body) = app
             .post(&preview, &tenant.key, json!({ "data": data }))
@@ -193,6 +202,16 @@ async fn text_limits_are_documented_and_count_characters(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    // The limit holds for the name as sent, before the origin trims it.
+    let (status, body) = app
+        .post(
+            "/api/v1/templates",
+            &tenant.key,
+            json!({"name": format!("\u{c}{}", "*".repeat(200)), "subject": "s", "body": "b"}),
+        )
+        .await;
+    let error = common::assert_error(status, &body, StatusCode::BAD_REQUEST, "VALIDATION_FAILED");
+    assert_eq!(error["field"], "name");
 }
 
 on_both_backends!(
