@@ -17,12 +17,12 @@ WORKER_OUT := edge-worker/build/index.js
 WORKER_SOURCES := $(shell find edge-worker/src shared/src -name '*.rs') \
 	edge-worker/Cargo.toml shared/Cargo.toml Cargo.toml Cargo.lock
 
-.PHONY: setup test check lint unit wasm worker e2e dev bench bench-edge clean
+.PHONY: setup test check lint unit wasm worker e2e fuzz-smoke fuzz schemathesis dev bench bench-edge clean
 
 setup:
 	@scripts/setup.sh
 
-test: setup lint unit wasm worker e2e
+test: setup lint unit fuzz-smoke wasm worker e2e schemathesis
 	@echo "==> all checks passed"
 
 lint:
@@ -43,6 +43,26 @@ unit:
 wasm:
 	@echo "==> shared builds for wasm32-unknown-unknown"
 	cargo build -p shared --target wasm32-unknown-unknown
+
+# The parsers of shared/ under the fuzz loop (fuzz/): every target a few seconds from a fixed
+# seed, plus the stored regression cases. `make fuzz` runs as long as asked:
+# `make fuzz FUZZ_SECONDS=600` (per target), `FUZZ_TARGETS="forward ebay"`, `FUZZ_SEED=…`.
+FUZZ_SECONDS ?= 60
+FUZZ_SEED ?= $(shell date +%s)
+FUZZ_TARGETS ?=
+fuzz-smoke:
+	@echo "==> fuzz smoke (each target 3 s, seed 1)"
+	cargo run -q -p shared-fuzz -- --seconds 3 --seed 1
+
+fuzz:
+	cargo run -q -p shared-fuzz -- --seconds $(FUZZ_SECONDS) --seed $(FUZZ_SEED) $(FUZZ_TARGETS)
+
+# schemathesis (pinned in .venv by `make setup`) against the OpenAPI document the real origin
+# serves, through a signing stand-in for the worker's relay (tests/src/bin/schemathesis.rs),
+# in a network namespace with only loopback (scripts/schemathesis.sh).
+schemathesis:
+	@echo "==> schemathesis against the served OpenAPI document"
+	@scripts/schemathesis.sh
 
 # Rebuilt only when its inputs change; wrangler.toml's [build] calls this target too.
 worker: $(WORKER_OUT)

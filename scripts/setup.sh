@@ -10,6 +10,8 @@ CARGO_DENY_VERSION=0.18.9
 # The wasm-bindgen CLI must be exactly the wasm-bindgen library in Cargo.lock.
 WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
 CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
+# `make schemathesis` runs it from .venv against the origin's OpenAPI document.
+SCHEMATHESIS_VERSION=4.32.5
 
 step() { printf '==> %s\n' "$*"; }
 
@@ -45,4 +47,10 @@ if [ "$(installed_version cargo-deny)" != "$CARGO_DENY_VERSION" ]; then
   cargo install cargo-deny --version "$CARGO_DENY_VERSION" --locked
 fi
 
-step "tools ready: worker-build $(installed_version worker-build), wasm-bindgen $(installed_version wasm-bindgen), cargo-deny $(installed_version cargo-deny), wrangler $(node_modules/.bin/wrangler --version 2>/dev/null | tail -n1)"
+if [ "$(.venv/bin/schemathesis --version 2>/dev/null | awk '{ print $NF }')" != "$SCHEMATHESIS_VERSION" ]; then
+  step "python venv .venv with schemathesis $SCHEMATHESIS_VERSION"
+  [ -x .venv/bin/pip ] || python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
+step "tools ready: worker-build $(installed_version worker-build), wasm-bindgen $(installed_version wasm-bindgen), cargo-deny $(installed_version cargo-deny), wrangler $(node_modules/.bin/wrangler --version 2>/dev/null | tail -n1), schemathesis $(.venv/bin/schemathesis --version | awk '{ print $NF }')"

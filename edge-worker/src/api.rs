@@ -21,11 +21,12 @@ const FORWARDED_REQUEST_HEADERS: [&str; 4] =
     ["Authorization", "Content-Type", "Accept", "Idempotency-Key"];
 /// Answer headers worth passing back to the client (`Idempotent-Replayed`: the origin's
 /// stored answer to an earlier request with the same `Idempotency-Key`).
-const FORWARDED_RESPONSE_HEADERS: [&str; 5] = [
+const FORWARDED_RESPONSE_HEADERS: [&str; 6] = [
     "Content-Type",
     "Location",
     "Retry-After",
     "Link",
+    "Allow",
     "Idempotent-Replayed",
 ];
 

@@ -136,20 +136,29 @@ fn parse_header(value: &str) -> Result<ParsedHeader, ForwardSignatureError> {
     let mut length = None;
     let mut signature = None;
     let mut streamed = false;
+    // Each part appears once and its value must read: a part that does not read is not
+    // skipped, or a second copy of it after it would be taken instead.
+    let malformed = |_| ForwardSignatureError::Malformed;
     for part in value.split(',') {
         match part.trim().split_once('=') {
-            Some(("t", t)) if timestamp.is_none() => timestamp = t.parse::<u64>().ok(),
-            Some(("l", l)) if length.is_none() => length = Some(l.parse::<u64>().ok()),
-            Some(("v1", v)) if signature.is_none() => signature = hex::decode(v).ok(),
+            Some(("t", t)) if timestamp.is_none() => {
+                timestamp = Some(t.parse::<u64>().map_err(malformed)?);
+            }
+            Some(("l", l)) if length.is_none() => {
+                length = Some(l.parse::<u64>().map_err(malformed)?);
+            }
+            Some(("v1", v)) if signature.is_none() => {
+                signature = Some(hex::decode(v).map_err(|_| ForwardSignatureError::Malformed)?);
+            }
             Some(("v1s", v)) if signature.is_none() => {
                 streamed = true;
-                signature = hex::decode(v).ok();
+                signature = Some(hex::decode(v).map_err(|_| ForwardSignatureError::Malformed)?);
             }
             _ => return Err(ForwardSignatureError::Malformed),
         }
     }
     let length = match (streamed, length) {
-        (true, Some(Some(length))) => Some(length),
+        (true, Some(length)) => Some(length),
         (false, None) => None,
         _ => return Err(ForwardSignatureError::Malformed),
     };
@@ -333,6 +342,40 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_part_that_does_not_read_is_not_replaced_by_a_second_copy() {
+        // Found by the `forward` fuzz target: an unreadable first `v1` (or `t`, `l`) was
+        // skipped, and a valid copy after it accepted, though every part may appear only once.
+        let mac = &signed()[format!("t={NOW},v1=").len()..];
+        for bad in [
+            format!("t={NOW},v1=zz,v1={mac}"),
+            format!("t={NOW},v1=6aa00,v1={mac}"),
+            format!("t=soon,t={NOW},v1={mac}"),
+        ] {
+            assert_eq!(
+                verify(&bad, NOW, "POST", PATH, BODY),
+                Err(ForwardSignatureError::Malformed),
+                "{bad}"
+            );
+        }
+        let streamed = sign_streamed_request(SECRET, NOW, "PUT", PATH, 5);
+        let smac = &streamed[format!("t={NOW},l=5,v1s=").len()..];
+        for bad in [
+            format!("t={NOW},l=x,l=5,v1s={smac}"),
+            format!("t={NOW},l=5,v1s=zz,v1s={smac}"),
+        ] {
+            assert_eq!(
+                verify_streamed_request(&[SECRET], Some(&bad), NOW, "PUT", PATH),
+                Err(ForwardSignatureError::Malformed),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            verify_streamed_request(&[SECRET], Some(&streamed), NOW, "PUT", PATH),
+            Ok(5)
+        );
     }
 
     #[test]

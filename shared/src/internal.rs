@@ -129,7 +129,10 @@ impl WooConnectionConfig {
 /// A store URL as compared with `X-WC-Webhook-Source` (`home_url('/')`): scheme and host in
 /// lower case, without the trailing slash.
 pub fn normalise_store_url(url: &str) -> String {
-    let url = url.trim().trim_end_matches('/');
+    // Whitespace and slashes in any order: `…/ /` is the store URL too, and normalising a
+    // normalised URL changes nothing.
+    let url = url.trim_matches(char::is_whitespace);
+    let url = url.trim_end_matches(|c: char| c == '/' || c.is_whitespace());
     match url.split_once("://") {
         Some((scheme, rest)) => {
             let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
@@ -254,6 +257,35 @@ mod tests {
             id(single.connection_for(None, Some("http://www.a.example.com/"))),
             Some("con_a".into())
         );
+    }
+
+    #[test]
+    fn store_urls_normalise_once_and_for_all() {
+        // Found by the `envelope` fuzz target: a slash before trailing whitespace was kept,
+        // so normalising twice gave another URL than normalising once.
+        for (url, normalised) in [
+            ("https://Shop.Example.com/ /", "https://shop.example.com"),
+            (
+                "https://shop.example.com/\u{2028}",
+                "https://shop.example.com",
+            ),
+            (" HTTPS://shop.example.com// \t", "https://shop.example.com"),
+            (
+                "https://shop.example.com/Store/",
+                "https://shop.example.com/Store",
+            ),
+        ] {
+            assert_eq!(normalise_store_url(url), normalised, "{url:?}");
+            assert_eq!(normalise_store_url(normalised), normalised);
+        }
+        let config = WooEdgeConfig {
+            connections: vec![
+                woo("con_1", "https://shop.example.com", true),
+                woo("con_2", "https://other.example.com", true),
+            ],
+        };
+        let found = config.connection_for(None, Some("https://shop.example.com/ /"));
+        assert_eq!(found.map(|c| c.id.as_str()), Some("con_1"));
     }
 
     #[test]

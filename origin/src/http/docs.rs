@@ -96,6 +96,67 @@ pub struct ErrorBodyDoc {
     pub hint: Option<String>,
 }
 
+/// The routes' annotations name the type of `data`; the wire answer is that type inside the
+/// envelope. Rewrites every JSON success body to `{data: <that type>, meta, error: null}` so
+/// the document describes the bytes a client receives (`/api/v1/docs` itself is not enveloped).
+pub fn envelope_success_bodies(value: &mut Value) {
+    let paths = value["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|p| p.iter_mut());
+    for (path, item) in paths {
+        if path == "/api/v1/docs" {
+            continue;
+        }
+        let operations = item
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|i| i.values_mut());
+        for operation in operations {
+            let responses = operation["responses"].as_object_mut();
+            for (status, response) in responses.into_iter().flat_map(|r| r.iter_mut()) {
+                let Some(schema) = response
+                    .pointer_mut("/content/application~1json/schema")
+                    .filter(|_| status.starts_with('2'))
+                else {
+                    continue;
+                };
+                let data = schema.take();
+                *schema = serde_json::json!({
+                    "type": "object",
+                    "required": ["data", "meta", "error"],
+                    "properties": {
+                        "data": data,
+                        "meta": {"$ref": "#/components/schemas/MetaDoc"},
+                        "error": {"type": "null"}
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// The `Allow` header for a concrete request path: the methods the document lists for the
+/// path template it matches (`/api/v1/keys/k_1` matches `/api/v1/keys/{id}`), HEAD with GET.
+pub fn allowed_methods(doc: &Value, path: &str) -> Option<String> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let (_, item) = doc["paths"].as_object()?.iter().find(|(template, _)| {
+        let parts: Vec<&str> = template.split('/').collect();
+        parts.len() == segments.len()
+            && parts
+                .iter()
+                .zip(&segments)
+                .all(|(part, segment)| part == segment || part.starts_with('{'))
+    })?;
+    let mut methods: Vec<String> = Vec::new();
+    for method in ["get", "head", "post", "put", "patch", "delete"] {
+        if item.get(method).is_some() || (method == "head" && item.get("get").is_some()) {
+            methods.push(method.to_ascii_uppercase());
+        }
+    }
+    Some(methods.join(","))
+}
+
 /// The document itself, computed once when the router is built.
 #[derive(Clone)]
 pub struct Document(pub Arc<Value>);

@@ -72,6 +72,7 @@ pub struct EventParams {
     pub status: Option<String>,
     /// `woocommerce`, `ebay` or `etsy`.
     pub platform: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }

@@ -167,6 +167,7 @@ fn hint_for(message: &str) -> String {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// 1 to 100, default 25.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `meta.next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -55,23 +55,46 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(internal::routes())
 }
 
-/// The OpenAPI document of [`api_routes`].
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().into_openapi()
+/// The OpenAPI document of [`api_routes`], as served.
+pub fn openapi() -> serde_json::Value {
+    served_document(api_routes().into_openapi())
+}
+
+/// 405 with the `Allow` header RFC 9110 asks for (axum adds none once the routes are layered).
+async fn method_not_allowed(
+    Extension(document): Extension<docs::Document>,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = ApiError::MethodNotAllowed.into_response();
+    let allow = docs::allowed_methods(&document.0, uri.path())
+        .and_then(|allow| axum::http::HeaderValue::from_str(&allow).ok());
+    if let Some(allow) = allow {
+        response
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, allow);
+    }
+    response
+}
+
+fn served_document(openapi: utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut document = serde_json::to_value(&openapi).expect("the OpenAPI document serialises");
+    docs::envelope_success_bodies(&mut document);
+    document
 }
 
 /// The service's router: every route, the 404/405 answers, the body limit and request ids.
 pub fn router(state: AppState, max_body_bytes: usize) -> axum::Router {
     let (router, document) = api_routes().split_for_parts();
     let idempotent = idempotency::Guard::new(state.clone(), &document);
-    let document = serde_json::to_value(&document).expect("the OpenAPI document serialises");
+    let document = served_document(document);
     router
         .route_layer(middleware::from_fn_with_state(
             idempotent,
             idempotency::guard,
         ))
         .fallback(|| async { ApiError::NoRoute })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             edge_signature::require_edge_signature,

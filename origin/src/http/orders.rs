@@ -112,6 +112,7 @@ pub struct OrderParams {
     pub created_to: Option<String>,
     /// Exact address, case-insensitive.
     pub buyer_email: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }

@@ -33,6 +33,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateIn {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// minijinja, e.g. `Your order {{ order.platform_order_id }}`.
     pub subject: String,
@@ -46,6 +47,7 @@ pub struct TemplateIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateUpdate {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     pub subject: Option<String>,
     pub body: Option<String>,
@@ -56,9 +58,9 @@ pub struct TemplateUpdate {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewIn {
-    /// Data to render with; sample data when absent.
+    /// Data to render with (an object); sample data when absent.
     #[schema(value_type = Option<Object>)]
-    pub data: Option<Value>,
+    pub data: Option<serde_json::Map<String, Value>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -107,15 +109,29 @@ fn template_error(error: TemplateError) -> ApiError {
     )
 }
 
-fn check_row(row: &TemplateRow) -> Result<(), ApiError> {
-    if row.name.trim().is_empty() || row.name.len() > 200 {
+/// The name to store, trimmed; its length is checked as sent, as the document's maxLength is.
+fn name_as_sent(name: &str) -> Result<String, ApiError> {
+    if name.chars().count() > 200 {
         return Err(ApiError::validation(
             "name",
             "name must be 1 to 200 characters",
             "e.g. Default delivery",
         ));
     }
-    if row.subject.len() > 1000 || row.body.len() > 100_000 {
+    Ok(name.trim().to_owned())
+}
+
+fn check_row(row: &TemplateRow) -> Result<(), ApiError> {
+    // Characters, as the document and the message say, not UTF-8 bytes.
+    let chars = |text: &str| text.chars().count();
+    if row.name.trim().is_empty() || chars(&row.name) > 200 {
+        return Err(ApiError::validation(
+            "name",
+            "name must be 1 to 200 characters",
+            "e.g. Default delivery",
+        ));
+    }
+    if chars(&row.subject) > 1000 || chars(&row.body) > 100_000 {
         return Err(ApiError::validation(
             "body",
             "subject or body too long",
@@ -162,7 +178,7 @@ pub async fn create_template(
     let row = TemplateRow {
         id: new_id("tpl"),
         tenant_id: auth.tenant_id.clone(),
-        name: input.name.trim().to_owned(),
+        name: name_as_sent(&input.name)?,
         subject: input.subject,
         body: input.body,
         is_default: i64::from(input.is_default),
@@ -213,7 +229,7 @@ pub async fn update_template(
         _ => {}
     }
     if let Some(name) = input.name {
-        row.name = name.trim().to_owned();
+        row.name = name_as_sent(&name)?;
     }
     if let Some(subject) = input.subject {
         row.subject = subject;
@@ -230,7 +246,7 @@ pub async fn update_template(
 }
 
 #[utoipa::path(post, path = "/api/v1/templates/{id}/preview", tag = "templates", params(("id" = String, Path, description = "Template id")),
-    request_body = PreviewIn, security(("api_key" = ["templates:read"])),
+    request_body = Option<PreviewIn>, security(("api_key" = ["templates:read"])),
     responses((status = 200, description = "Rendered subject and body", body = PreviewOut), super::docs::KeyErrors, super::docs::BadInput, super::docs::Missing, super::docs::TooLarge))]
 pub async fn preview_template(
     auth: Auth,
@@ -242,11 +258,18 @@ pub async fn preview_template(
     // The body is optional: none (or `{}`) previews with sample data.
     let input: PreviewIn = if body.iter().all(u8::is_ascii_whitespace) {
         PreviewIn::default()
+    } else if body.trim_ascii_start().first() != Some(&b'{') {
+        // serde reads a struct from a JSON array too (`[{…}]`); the document says object.
+        return Err(ApiError::InvalidRequest {
+            message: "the body must be a JSON object".into(),
+            field: None,
+            hint: Some("send {\"data\": {…}} or no body".into()),
+        });
     } else {
         parse_json(&body)?
     };
     let row = find_template(&state, &auth, &id).await?;
-    let data = input.data.unwrap_or_else(sample_data);
+    let data = input.data.map_or_else(sample_data, Value::Object);
     let (subject, body) = render_off_runtime(row.subject, row.body, data.clone())
         .await
         .map_err(template_error)?;

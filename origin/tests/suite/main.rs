@@ -5,6 +5,7 @@
 #[macro_use]
 mod common;
 
+mod api_conformance;
 mod auth;
 mod bounded_work;
 mod cli;

@@ -10,6 +10,7 @@ pub mod origin;
 pub mod outbox;
 pub mod process;
 pub mod signing;
+pub mod signing_edge;
 pub mod system;
 pub mod wrangler;
 

@@ -49,7 +49,9 @@ impl ProductType {
 #[serde(deny_unknown_fields)]
 pub struct ProductIn {
     /// Unique per tenant.
+    #[schema(min_length = 1, max_length = 100)]
     pub sku: String,
+    #[schema(min_length = 1, max_length = 300)]
     pub name: String,
     #[serde(rename = "type")]
     pub product_type: ProductType,
@@ -63,7 +65,9 @@ pub struct ProductIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductUpdate {
+    #[schema(min_length = 1, max_length = 100)]
     pub sku: Option<String>,
+    #[schema(min_length = 1, max_length = 300)]
     pub name: Option<String>,
     /// `null` clears it (the default template applies).
     #[serde(default, deserialize_with = "present")]
@@ -125,6 +129,7 @@ pub struct ProductParams {
     pub search: Option<String>,
     /// `active` (default) or `archived`.
     pub status: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -195,7 +200,8 @@ async fn full_product(
 }
 
 fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), ApiError> {
-    if value.trim().is_empty() || value.len() > max {
+    // Characters, as the document and the message say, not UTF-8 bytes.
+    if value.trim().is_empty() || value.chars().count() > max {
         return Err(ApiError::validation(
             field,
             format!("{field} must be 1 to {max} characters"),
