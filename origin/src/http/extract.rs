@@ -39,6 +39,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             ));
         }
         let bytes = read_body(request, state).await?;
+        // Every request body of the API is an object; serde would also read a struct from an
+        // array of its fields in order, which the document does not allow.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(ApiError::InvalidRequest {
+                message: "the body must be a JSON object, not an array".into(),
+                field: None,
+                hint: Some("send the fields by name: {\"field\": value, ...}".into()),
+            });
+        }
         parse_json(&bytes).map(ApiJson)
     }
 }

@@ -214,7 +214,32 @@ async fn text_limits_are_documented_and_count_characters(backend: Backend) {
     assert_eq!(error["field"], "name");
 }
 
+/// serde reads a struct from an array of its fields in order; the API takes objects only, and
+/// an array body changes nothing.
+async fn an_array_body_is_refused_where_an_object_is_documented(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let tenant = app.tenant(10).await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/products",
+            &tenant.key,
+            // Every field of the product, in order: read as a product before the fix.
+            Some(json!(["ARR-1", "Array product", "FILE", null, null, null])),
+        )
+        .await;
+    let error = common::assert_error(status, &body, StatusCode::BAD_REQUEST, "INVALID_REQUEST");
+    assert!(
+        error["message"].as_str().unwrap().contains("object"),
+        "{body}"
+    );
+    let (status, list) = app.get("/api/v1/products", &tenant.key).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["data"], json!([]), "nothing created: {list}");
+}
+
 on_both_backends!(
+    an_array_body_is_refused_where_an_object_is_documented,
     text_limits_are_documented_and_count_characters,
     success_bodies_are_documented_as_the_envelope_they_are,
     list_limits_are_documented_with_their_bounds,
