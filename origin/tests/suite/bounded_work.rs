@@ -47,23 +47,10 @@ fn woo_order(id: u64, product_id: u64, quantity: u64) -> Value {
     order
 }
 
+/// A paid receipt of one unit of `listing_id`, shaped like the fixture's first receipt.
 fn etsy_receipt(receipt_id: u64, listing_id: u64, updated: u64) -> Value {
     let template = serde_json::from_str::<Value>(ETSY_PAGE).unwrap()["results"][0].clone();
-    let mut receipt = template.clone();
-    receipt["receipt_id"] = receipt_id.into();
-    receipt["update_timestamp"] = updated.into();
-    receipt["updated_timestamp"] = updated.into();
-    receipt["create_timestamp"] = updated.into();
-    receipt["status"] = "Paid".into();
-    receipt["is_paid"] = true.into();
-    let mut transaction = receipt["transactions"][0].clone();
-    transaction["transaction_id"] = (receipt_id * 10).into();
-    transaction["receipt_id"] = receipt_id.into();
-    transaction["listing_id"] = listing_id.into();
-    transaction["product_id"] = Value::Null;
-    transaction["quantity"] = 1.into();
-    receipt["transactions"] = json!([transaction]);
-    receipt
+    crate::pipeline_platforms::etsy_receipt(&template, receipt_id, listing_id, updated)
 }
 
 /// A CODE product with `mappings` and `codes` codes (none: it waits for stock).

@@ -7,11 +7,13 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{Backend, PUBLIC_BASE_URL, Tenant, TestApp, assert_error};
+use common::{Backend, Tenant, TestApp, assert_error};
 use e2e::harness::outbox::{download_paths, read_outbox};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::internal::INGEST_PATH;
+
+use crate::pipeline::upload_file;
 
 const WOO_BODY: &str = include_str!("../../../fixtures/woocommerce/order-created.body");
 
@@ -70,29 +72,6 @@ async fn product(app: &TestApp, tenant: &Tenant, kind: &str, woo_id: u64, codes:
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     id
-}
-
-async fn upload_file(app: &TestApp, tenant: &Tenant, product_id: &str, bytes: &[u8]) {
-    let (status, slot) = app
-        .post(
-            &format!("/api/v1/products/{product_id}/files"),
-            &tenant.key,
-            json!({"filename": "guide.pdf", "content_type": "application/pdf"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{slot}");
-    let url = slot["data"]["upload_url"]
-        .as_str()
-        .unwrap()
-        .replace(PUBLIC_BASE_URL, &app.base);
-    let response = app
-        .client
-        .put(url)
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
 }
 
 async fn balance(app: &TestApp, tenant: &Tenant) -> i64 {

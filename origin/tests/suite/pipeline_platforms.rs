@@ -217,7 +217,12 @@ async fn ebay_order_confirmation_fetches_the_order_and_delivers_it(backend: Back
     .await;
 }
 
-fn etsy_receipt(template: &Value, receipt_id: u64, listing_id: u64, updated: u64) -> Value {
+pub(crate) fn etsy_receipt(
+    template: &Value,
+    receipt_id: u64,
+    listing_id: u64,
+    updated: u64,
+) -> Value {
     let mut receipt = template.clone();
     receipt["receipt_id"] = receipt_id.into();
     receipt["update_timestamp"] = updated.into();
