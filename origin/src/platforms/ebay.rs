@@ -108,6 +108,7 @@ pub fn parse_order(body: &[u8]) -> Result<PlatformOrder, ParseError> {
         buyer_id: non_empty(&buyer["username"]),
         currency,
         items,
+        refunds_to_read: Vec::new(),
     })
 }
 

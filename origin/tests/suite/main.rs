@@ -28,4 +28,5 @@ mod products;
 mod retention;
 mod sends;
 mod store_contract;
+mod woo_refund_lines;
 mod write_gate;
