@@ -1,17 +1,22 @@
-//! WooCommerce partial refunds as a real store sends them: an `order.updated` body lists each
-//! refund as `{id, reason, total}` only, and the lines it takes back are read from the
-//! store's `GET /wp-json/wc/v3/orders/{id}/refunds` with the connection's REST keys. A store
-//! that cannot answer leaves the event to be retried; nothing is lost, nothing revoked twice.
+//! Partial refunds as the platforms really describe them. WooCommerce: an `order.updated`
+//! body lists each refund as `{id, reason, total}` only, and the lines it takes back are read
+//! from the store's `GET /wp-json/wc/v3/orders/{id}/refunds` with the connection's REST keys;
+//! a store that cannot answer leaves the event to be retried. eBay: getOrder's
+//! `lineItems[].refunds` name amounts, taken as whole units of the line's price. Nothing is
+//! lost, nothing revoked twice.
 
 use crate::common;
 use crate::order_rules::{
     actions, balance, outbox, outbox_settles_at, product, upload_file, wait_order, woo_order,
 };
-use crate::pipeline_platforms::connect_with_rest_keys;
+use crate::pipeline_platforms::{
+    EBAY_ORDER, code_product, connect_with_rest_keys, ebay_app, ingest,
+};
 
 use std::time::Duration;
 
 use common::{Backend, Tenant, TestApp};
+use e2e::harness::fake_ebay::FakeEbay;
 use e2e::harness::fake_woocommerce::{FakeWooCommerce, line_refund, php_json_encode};
 use e2e::harness::outbox::download_paths;
 use reqwest::{Method, StatusCode};
@@ -155,4 +160,55 @@ async fn a_refund_listed_without_lines_revokes_the_lines_the_store_lists(backend
     assert_eq!(outbox(&app).len(), 1);
 }
 
-on_both_backends!(a_refund_listed_without_lines_revokes_the_lines_the_store_lists,);
+const EBAY_GET_ORDER: &str = include_str!("../../../fixtures/ebay/get-order.response.json");
+
+async fn an_ebay_line_refunded_revokes_its_refunded_units_only(backend: Backend) {
+    let ebay = FakeEbay::start().await;
+    let (app, tenant) = ebay_app(backend, ebay.base_url.clone(), ebay.base_url.clone()).await;
+    let licence = code_product(&app, &tenant, json!({"ebay_item_id": "296512345678"}), 3).await;
+    let ebook = code_product(&app, &tenant, json!({"ebay_sku": "EBOOK-RUST-PDF"}), 3).await;
+    ingest(&app, &tenant, "ebay", "evt_1", EBAY_ORDER).await;
+    wait_order(&app, &tenant, "13-12345-67890", "delivery", |o| {
+        o["status"] == "delivered"
+    })
+    .await;
+    assert_eq!(balance(&app, &tenant).await, 7, "1 + 2 units");
+
+    // The seller refunds one of the two ebooks (9.99 of 19.98); eBay notifies the order again.
+    let mut order: Value = serde_json::from_str(EBAY_GET_ORDER).unwrap();
+    order["orderPaymentStatus"] = "PARTIALLY_REFUNDED".into();
+    order["lineItems"][1]["refunds"] = json!([{"amount": {"value": "9.99", "currency": "USD"},
+        "refundDate": "2025-06-21T10:00:00.000Z", "refundId": "5012345678",
+        "refundReferenceId": "ref-1"}]);
+    ebay.set_order(order);
+    let again = EBAY_ORDER.replace("5d0c1f3e-", "6e1d2f4a-");
+    ingest(&app, &tenant, "ebay", "evt_2", &again).await;
+    wait_order(&app, &tenant, "13-12345-67890", "the partial refund", |o| {
+        actions(o).contains(&"partially_refunded".to_owned())
+    })
+    .await;
+    let once_more = EBAY_ORDER.replace("5d0c1f3e-", "7f2e3a5b-");
+    ingest(&app, &tenant, "ebay", "evt_3", &once_more).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let after = wait_order(&app, &tenant, "13-12345-67890", "settled", |_| true).await;
+    let trail = after["audit_trail"].as_array().unwrap();
+    let partial: Vec<&Value> = trail
+        .iter()
+        .filter(|a| a["action"] == "partially_refunded")
+        .collect();
+    assert_eq!(partial.len(), 1, "{trail:#?}");
+    assert_eq!(partial[0]["detail"]["line_item_id"], "10071234567913");
+    assert_eq!(partial[0]["detail"]["units_revoked"], 1);
+    assert_eq!(partial[0]["detail"]["codes_revoked"], 1);
+    let items = after["items"].as_array().unwrap();
+    let item = |product: &str| items.iter().find(|i| i["product_id"] == product).unwrap();
+    assert_eq!(item(&ebook)["refunded_quantity"], 1, "{after:#}");
+    assert_eq!(item(&licence)["refunded_quantity"], 0, "{after:#}");
+    assert_eq!(item(&licence)["delivery_status"], "delivered", "{after:#}");
+    assert_eq!(balance(&app, &tenant).await, 7, "no token comes back");
+}
+
+on_both_backends!(
+    a_refund_listed_without_lines_revokes_the_lines_the_store_lists,
+    an_ebay_line_refunded_revokes_its_refunded_units_only,
+);
