@@ -160,6 +160,51 @@ async fn a_refund_listed_without_lines_revokes_the_lines_the_store_lists(backend
     assert_eq!(outbox(&app).len(), 1);
 }
 
+/// An order reconciliation finds with a refund already made (listed without its lines): the
+/// refunded line is never delivered, the other one is.
+async fn a_reconciled_order_refunded_before_intake_delivers_only_the_kept_line(backend: Backend) {
+    let store = FakeWooCommerce::start().await;
+    let app = TestApp::spawn_configured(backend, 64 * 1024, |p| {
+        p.woo_reconcile_interval = Duration::from_secs(1);
+        p.tick = Duration::from_millis(50);
+    })
+    .await;
+    let tenant = app.tenant(10).await;
+    let kept = product(&app, &tenant, "FILE", 601, 0).await;
+    upload_file(&app, &tenant, &kept, b"%PDF kept guide").await;
+    let refunded = product(&app, &tenant, "FILE", 602, 0).await;
+    upload_file(&app, &tenant, &refunded, b"%PDF refunded guide").await;
+    connect_with_rest_keys(&app, &tenant, &store).await;
+    let mut order = woo_order(9601, &[(81, 601, 1), (82, 602, 1)]);
+    let line = order["line_items"][1].clone();
+    store.add_refund(9601, line_refund(9601, 1701, "wrong book", &line, 1));
+    order["status"] = "completed".into();
+    order["refunds"] = json!([{"id": 1701, "reason": "wrong book", "total": "-13.86"}]);
+    order["date_modified_gmt"] = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string()
+        .into();
+    store.put_order(order);
+    let after = wait_order(&app, &tenant, "9601", "delivery", |o| {
+        o["status"] == "delivered"
+    })
+    .await;
+    let items = after["items"].as_array().unwrap();
+    let item = |product: &str| items.iter().find(|i| i["product_id"] == product).unwrap();
+    assert_eq!(item(&refunded)["refunded_quantity"], 1, "{after:#}");
+    assert_eq!(item(&kept)["delivery_status"], "delivered", "{after:#}");
+    assert!(store.refund_list_requests() >= 1);
+    let emails = outbox_settles_at(&app, 1).await;
+    let links = download_paths(&emails[0]);
+    assert_eq!(
+        links.len(),
+        1,
+        "the refunded line has no link: {}",
+        emails[0]
+    );
+    assert_eq!(balance(&app, &tenant).await, 9, "one unit charged");
+}
+
 const EBAY_GET_ORDER: &str = include_str!("../../../fixtures/ebay/get-order.response.json");
 
 async fn an_ebay_line_refunded_revokes_its_refunded_units_only(backend: Backend) {
@@ -210,5 +255,6 @@ async fn an_ebay_line_refunded_revokes_its_refunded_units_only(backend: Backend)
 
 on_both_backends!(
     a_refund_listed_without_lines_revokes_the_lines_the_store_lists,
+    a_reconciled_order_refunded_before_intake_delivers_only_the_kept_line,
     an_ebay_line_refunded_revokes_its_refunded_units_only,
 );
