@@ -134,6 +134,7 @@ mod tests {
                 item("3301", "501", Some("503"), 1),
                 item("3302", "777", None, 2),
             ],
+            refunds_to_read: Vec::new(),
         }
     }
 

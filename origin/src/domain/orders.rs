@@ -18,6 +18,11 @@ pub struct PlatformOrder {
     pub buyer_id: Option<String>,
     pub currency: Option<String>,
     pub items: Vec<PlatformItem>,
+    /// The platform's ids of refunds the order names without saying which lines they take
+    /// back (a WooCommerce order lists its refunds as `{id, reason, total}` only): their lines
+    /// are read from the platform before the order is taken in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refunds_to_read: Vec<String>,
 }
 
 /// Whether an order should be delivered, left alone, or have its deliveries revoked.

@@ -14,7 +14,7 @@ use crate::domain::intake::{intake, retry_at};
 use crate::domain::orders::{OrderState, PlatformOrder};
 use crate::ids::now_ms;
 use crate::platforms::ebay::{EbayClient, NotificationKind, parse_notification};
-use crate::platforms::woocommerce::parse_order_webhook;
+use crate::platforms::woocommerce::{WooRestClient, apply_refunds, parse_order_webhook};
 use crate::store::pipeline::{ApplyOutcome, ClaimedEvent, OrderIntake, OrderKey, UnitRef};
 use crate::store::retention::BuyerErasure;
 use crate::store::{EventRow, StoreError};
@@ -80,9 +80,64 @@ impl Pipeline {
         }
     }
 
-    /// The order an event is about. Events about anything else (the WooCommerce creation
-    /// ping, eBay account deletions and revocations) are handled here and answer None.
+    /// The order an event is about, with the lines of the refunds it names without them read
+    /// from the platform. Events about anything else (the WooCommerce creation ping, eBay
+    /// account deletions and revocations) are handled here and answer None.
     async fn open_event(
+        &self,
+        claimed: &ClaimedEvent,
+    ) -> Result<Option<PlatformOrder>, ProcessError> {
+        let Some(mut order) = self.read_event(claimed).await? else {
+            return Ok(None);
+        };
+        if order.state == OrderState::Paid && !order.refunds_to_read.is_empty() {
+            self.read_woo_refunds(&claimed.event, &mut order).await?;
+        }
+        Ok(Some(order))
+    }
+
+    /// A paid WooCommerce order naming refunds without their lines: the store's refunds list
+    /// says which lines they take back, read with the connection's REST keys (outside any
+    /// transaction). Any failure is retried, so a refund is never taken in as amount-only.
+    async fn read_woo_refunds(
+        &self,
+        event: &EventRow,
+        order: &mut PlatformOrder,
+    ) -> Result<(), ProcessError> {
+        let connection = match event.connection_id.as_deref() {
+            Some(id) => self.store.get_connection(&event.tenant_id, id).await?,
+            None => None,
+        };
+        let connection = match connection {
+            Some(connection) => connection,
+            None => {
+                self.active_connection(&event.tenant_id, "woocommerce")
+                    .await?
+                    .ok_or_else(|| ProcessError::Retry("no WooCommerce connection".into()))?
+                    .0
+            }
+        };
+        let secrets = self.open_secrets(&connection)?;
+        let (Some(key), Some(secret), Some(store_url)) = (
+            &secrets.consumer_key,
+            &secrets.consumer_secret,
+            &connection.store_url,
+        ) else {
+            // A manual set-up (webhook secret only) cannot read which lines were refunded.
+            tracing::warn!(event_id = %event.id, "a WooCommerce refund names no lines and the connection has no REST keys to read them with");
+            return Ok(());
+        };
+        let refunds = WooRestClient::new(self.http.clone(), store_url, key, secret)
+            .map_err(|e| ProcessError::Retry(format!("WooCommerce refunds: {e}")))?
+            .order_refunds(&order.order_id)
+            .await
+            .map_err(|e| ProcessError::Retry(format!("WooCommerce refunds: {e}")))?;
+        apply_refunds(order, &refunds);
+        Ok(())
+    }
+
+    /// The order an event carries or names, as read (see [`Pipeline::open_event`]).
+    async fn read_event(
         &self,
         claimed: &ClaimedEvent,
     ) -> Result<Option<PlatformOrder>, ProcessError> {

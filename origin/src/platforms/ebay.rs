@@ -108,6 +108,7 @@ pub fn parse_order(body: &[u8]) -> Result<PlatformOrder, ParseError> {
         buyer_id: non_empty(&buyer["username"]),
         currency,
         items,
+        refunds_to_read: Vec::new(),
     })
 }
 
@@ -136,6 +137,43 @@ fn read_line_item(item: &Value) -> Result<PlatformItem, ParseError> {
         quantity: quantity(&item["quantity"], "lineItems[].quantity")?,
         refunded: 0,
     })
+    .map(|mut line| {
+        line.refunded = refunded_units(item, line.quantity);
+        line
+    })
+}
+
+/// The units of a line its `refunds[]` take back: eBay names a refund's amount, not its units,
+/// so whole units of the line's price (`lineItemCost` over `quantity`) the refunds add up to.
+/// A refund smaller than one unit's price (a goodwill amount) takes back no unit.
+fn refunded_units(item: &Value, quantity: u32) -> u32 {
+    let refunded: i64 = item["refunds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|refund| cents(&refund["amount"]["value"]))
+        .map(i64::abs)
+        .sum();
+    let Some(line_cost) = cents(&item["lineItemCost"]["value"]).filter(|c| *c > 0) else {
+        return 0;
+    };
+    // refunded / (line_cost / quantity), in integers.
+    let units = refunded.saturating_mul(i64::from(quantity)) / line_cost;
+    u32::try_from(units).unwrap_or(u32::MAX).min(quantity)
+}
+
+/// An eBay amount (`"24.99"`) in cents.
+fn cents(value: &Value) -> Option<i64> {
+    let text = value.as_str()?.trim();
+    let (sign, text) = match text.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, text),
+    };
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let fraction = format!("{fraction:0<2}");
+    let cents: i64 = fraction.get(..2)?.parse().ok()?;
+    let whole: u32 = whole.parse().ok()?;
+    Some(sign * (i64::from(whole) * 100 + cents))
 }
 
 /// Who a user token belongs to (`GET /commerce/identity/v1/user/`).
@@ -224,6 +262,32 @@ mod tests {
     const REVOCATION: &[u8] =
         include_bytes!("../../../fixtures/ebay/notification-authorization-revocation.body");
     const ORDER: &[u8] = include_bytes!("../../../fixtures/ebay/get-order.response.json");
+
+    #[test]
+    fn a_line_refunded_in_whole_units_takes_them_back() {
+        use serde_json::json;
+        let mut order: Value = serde_json::from_slice(ORDER).unwrap();
+        order["orderPaymentStatus"] = "PARTIALLY_REFUNDED".into();
+        order["lineItems"][1]["lineItemCost"] = json!({"value": "30.00", "currency": "USD"});
+        order["lineItems"][1]["quantity"] = 3.into();
+        order["lineItems"][1]["refunds"] = json!([
+            {"amount": {"value": "10.00", "currency": "USD"}, "refundId": "5001"},
+            {"amount": {"value": "14.99", "currency": "USD"}, "refundId": "5002"}
+        ]);
+        order["lineItems"][0]["refunds"] =
+            json!([{"amount": {"value": "1.5", "currency": "USD"}, "refundId": "5003"}]);
+        let read = parse_order(order.to_string().as_bytes()).unwrap();
+        assert_eq!(read.state, OrderState::Paid);
+        assert_eq!(read.items[0].refunded, 0, "a goodwill amount takes no unit");
+        assert_eq!(
+            read.items[1].refunded, 2,
+            "24.99 of 10.00 a unit: two units"
+        );
+        assert_eq!(cents(&json!("24.9")), Some(2490));
+        assert_eq!(cents(&json!("7")), Some(700));
+        assert_eq!(cents(&json!("-1.50")), Some(-150));
+        assert_eq!(cents(&json!("x")), None);
+    }
 
     #[test]
     fn reads_an_order_confirmation() {

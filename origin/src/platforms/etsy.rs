@@ -84,6 +84,7 @@ fn read_receipt(receipt: &Value) -> Result<EtsyReceipt, ParseError> {
             buyer_id: id_string(&receipt["buyer_user_id"]),
             currency: non_empty(&receipt["grandtotal"]["currency_code"]),
             items,
+            refunds_to_read: Vec::new(),
         },
         status,
         updated_at,

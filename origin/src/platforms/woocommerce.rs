@@ -59,8 +59,12 @@ fn read_order(order: &Value) -> Result<WooOrderEvent, ParseError> {
         .iter()
         .map(read_line_item)
         .collect::<Result<_, _>>()?;
+    let refunds = order["refunds"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     for item in &mut items {
-        item.refunded = refunded_units(order, &item.line_item_id).min(item.quantity);
+        item.refunded = refunded_units(refunds, &item.line_item_id).min(item.quantity);
     }
     let billing = &order["billing"];
     let buyer_name = [
@@ -81,6 +85,7 @@ fn read_order(order: &Value) -> Result<WooOrderEvent, ParseError> {
             buyer_id: id_string(&order["customer_id"]),
             currency: non_empty(&order["currency"]),
             items,
+            refunds_to_read: refunds_without_lines(refunds),
         },
         status,
         modified_gmt,
@@ -101,16 +106,14 @@ fn state_of(status: &str, date_paid_set: bool) -> OrderState {
     }
 }
 
-/// The units of line `line_item_id` the order's refunds take back: each refund's line items
-/// (as `GET …/orders/{id}/refunds` shows them: a negative `quantity` and the refunded line's
-/// id in `refunded_item_id` or the `_refunded_item_id` meta) summed over every refund. A
-/// refund without line items (an amount only) takes back no unit; a full refund is the order's
+/// The units of line `line_item_id` the refunds take back: each refund's line items (as
+/// `GET …/orders/{id}/refunds` shows them: a negative `quantity` and the refunded line's id in
+/// `refunded_item_id` or the `_refunded_item_id` meta) summed over every refund. A refund
+/// without line items (an amount only) takes back no unit; a full refund is the order's
 /// `refunded` status.
-fn refunded_units(order: &Value, line_item_id: &str) -> u32 {
-    let refund_lines = order["refunds"]
-        .as_array()
-        .into_iter()
-        .flatten()
+fn refunded_units(refunds: &[Value], line_item_id: &str) -> u32 {
+    let refund_lines = refunds
+        .iter()
         .filter_map(|refund| refund["line_items"].as_array())
         .flatten();
     let units: u64 = refund_lines
@@ -119,6 +122,34 @@ fn refunded_units(order: &Value, line_item_id: &str) -> u32 {
         .map(i64::unsigned_abs)
         .sum();
     u32::try_from(units).unwrap_or(u32::MAX)
+}
+
+/// The ids of the refunds an order lists without their line items: a real order (webhook
+/// body or REST order) lists each refund as `{id, reason, total}` only.
+fn refunds_without_lines(refunds: &[Value]) -> Vec<String> {
+    refunds
+        .iter()
+        .filter(|refund| !refund["line_items"].is_array())
+        .filter_map(|refund| id_string(&refund["id"]))
+        .collect()
+}
+
+/// Reads a `GET /wp-json/wc/v3/orders/{id}/refunds` answer (a JSON array of refunds).
+pub fn parse_refunds(body: &[u8]) -> Result<Vec<Value>, ParseError> {
+    match parse_json(body)? {
+        Value::Array(refunds) => Ok(refunds),
+        _ => Err(field("(root)", "an array of refunds")),
+    }
+}
+
+/// Takes in the refunds of `order` as the store lists them (every refund, with its line
+/// items): each line's refunded units become what they say, never fewer than already known.
+pub fn apply_refunds(order: &mut PlatformOrder, refunds: &[Value]) {
+    for item in &mut order.items {
+        let units = refunded_units(refunds, &item.line_item_id);
+        item.refunded = item.refunded.max(units).min(item.quantity);
+    }
+    order.refunds_to_read.clear();
 }
 
 /// The original line a refund's line item refunds.
@@ -212,6 +243,21 @@ impl WooRestClient {
             orders: parse_orders_page(&body)?,
             total_pages,
         })
+    }
+
+    /// `GET /wp-json/wc/v3/orders/{order_id}/refunds`: every refund of the order, with the
+    /// line items each takes back.
+    pub async fn order_refunds(&self, order_id: &str) -> Result<Vec<Value>, PlatformError> {
+        let request = self
+            .http
+            .get(
+                self.store_url
+                    .join(&["wp-json", "wc", "v3", "orders", order_id, "refunds"]),
+            )
+            .basic_auth(&self.consumer_key, Some(&self.consumer_secret))
+            .query(&[("per_page", ORDERS_PER_PAGE.to_string())]);
+        let (_, body) = self.http.send(request).await?;
+        Ok(parse_refunds(&body)?)
     }
 
     /// `PUT /wp-json/wc/v3/webhooks/{id}`: the webhook signs with `secret` from now on.
@@ -317,6 +363,11 @@ mod tests {
              "line_items": [{"id": 4002, "quantity": -5, "refunded_item_id": 3302}]}
         ]);
         let event = read_order(&order).unwrap();
+        assert_eq!(
+            event.order.refunds_to_read,
+            ["1402"],
+            "only 1402 has no lines"
+        );
         assert_eq!(event.order.state, OrderState::Paid, "still paid");
         assert_eq!(event.order.items[0].refunded, 0, "line 3301 untouched");
         assert_eq!(
@@ -327,6 +378,28 @@ mod tests {
         assert!(
             full.order.items.iter().all(|i| i.refunded == 0),
             "an amount-only refund takes back no unit"
+        );
+    }
+
+    #[test]
+    fn refunds_listed_without_lines_take_their_lines_from_the_refunds_list() {
+        let mut order: Value = serde_json::from_slice(CREATED).unwrap();
+        order["refunds"] = json!([{"id": 1501, "reason": "wrong book", "total": "-13.86"}]);
+        let mut event = read_order(&order).unwrap();
+        assert_eq!(event.order.refunds_to_read, ["1501"]);
+        assert!(event.order.items.iter().all(|i| i.refunded == 0));
+        let listed =
+            br#"[{"id":1501,"reason":"wrong book","amount":"13.86","refunded_payment":true,
+            "line_items":[{"id":4101,"name":"Rust in Production (eBook)","product_id":777,
+            "variation_id":0,"quantity":-1,"total":"-11.65",
+            "meta_data":[{"id":5001,"key":"_refunded_item_id","value":"3302"}]}]}]"#;
+        apply_refunds(&mut event.order, &parse_refunds(listed).unwrap());
+        assert_eq!(event.order.items[0].refunded, 0);
+        assert_eq!(event.order.items[1].refunded, 1);
+        assert!(event.order.refunds_to_read.is_empty());
+        assert_eq!(
+            parse_refunds(b"{}"),
+            Err(field("(root)", "an array of refunds"))
         );
     }
 

@@ -25,6 +25,7 @@ mod pipeline;
 mod pipeline_platforms;
 mod platform_clients;
 mod products;
+mod refund_lines;
 mod retention;
 mod sends;
 mod store_contract;

@@ -18,7 +18,7 @@ use crate::pipeline::upload_file;
 const WOO_BODY: &str = include_str!("../../../fixtures/woocommerce/order-created.body");
 
 /// A paid WooCommerce order `id` with one line per `(line id, WooCommerce product, quantity)`.
-fn woo_order(id: u64, lines: &[(u64, u64, u64)]) -> Value {
+pub(crate) fn woo_order(id: u64, lines: &[(u64, u64, u64)]) -> Value {
     let mut order: Value = serde_json::from_str(WOO_BODY).unwrap();
     order["id"] = id.into();
     let template = order["line_items"][1].clone();
@@ -54,7 +54,13 @@ async fn ingest(app: &TestApp, tenant: &Tenant, edge_id: &str, body: &Value) {
 }
 
 /// A product of `kind` mapped to WooCommerce product `woo_id`, with `codes`.
-async fn product(app: &TestApp, tenant: &Tenant, kind: &str, woo_id: u64, codes: usize) -> String {
+pub(crate) async fn product(
+    app: &TestApp,
+    tenant: &Tenant,
+    kind: &str,
+    woo_id: u64,
+    codes: usize,
+) -> String {
     let (status, body) = app
         .post(
             "/api/v1/products",
@@ -74,7 +80,7 @@ async fn product(app: &TestApp, tenant: &Tenant, kind: &str, woo_id: u64, codes:
     id
 }
 
-async fn balance(app: &TestApp, tenant: &Tenant) -> i64 {
+pub(crate) async fn balance(app: &TestApp, tenant: &Tenant) -> i64 {
     let (_, body) = app.get("/api/v1/tenant", &tenant.key).await;
     body["data"]["token_balance"]
         .as_i64()
@@ -83,7 +89,7 @@ async fn balance(app: &TestApp, tenant: &Tenant) -> i64 {
 
 /// The tenant's order of platform id `platform_order_id`, in full, once `check` holds (or a
 /// failure after 30 s showing it).
-async fn wait_order(
+pub(crate) async fn wait_order(
     app: &TestApp,
     tenant: &Tenant,
     platform_order_id: &str,
@@ -116,7 +122,7 @@ async fn wait_order(
     }
 }
 
-fn actions(order: &Value) -> Vec<String> {
+pub(crate) fn actions(order: &Value) -> Vec<String> {
     order["audit_trail"]
         .as_array()
         .unwrap()
@@ -125,12 +131,12 @@ fn actions(order: &Value) -> Vec<String> {
         .collect()
 }
 
-fn outbox(app: &TestApp) -> Vec<String> {
+pub(crate) fn outbox(app: &TestApp) -> Vec<String> {
     read_outbox(&app.data_dir.path().join("outbox"))
 }
 
 /// The outbox once it holds `n` emails, and still `n` a moment later.
-async fn outbox_settles_at(app: &TestApp, n: usize) -> Vec<String> {
+pub(crate) async fn outbox_settles_at(app: &TestApp, n: usize) -> Vec<String> {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while outbox(app).len() < n && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;

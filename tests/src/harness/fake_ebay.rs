@@ -30,6 +30,8 @@ struct FakeState {
     token_requests: AtomicUsize,
     key_requests: AtomicUsize,
     order_requests: AtomicUsize,
+    /// What getOrder answers instead of the fixture (its `orderId` still the asked one).
+    order: Mutex<Option<serde_json::Value>>,
 }
 
 /// The seller's user token the Fulfillment API accepts.
@@ -91,6 +93,11 @@ impl FakeEbay {
     }
 
     /// How many `getOrder` calls arrived.
+    /// From now on getOrder answers `order` (under the asked id) instead of the fixture.
+    pub fn set_order(&self, order: serde_json::Value) {
+        *self.state.order.lock().unwrap() = Some(order);
+    }
+
     pub fn order_requests(&self) -> usize {
         self.state.order_requests.load(Ordering::SeqCst)
     }
@@ -119,7 +126,9 @@ async fn get_order(
             "message": "Invalid access token" }]});
         return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
     }
-    let mut order: serde_json::Value = serde_json::from_str(GET_ORDER).expect("fixture order");
+    let set = state.order.lock().unwrap().clone();
+    let mut order: serde_json::Value =
+        set.unwrap_or_else(|| serde_json::from_str(GET_ORDER).expect("fixture order"));
     order["orderId"] = order_id.into();
     Json(order).into_response()
 }

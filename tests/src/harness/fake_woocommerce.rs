@@ -45,6 +45,11 @@ struct StoreState {
     list_delay: Mutex<Duration>,
     /// The `page` of every orders list request, in order.
     pages_requested: Mutex<Vec<usize>>,
+    /// Each order's refunds, as `GET …/orders/{id}/refunds` lists them.
+    refunds: Mutex<Vec<(u64, Value)>>,
+    refund_list_requests: AtomicUsize,
+    /// While set, the refunds list answers 503 (a store that is down).
+    refunds_down: std::sync::atomic::AtomicBool,
 }
 
 /// The running fake store; stops when dropped.
@@ -62,6 +67,7 @@ impl FakeWooCommerce {
         });
         let app = Router::new()
             .route("/wp-json/wc/v3/orders", get(list_orders))
+            .route("/wp-json/wc/v3/orders/{id}/refunds", get(list_refunds))
             .route("/wp-json/wc/v3/webhooks", post(create_webhook))
             .route("/wp-json/wc/v3/webhooks/{id}", put(update_webhook))
             .with_state(state.clone());
@@ -86,6 +92,20 @@ impl FakeWooCommerce {
         let mut orders = self.state.orders.lock().unwrap();
         orders.retain(|o| o["id"] != order["id"]);
         orders.push(order);
+    }
+
+    /// Adds a refund of order `order_id` (as [`line_refund`] builds it) to its refunds list.
+    pub fn add_refund(&self, order_id: u64, refund: Value) {
+        self.state.refunds.lock().unwrap().push((order_id, refund));
+    }
+
+    pub fn refund_list_requests(&self) -> usize {
+        self.state.refund_list_requests.load(Ordering::SeqCst)
+    }
+
+    /// From now on (until called with false) the refunds list answers 503.
+    pub fn take_refunds_down(&self, down: bool) {
+        self.state.refunds_down.store(down, Ordering::SeqCst);
     }
 
     pub fn webhooks(&self) -> Vec<RegisteredWebhook> {
@@ -300,6 +320,107 @@ async fn list_orders(
             ("X-WP-TotalPages", pages.to_string()),
         ],
         Json(Value::Array(body)),
+    )
+        .into_response()
+}
+
+/// A refund of order `order_id` as `GET /wp-json/wc/v3/orders/{id}/refunds` lists it, taking
+/// back `quantity` units of the order line `line` (an item of the order's `line_items`): its own line item with a
+/// negative quantity and total, and the refunded line's id in the `_refunded_item_id` meta.
+pub fn line_refund(order_id: u64, id: u64, reason: &str, line: &Value, quantity: u64) -> Value {
+    let units = line["quantity"].as_u64().unwrap_or(1).max(1) as f64;
+    let line_total: f64 = line["total"].as_str().unwrap_or("0").parse().unwrap_or(0.0);
+    let total = line_total / units * quantity as f64;
+    let negative = -(quantity as i64);
+    json!({
+        "id": id,
+        "date_created": "2025-03-22T10:00:00",
+        "date_created_gmt": "2025-03-22T09:00:00",
+        "amount": format!("{total:.2}"),
+        "reason": reason,
+        "refunded_by": 1,
+        "refunded_payment": true,
+        "meta_data": [],
+        "line_items": [{
+            "id": id * 10 + 1,
+            "name": line["name"],
+            "product_id": line["product_id"],
+            "variation_id": line["variation_id"],
+            "quantity": negative,
+            "tax_class": "",
+            "subtotal": format!("{:.2}", -total),
+            "subtotal_tax": "0.00",
+            "total": format!("{:.2}", -total),
+            "total_tax": "0.00",
+            "taxes": [],
+            "meta_data": [{"id": id * 10 + 2, "key": "_refunded_item_id",
+                           "value": line["id"].to_string(), "display_key": "_refunded_item_id",
+                           "display_value": line["id"].to_string()}],
+            "sku": line["sku"],
+            "price": -(line_total / units),
+        }],
+        "shipping_lines": [],
+        "tax_lines": [],
+        "fee_lines": [],
+        "_links": {
+            "self": [{"href": format!("https://shop.example.com/wp-json/wc/v3/orders/{order_id}/refunds/{id}")}],
+        },
+    })
+}
+
+#[derive(Deserialize)]
+struct AuthQuery {
+    consumer_key: Option<String>,
+    consumer_secret: Option<String>,
+}
+
+/// `GET /wp-json/wc/v3/orders/{id}/refunds`: the order's refunds, newest first, as
+/// WooCommerce lists them; 404 `woocommerce_rest_shop_order_invalid_id` for an unknown order.
+async fn list_refunds(
+    State(state): State<Arc<StoreState>>,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+    Query(query): Query<AuthQuery>,
+) -> Response {
+    state.refund_list_requests.fetch_add(1, Ordering::SeqCst);
+    if !authorised(
+        &headers,
+        query.consumer_key.as_deref(),
+        query.consumer_secret.as_deref(),
+    ) {
+        return rest_error(
+            StatusCode::UNAUTHORIZED,
+            "woocommerce_rest_cannot_view",
+            "Sorry, you cannot list resources.",
+        );
+    }
+    if state.refunds_down.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").into_response();
+    }
+    let refunds: Vec<Value> = state
+        .refunds
+        .lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .filter(|(order, _)| *order == id)
+        .map(|(_, refund)| refund.clone())
+        .collect();
+    let known = state.orders.lock().unwrap().iter().any(|o| o["id"] == id);
+    if refunds.is_empty() && !known {
+        return rest_error(
+            StatusCode::NOT_FOUND,
+            "woocommerce_rest_shop_order_invalid_id",
+            "Invalid ID.",
+        );
+    }
+    let total = refunds.len();
+    (
+        [
+            ("X-WP-Total", total.to_string()),
+            ("X-WP-TotalPages", "1".to_owned()),
+        ],
+        Json(Value::Array(refunds)),
     )
         .into_response()
 }
