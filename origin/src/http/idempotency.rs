@@ -85,6 +85,11 @@ fn document(operation: &mut Operation) {
     }
     let errors = [
         (
+            "400",
+            "INVALID_REQUEST (field Idempotency-Key): the header is sent twice, or is not 1 to \
+             255 printable ASCII characters; nothing done",
+        ),
+        (
             "409",
             "IDEMPOTENCY_KEY_IN_USE: the first request with this Idempotency-Key is still being \
              answered; retry after Retry-After",

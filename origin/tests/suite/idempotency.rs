@@ -355,6 +355,7 @@ async fn the_document_marks_the_idempotent_routes(backend: Backend) {
     for path in [
         "/api/v1/orders/{id}/resend",
         "/api/v1/orders/{id}/items/{item_id}/replace",
+        "/api/v1/orders/{id}/approve",
         "/api/v1/events/{id}/replay",
         "/api/v1/products",
         "/api/v1/products/{id}/codes",
@@ -362,6 +363,13 @@ async fn the_document_marks_the_idempotent_routes(backend: Backend) {
     ] {
         assert!(takes_key(path), "{path} takes no Idempotency-Key");
         let responses = &doc["paths"][path]["post"]["responses"];
+        // A malformed key is a 400 on every one of them, so each documents one.
+        assert!(
+            responses["400"]["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("INVALID_REQUEST")),
+            "{path}: {responses}"
+        );
         assert!(
             responses["409"]["description"]
                 .as_str()
