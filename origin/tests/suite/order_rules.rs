@@ -511,28 +511,8 @@ async fn a_partial_refund_revokes_only_the_refunded_lines_links(backend: Backend
     })
     .await;
     let emails = outbox_settles_at(&app, 1).await;
-    let links = download_paths(&emails[0]);
-    assert_eq!(links.len(), 2, "{}", emails[0]);
-    let download = |path: String| {
-        let (client, base) = (app.client.clone(), app.base.clone());
-        async move {
-            let response = client.get(format!("{base}{path}")).send().await.unwrap();
-            let status = response.status();
-            (status, response.bytes().await.unwrap().to_vec())
-        }
-    };
-    let mut kept_link = None;
-    let mut refunded_link = None;
-    for link in &links {
-        let (status, bytes) = download(link.clone()).await;
-        assert_eq!(status, StatusCode::OK);
-        if bytes == b"%PDF refunded guide" {
-            refunded_link = Some(link.clone());
-        } else {
-            kept_link = Some(link.clone());
-        }
-    }
-    let (kept_link, refunded_link) = (kept_link.unwrap(), refunded_link.unwrap());
+    assert_eq!(download_paths(&emails[0]).len(), 2, "{}", emails[0]);
+    let (kept_link, refunded_link) = kept_and_refunded_links(&app, &emails[0]).await;
 
     // The store refunds line 62 only: WooCommerce keeps the status and adds to `refunds`.
     order["status"] = "completed".into();
@@ -549,13 +529,63 @@ async fn a_partial_refund_revokes_only_the_refunded_lines_links(backend: Backend
     .await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     let after = wait_order(&app, &tenant, "9401", "settled", |_| true).await;
+    assert_only_the_refunded_line_is_revoked(
+        &app,
+        &after,
+        "62",
+        (&refunded, &refunded_link),
+        (&kept, &kept_link),
+    )
+    .await;
+    assert_eq!(balance(&app, &tenant).await, 8, "no token comes back");
+    assert_eq!(outbox(&app).len(), 1);
+}
+
+/// A buyer's download of `path` through the edge: its status and bytes.
+pub(crate) async fn download(app: &TestApp, path: &str) -> (StatusCode, Vec<u8>) {
+    let response = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.bytes().await.unwrap().to_vec())
+}
+
+/// The email's two links, each downloaded once: `(kept, refunded)`, told apart by the
+/// refunded line's file (`%PDF refunded guide`).
+pub(crate) async fn kept_and_refunded_links(app: &TestApp, email: &str) -> (String, String) {
+    let (mut kept, mut refunded) = (None, None);
+    for link in download_paths(email) {
+        let (status, bytes) = download(app, &link).await;
+        assert_eq!(status, StatusCode::OK);
+        if bytes == b"%PDF refunded guide" {
+            refunded = Some(link);
+        } else {
+            kept = Some(link);
+        }
+    }
+    (kept.unwrap(), refunded.unwrap())
+}
+
+/// The order after a refund of line `line_item_id` (product `refunded`): one
+/// `partially_refunded` entry revoking its link, that line revoked and its link refused, the
+/// other line (product `kept`) still delivered and downloadable.
+pub(crate) async fn assert_only_the_refunded_line_is_revoked(
+    app: &TestApp,
+    after: &Value,
+    line_item_id: &str,
+    (refunded, refunded_link): (&str, &str),
+    (kept, kept_link): (&str, &str),
+) {
     let trail = after["audit_trail"].as_array().unwrap();
     let partial: Vec<&Value> = trail
         .iter()
         .filter(|a| a["action"] == "partially_refunded")
         .collect();
     assert_eq!(partial.len(), 1, "{trail:#?}");
-    assert_eq!(partial[0]["detail"]["line_item_id"], "62");
+    assert_eq!(partial[0]["detail"]["line_item_id"], line_item_id);
     assert_eq!(partial[0]["detail"]["links_revoked"], 1);
     assert_eq!(
         after["status"], "delivered",
@@ -563,20 +593,18 @@ async fn a_partial_refund_revokes_only_the_refunded_lines_links(backend: Backend
     );
     let items = after["items"].as_array().unwrap();
     let line = |product: &str| items.iter().find(|i| i["product_id"] == product).unwrap();
-    assert_eq!(line(&refunded)["delivery_status"], "revoked", "{after:#}");
-    assert_eq!(line(&refunded)["refunded_quantity"], 1);
-    assert_eq!(line(&kept)["delivery_status"], "delivered", "{after:#}");
-    let (status, _) = download(refunded_link).await;
+    assert_eq!(line(refunded)["delivery_status"], "revoked", "{after:#}");
+    assert_eq!(line(refunded)["refunded_quantity"], 1);
+    assert_eq!(line(kept)["delivery_status"], "delivered", "{after:#}");
+    let (status, _) = download(app, refunded_link).await;
     assert_eq!(
         status,
         StatusCode::NOT_FOUND,
         "the refunded line's link is refused"
     );
-    let (status, bytes) = download(kept_link).await;
+    let (status, bytes) = download(app, kept_link).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(bytes, b"%PDF kept guide");
-    assert_eq!(balance(&app, &tenant).await, 8, "no token comes back");
-    assert_eq!(outbox(&app).len(), 1);
 }
 
 on_both_backends!(

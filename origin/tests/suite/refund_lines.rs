@@ -7,7 +7,8 @@
 
 use crate::common;
 use crate::order_rules::{
-    actions, balance, outbox, outbox_settles_at, product, wait_order, woo_order,
+    actions, assert_only_the_refunded_line_is_revoked, balance, download, kept_and_refunded_links,
+    outbox, outbox_settles_at, product, wait_order, woo_order,
 };
 use crate::pipeline::upload_file;
 use crate::pipeline_platforms::{
@@ -79,25 +80,7 @@ async fn a_refund_listed_without_lines_revokes_the_lines_the_store_lists(backend
     })
     .await;
     let emails = outbox_settles_at(&app, 1).await;
-    let download = |path: String| {
-        let (client, base) = (app.client.clone(), app.base.clone());
-        async move {
-            let response = client.get(format!("{base}{path}")).send().await.unwrap();
-            let status = response.status();
-            (status, response.bytes().await.unwrap().to_vec())
-        }
-    };
-    let (mut kept_link, mut refunded_link) = (None, None);
-    for link in download_paths(&emails[0]) {
-        let (status, bytes) = download(link.clone()).await;
-        assert_eq!(status, StatusCode::OK);
-        if bytes == b"%PDF refunded guide" {
-            refunded_link = Some(link);
-        } else {
-            kept_link = Some(link);
-        }
-    }
-    let (kept_link, refunded_link) = (kept_link.unwrap(), refunded_link.unwrap());
+    let (kept_link, refunded_link) = kept_and_refunded_links(&app, &emails[0]).await;
     assert_eq!(store.refund_list_requests(), 0, "no refund, nothing read");
 
     // The seller refunds line 72 in WooCommerce; the store is down when the update arrives.
@@ -117,7 +100,7 @@ async fn a_refund_listed_without_lines_revokes_the_lines_the_store_lists(backend
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(error.contains("WooCommerce refunds"), "{error}");
-    let (status, _) = download(refunded_link.clone()).await;
+    let (status, _) = download(&app, &refunded_link).await;
     assert_eq!(status, StatusCode::OK, "nothing revoked yet");
 
     // The store is back: the retry reads the refund's lines and revokes line 72 only.
@@ -130,29 +113,14 @@ async fn a_refund_listed_without_lines_revokes_the_lines_the_store_lists(backend
     deliver(&app, &tenant, &connection_id, "evt_updated_again", &order).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let after = wait_order(&app, &tenant, "9501", "settled", |_| true).await;
-    let trail = after["audit_trail"].as_array().unwrap();
-    let partial: Vec<&Value> = trail
-        .iter()
-        .filter(|a| a["action"] == "partially_refunded")
-        .collect();
-    assert_eq!(partial.len(), 1, "{trail:#?}");
-    assert_eq!(partial[0]["detail"]["line_item_id"], "72");
-    assert_eq!(partial[0]["detail"]["links_revoked"], 1);
-    assert_eq!(after["status"], "delivered", "{after:#}");
-    let items = after["items"].as_array().unwrap();
-    let item = |product: &str| items.iter().find(|i| i["product_id"] == product).unwrap();
-    assert_eq!(item(&refunded)["delivery_status"], "revoked", "{after:#}");
-    assert_eq!(item(&refunded)["refunded_quantity"], 1);
-    assert_eq!(item(&kept)["delivery_status"], "delivered", "{after:#}");
-    let (status, _) = download(refunded_link).await;
-    assert_eq!(
-        status,
-        StatusCode::NOT_FOUND,
-        "the refunded line's link is refused"
-    );
-    let (status, bytes) = download(kept_link).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(bytes, b"%PDF kept guide");
+    assert_only_the_refunded_line_is_revoked(
+        &app,
+        &after,
+        "72",
+        (&refunded, &refunded_link),
+        (&kept, &kept_link),
+    )
+    .await;
     assert!(
         store.refund_list_requests() >= 2,
         "read again after the failure"
