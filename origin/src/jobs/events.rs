@@ -12,10 +12,12 @@ use crate::domain::connections::foreign_ebay_seller;
 use crate::domain::events::order_scope;
 use crate::domain::intake::{intake, retry_at};
 use crate::domain::orders::{OrderState, PlatformOrder};
-use crate::ids::now_ms;
+use crate::ids::{new_id, now_ms};
 use crate::platforms::ebay::{EbayClient, NotificationKind, parse_notification};
 use crate::platforms::woocommerce::{WooRestClient, apply_refunds, parse_order_webhook};
-use crate::store::pipeline::{ApplyOutcome, ClaimedEvent, OrderIntake, OrderKey, UnitRef};
+use crate::store::pipeline::{
+    ApplyOutcome, ClaimedEvent, OrderIntake, OrderKey, SendClaim, SendLease, UnitRef,
+};
 use crate::store::retention::BuyerErasure;
 use crate::store::{EventRow, StoreError};
 
@@ -23,17 +25,17 @@ impl Pipeline {
     /// Claims and processes one batch of due events, emails included; how many there were.
     pub async fn run_events_once(&self) -> Result<usize, StoreError> {
         let (count, allocated) = self.take_events_once().await?;
-        self.send_grouped(allocated).await;
+        self.send_claimed(allocated).await;
         Ok(count)
     }
 
     /// Claims one batch of due events and takes them in: how many there were, and the units
-    /// allocated (leased to the caller for sending).
+    /// allocated, claimed for the caller to send in the transactions that allocated them.
     ///
     /// Events are read concurrently (parsing, platform fetches), then taken in claim order:
     /// paid orders go to the ledger together in one transaction, and a refund or cancellation
     /// is applied only after the paid orders before it.
-    pub(super) async fn take_events_once(&self) -> Result<(usize, Vec<UnitRef>), StoreError> {
+    pub(super) async fn take_events_once(&self) -> Result<(usize, SendClaim), StoreError> {
         let claimed = self
             .store
             .claim_events(now_ms(), self.settings.lease_ms, self.settings.batch)
@@ -48,12 +50,16 @@ impl Pipeline {
             .collect()
             .await;
         let mut paid = Vec::new();
-        let mut allocated = Vec::new();
+        let mut allocated = SendClaim {
+            token: new_id("claim"),
+            units: Vec::new(),
+        };
         for (event, order) in opened {
             match order {
                 Ok(Some(order)) if order.state == OrderState::Paid => paid.push((event, order)),
                 Ok(Some(order)) => {
-                    allocated.extend(self.take_paid(std::mem::take(&mut paid)).await);
+                    let units = self.take_paid(std::mem::take(&mut paid), &allocated.token);
+                    allocated.units.extend(units.await);
                     let settled = self.settle_unpaid(&event.event, &order).await;
                     self.record_outcome(&event, settled).await;
                 }
@@ -61,7 +67,8 @@ impl Pipeline {
                 Err(error) => self.record_outcome(&event, Err(error)).await,
             }
         }
-        allocated.extend(self.take_paid(paid).await);
+        let units = self.take_paid(paid, &allocated.token).await;
+        allocated.units.extend(units);
         Ok((count, allocated))
     }
 
@@ -251,8 +258,13 @@ impl Pipeline {
     }
 
     /// Takes paid orders into the ledger in one transaction (one by one when the batch
-    /// fails, so one bad order cannot hold back the others); the units allocated.
-    async fn take_paid(&self, paid: Vec<(ClaimedEvent, PlatformOrder)>) -> Vec<UnitRef> {
+    /// fails, so one bad order cannot hold back the others); the units allocated, claimed
+    /// with `claim` for sending.
+    async fn take_paid(
+        &self,
+        paid: Vec<(ClaimedEvent, PlatformOrder)>,
+        claim: &str,
+    ) -> Vec<UnitRef> {
         if paid.is_empty() {
             return Vec::new();
         }
@@ -283,10 +295,14 @@ impl Pipeline {
                 (event, (intake, Some(id)))
             })
             .unzip();
-        let (policy, lease_ms) = (self.policy(), self.settings.lease_ms);
+        let policy = self.policy();
+        let lease = SendLease {
+            claim,
+            lease_ms: self.settings.lease_ms,
+        };
         let outcomes = match self
             .store
-            .apply_orders(&orders, policy, now_ms(), lease_ms)
+            .apply_orders(&orders, policy, now_ms(), lease)
             .await
         {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
@@ -296,7 +312,7 @@ impl Pipeline {
                 for order in &orders {
                     let one = self
                         .store
-                        .apply_orders(std::slice::from_ref(order), policy, now_ms(), lease_ms)
+                        .apply_orders(std::slice::from_ref(order), policy, now_ms(), lease)
                         .await;
                     each.push(one.map(|mut outcome| outcome.remove(0)));
                 }

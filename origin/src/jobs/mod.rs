@@ -26,9 +26,9 @@ use crate::delivery::email::{Mailer, SendError};
 use crate::delivery::links::download_link_secret;
 use crate::domain::connections::{ConnectionSecrets, current};
 use crate::domain::review::QuantityCaps;
-use crate::ids::now_ms;
+use crate::ids::{new_id, now_ms};
 use crate::platforms::outbound::Outbound;
-use crate::store::pipeline::{DeliveryPolicy, ResumeBackoff};
+use crate::store::pipeline::{DeliveryPolicy, ResumeBackoff, SendClaim, SendLease};
 use crate::store::{ConnectionRow, Store, StoreError};
 
 /// Header on events a poller stored: their body is a `PlatformOrder`.
@@ -130,15 +130,15 @@ impl Pipeline {
         loop {
             let (count, allocated) = self.take_events_once().await.unwrap_or_else(|error| {
                 tracing::warn!(%error, "claiming events failed");
-                (0, Vec::new())
+                (0, SendClaim::default())
             });
             if let Some(previous) = sending.take() {
                 let _ = previous.await;
             }
-            if !allocated.is_empty() {
+            if !allocated.units.is_empty() {
                 let me = self.clone();
                 sending = Some(tokio::spawn(
-                    async move { me.send_grouped(allocated).await },
+                    async move { me.send_claimed(allocated).await },
                 ));
             }
             if count < full {
@@ -166,18 +166,23 @@ impl Pipeline {
         };
         loop {
             tokio::time::sleep(every).await;
+            let token = new_id("claim");
+            let lease = SendLease {
+                claim: &token,
+                lease_ms: self.settings.lease_ms,
+            };
             match self
                 .store
                 .resume_waiting(
                     self.policy(),
                     now_ms(),
-                    self.settings.lease_ms,
+                    lease,
                     self.settings.bounds.resume_batch,
                     backoff,
                 )
                 .await
             {
-                Ok(allocated) => self.send_grouped(allocated).await,
+                Ok(units) => self.send_claimed(SendClaim { token, units }).await,
                 Err(error) => tracing::warn!(%error, "resuming waiting deliveries failed"),
             }
         }

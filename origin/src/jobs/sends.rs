@@ -13,7 +13,7 @@ use crate::delivery::render::{LinkSigner, RenderedEmail, render_email};
 use crate::domain::templates::{RENDER_DEADLINE, TemplateError};
 use crate::ids::now_ms;
 use crate::store::StoreError;
-use crate::store::pipeline::{DeliveryBundle, DeliveryRow, SendClaim, SentEmail, UnitRef};
+use crate::store::pipeline::{DeliveryBundle, DeliveryRow, SendClaim, SentEmail};
 
 impl Pipeline {
     /// Renders and sends the email for the leased units of one order. A sent email is
@@ -147,29 +147,11 @@ impl Pipeline {
         Ok(count)
     }
 
-    /// Sends the emails of units an allocation just leased to this worker, under a claim of
-    /// their own (units whose lease ran out meanwhile are the send loop's).
-    pub(super) async fn send_grouped(&self, units: Vec<UnitRef>) {
-        if units.is_empty() {
-            return;
-        }
-        match self
-            .store
-            .take_sends(&units, now_ms(), self.settings.lease_ms)
-            .await
-        {
-            Ok(claim) => self.send_claimed(claim).await,
-            Err(error) => {
-                tracing::warn!(%error, units = units.len(), "claiming units to send failed; the send loop takes them when their lease expires");
-            }
-        }
-    }
-
     /// Sends the claimed units' emails, one per order and several at once, then records every
     /// sent email in one transaction. The claim's lease is renewed until then, so a slow mail
     /// server never lets another worker send the same units again; a crash before the record
     /// commits sends them again, to the same outbox file and with the same Message-ID.
-    async fn send_claimed(&self, claim: SendClaim) {
+    pub(super) async fn send_claimed(&self, claim: SendClaim) {
         if claim.units.is_empty() {
             return;
         }

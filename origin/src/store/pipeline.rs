@@ -33,6 +33,15 @@ pub struct SendClaim {
     pub units: Vec<UnitRef>,
 }
 
+/// Whom the units a call allocates are leased to for sending: the caller's claim token and
+/// for how long. The transaction that allocates a unit claims it, so nothing but that caller
+/// records its email sent until the lease runs out (then the send loop takes it over).
+#[derive(Debug, Clone, Copy)]
+pub struct SendLease<'a> {
+    pub claim: &'a str,
+    pub lease_ms: i64,
+}
+
 /// The units of one order whose email went out, and the audit rows that record it.
 #[derive(Debug, Clone)]
 pub struct SentEmail {
@@ -211,7 +220,7 @@ pub trait LedgerStore: Send + Sync {
         orders: &[(OrderIntake, Option<String>)],
         policy: DeliveryPolicy,
         now: i64,
-        lease_ms: i64,
+        lease: SendLease<'_>,
     ) -> StoreResult<Vec<ApplyOutcome>>;
     /// Refund or cancellation: the order's status, its codes and links revoked (only the
     /// order of that identity: another store's order of the same number is left alone).
@@ -247,7 +256,7 @@ pub trait LedgerStore: Send + Sync {
         &self,
         policy: DeliveryPolicy,
         now: i64,
-        lease_ms: i64,
+        lease: SendLease<'_>,
         limit: i64,
         backoff: ResumeBackoff,
     ) -> StoreResult<Vec<UnitRef>>;
@@ -260,15 +269,6 @@ pub trait LedgerStore: Send + Sync {
 pub trait SendStore: Send + Sync {
     /// Leases up to `limit` allocated units whose email is due, under a fresh claim token.
     async fn claim_sends(&self, now: i64, lease_ms: i64, limit: i64) -> StoreResult<SendClaim>;
-    /// Puts units that an allocation just leased to the caller under a fresh claim token:
-    /// those still allocated, unclaimed and within that lease (the others are, or will be,
-    /// claimed by the send loop).
-    async fn take_sends(
-        &self,
-        units: &[UnitRef],
-        now: i64,
-        lease_ms: i64,
-    ) -> StoreResult<SendClaim>;
     /// Extends the lease of the units `claim` still holds; how many.
     async fn renew_sends(&self, claim: &str, now: i64, lease_ms: i64) -> StoreResult<u64>;
     /// What the emails of these leased units need, one bundle per order, read in a few

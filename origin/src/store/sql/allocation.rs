@@ -9,17 +9,18 @@ use crate::domain::ledger::{
     low_stock_when_out, low_tokens_fires,
 };
 use crate::ids::new_id;
-use crate::store::pipeline::DeliveryRow;
+use crate::store::pipeline::{DeliveryRow, SendLease};
 
 /// Allocates one unit in the caller's transaction: a code (CODE/HYBRID), download links
-/// (FILE/HYBRID) and one token, or none of them and a waiting status.
+/// (FILE/HYBRID) and one token, or none of them and a waiting status. An allocated unit is
+/// leased for sending under `lease` when given, else due for the send loop at once.
 pub(super) async fn allocate_unit(
     tx: &mut Tx<'_>,
     deferred: &mut Deferred,
     d: &DeliveryRow,
     policy: DeliveryPolicy,
     now: i64,
-    lease_ms: i64,
+    lease: Option<SendLease<'_>>,
 ) -> StoreResult<Allocation> {
     let needs = UnitNeeds::of(&d.product_type);
     // The balance first: a unit that cannot be paid for takes no code.
@@ -58,11 +59,12 @@ pub(super) async fn allocate_unit(
     }
     sqlx::query(
         "UPDATE deliveries SET status = 'allocated', license_code_id = $1, code = $2, \
-         lease_until = $3, updated_at = $4 WHERE id = $5",
+         lease_until = $3, send_claim = $4, updated_at = $5 WHERE id = $6",
     )
     .bind(code.as_ref().map(|c| c.0.as_str()))
     .bind(code.as_ref().map(|c| c.1.as_str()))
-    .bind(now + lease_ms)
+    .bind(now + lease.map_or(0, |lease| lease.lease_ms))
+    .bind(lease.map(|lease| lease.claim))
     .bind(now)
     .bind(&d.id)
     .execute(&mut **tx)

@@ -15,7 +15,7 @@ use crate::domain::ledger::{DeliveryPolicy, IntakeItem, OrderIntake, audit};
 use crate::domain::resumption::ResumeBackoff;
 use crate::domain::review::{NEEDS_REVIEW, ORDER_NEEDS_REVIEW_ALERT, over_caps, units_to_deliver};
 use crate::ids::new_id;
-use crate::store::pipeline::{ApplyOutcome, LedgerStore, OrderKey, UnitRef};
+use crate::store::pipeline::{ApplyOutcome, LedgerStore, OrderKey, SendLease, UnitRef};
 
 #[async_trait]
 impl LedgerStore for Backend {
@@ -24,7 +24,7 @@ impl LedgerStore for Backend {
         orders: &[(OrderIntake, Option<String>)],
         policy: DeliveryPolicy,
         now: i64,
-        lease_ms: i64,
+        lease: SendLease<'_>,
     ) -> StoreResult<Vec<ApplyOutcome>> {
         let _writer = self.write_gate().await;
         let mut tx = self.begin_write().await?;
@@ -32,16 +32,9 @@ impl LedgerStore for Backend {
         let mut outcomes = Vec::with_capacity(orders.len());
         for (intake, event_id) in orders {
             let event_id = event_id.as_deref();
-            let outcome = apply_order_in(
-                &mut tx,
-                &mut deferred,
-                intake,
-                event_id,
-                policy,
-                now,
-                lease_ms,
-            )
-            .await?;
+            let outcome =
+                apply_order_in(&mut tx, &mut deferred, intake, event_id, policy, now, lease)
+                    .await?;
             outcomes.push(outcome);
         }
         deferred.write(&mut tx, now).await?;
@@ -158,11 +151,11 @@ impl LedgerStore for Backend {
         &self,
         policy: DeliveryPolicy,
         now: i64,
-        lease_ms: i64,
+        lease: SendLease<'_>,
         limit: i64,
         backoff: ResumeBackoff,
     ) -> StoreResult<Vec<UnitRef>> {
-        resume_due(self, policy, now, lease_ms, limit, backoff).await
+        resume_due(self, policy, now, lease, limit, backoff).await
     }
 
     async fn wake_awaiting_stock(&self, tenant_id: &str, product_id: &str) -> StoreResult<()> {
@@ -181,7 +174,7 @@ async fn apply_order_in(
     event_id: Option<&str>,
     policy: DeliveryPolicy,
     now: i64,
-    lease_ms: i64,
+    lease: SendLease<'_>,
 ) -> StoreResult<ApplyOutcome> {
     let review = over_caps(&i.items, policy.caps);
     let status = if review.is_some() {
@@ -296,7 +289,7 @@ async fn apply_order_in(
             line_item_id: &item.line_item_id,
             units: units_to_deliver(item.quantity, item.refunded),
         };
-        make_units(tx, deferred, &line, policy, now, lease_ms, &mut outcome).await?;
+        make_units(tx, deferred, &line, policy, now, Some(lease), &mut outcome).await?;
     }
     // Allocated units are pending until their email is recorded, which refreshes the
     // statuses; only waiting units change them now.

@@ -8,7 +8,7 @@ use super::batch::{Deferred, refresh_orders};
 use super::*;
 use crate::domain::ledger::{Allocation, DeliveryPolicy};
 use crate::domain::resumption::ResumeBackoff;
-use crate::store::pipeline::{DeliveryRow, UnitRef};
+use crate::store::pipeline::{DeliveryRow, SendLease, UnitRef};
 
 /// The units due, in turns across tenants.
 const DUE_IN_TURNS: &str = "SELECT id FROM (SELECT id, resume_at, \
@@ -20,7 +20,7 @@ pub(super) async fn resume_due(
     store: &Backend,
     policy: DeliveryPolicy,
     now: i64,
-    lease_ms: i64,
+    lease: SendLease<'_>,
     limit: i64,
     backoff: ResumeBackoff,
 ) -> StoreResult<Vec<UnitRef>> {
@@ -46,7 +46,7 @@ pub(super) async fn resume_due(
         let Some(delivery) = delivery else { continue };
         let mut deferred = Deferred::default();
         let allocation =
-            allocate_unit(&mut tx, &mut deferred, &delivery, policy, now, lease_ms).await?;
+            allocate_unit(&mut tx, &mut deferred, &delivery, policy, now, Some(lease)).await?;
         deferred.write(&mut tx, now).await?;
         if allocation == Allocation::Allocated {
             sqlx::query("UPDATE deliveries SET resume_at = 0, resume_attempts = 0 WHERE id = $1")

@@ -134,7 +134,7 @@ pub(super) async fn approve_in(
         };
         units += line.units;
         // No lease: the send loop takes the allocated units at once.
-        make_units(tx, &mut deferred, &line, policy, now, 0, &mut outcome).await?;
+        make_units(tx, &mut deferred, &line, policy, now, None, &mut outcome).await?;
     }
     let detail = serde_json::json!({ "units": units });
     deferred.audit(tenant_id, order_id, APPROVED, detail.to_string());
@@ -232,7 +232,7 @@ pub(super) async fn resume_unmapped_in(
         };
         let mut outcome = ApplyOutcome::default();
         // No lease: the send loop takes the allocated units at once.
-        make_units(tx, &mut deferred, &line, policy, now, 0, &mut outcome).await?;
+        make_units(tx, &mut deferred, &line, policy, now, None, &mut outcome).await?;
         let refs = outcome.allocated.into_iter();
         allocated.extend(refs.map(|id| (tenant_id.to_owned(), order_id.clone(), id)));
         touched.insert((tenant_id.to_owned(), order_id));

@@ -37,37 +37,6 @@ impl SendStore for Backend {
         Ok(SendClaim { token, units })
     }
 
-    async fn take_sends(
-        &self,
-        units: &[UnitRef],
-        now: i64,
-        lease_ms: i64,
-    ) -> StoreResult<SendClaim> {
-        let _writer = self.write_gate().await;
-        let token = new_id("claim");
-        let mut taken = Vec::with_capacity(units.len());
-        let ids: Vec<String> = units.iter().map(|(_, _, id)| id.clone()).collect();
-        for ids in ids.chunks(ID_CHUNK) {
-            let mut query = QueryBuilder::<Db>::new("UPDATE deliveries SET send_claim = ");
-            query.push_bind(&token).push(", lease_until = ");
-            query.push_bind(now + lease_ms);
-            query.push(" WHERE status = 'allocated' AND send_claim IS NULL AND lease_until > ");
-            query.push_bind(now);
-            push_id_list(&mut query, "id", ids);
-            query.push(" RETURNING tenant_id, order_id, id");
-            taken.extend(
-                query
-                    .build_query_as::<UnitRef>()
-                    .fetch_all(&self.pool)
-                    .await?,
-            );
-        }
-        Ok(SendClaim {
-            token,
-            units: taken,
-        })
-    }
-
     async fn renew_sends(&self, claim: &str, now: i64, lease_ms: i64) -> StoreResult<u64> {
         let _writer = self.write_gate().await;
         Ok(sqlx::query(

@@ -8,7 +8,7 @@ use super::*;
 use crate::domain::ledger::{Allocation, DeliveryPolicy};
 use crate::domain::orders::PlatformItem;
 use crate::ids::new_id;
-use crate::store::pipeline::{ApplyOutcome, DeliveryRow};
+use crate::store::pipeline::{ApplyOutcome, DeliveryRow, SendLease};
 
 /// One mapped line of an order, as its units are keyed and delivered.
 pub(super) struct Line<'a> {
@@ -26,14 +26,14 @@ pub(super) struct Line<'a> {
 }
 
 /// Makes the line's units that do not exist yet and allocates each; the outcome counts the
-/// allocated (leased until `now + lease_ms`) and the waiting ones.
+/// allocated (leased under `lease` when given) and the waiting ones.
 pub(super) async fn make_units(
     tx: &mut Tx<'_>,
     deferred: &mut Deferred,
     line: &Line<'_>,
     policy: DeliveryPolicy,
     now: i64,
-    lease_ms: i64,
+    lease: Option<SendLease<'_>>,
     outcome: &mut ApplyOutcome,
 ) -> StoreResult<()> {
     for unit in 0..line.units {
@@ -59,7 +59,7 @@ pub(super) async fn make_units(
         .fetch_optional(&mut **tx)
         .await?;
         let Some(delivery) = delivery else { continue };
-        match allocate_unit(tx, deferred, &delivery, policy, now, lease_ms).await? {
+        match allocate_unit(tx, deferred, &delivery, policy, now, lease).await? {
             Allocation::Allocated => outcome.allocated.push(delivery.id),
             _ => outcome.waiting += 1,
         }
