@@ -1,5 +1,6 @@
 //! What the ledger does not decide on its own: the quantity caps (an order over them waits
-//! for the seller as `needs_review` and makes no ledger row until approved), why a line waits
+//! for the seller as `needs_review` and makes no ledger row until approved), an order without
+//! an address its email can go to (`needs_address`, until the seller enters one), why a line waits
 //! unmapped, which orders still take a resend or a replacement, what a resend charges, and
 //! how many units a partial refund revokes. No SQL: the store reads the numbers and asks.
 
@@ -48,6 +49,76 @@ pub fn over_caps(items: &[IntakeItem], caps: QuantityCaps) -> Option<String> {
             caps.per_order
         )
     })
+}
+
+/// The status of an order whose buyer email cannot take an email, and its audit action:
+/// nothing is made, allocated or charged until the seller enters an address.
+pub const NEEDS_ADDRESS: &str = "needs_address";
+/// The alert an order without a usable address raises (subject: the order id).
+pub const ORDER_NEEDS_ADDRESS_ALERT: &str = "order_needs_address";
+/// The audit action of a buyer email the seller set.
+pub const BUYER_EMAIL_CHANGED: &str = "buyer_email_changed";
+
+/// Why an order waits for the seller before any unit is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    /// The order's status (and its waiting items'): [`NEEDS_REVIEW`] or [`NEEDS_ADDRESS`].
+    pub status: &'static str,
+    /// The alert it raises.
+    pub alert: &'static str,
+    pub reason: String,
+}
+
+/// Whether an order of `status` waits for the seller ([`hold_for`]).
+pub fn is_held(status: &str) -> bool {
+    status == NEEDS_REVIEW || status == NEEDS_ADDRESS
+}
+
+/// Why a new order must wait for the seller, or None when its units are made now: over the
+/// quantity caps first (an approval then checks the address), else without a usable address.
+pub fn hold_for(items: &[IntakeItem], caps: QuantityCaps, buyer_email: &str) -> Option<Hold> {
+    if let Some(reason) = over_caps(items, caps) {
+        return Some(Hold {
+            status: NEEDS_REVIEW,
+            alert: ORDER_NEEDS_REVIEW_ALERT,
+            reason,
+        });
+    }
+    address_hold(buyer_email)
+}
+
+/// The hold of an order whose buyer email cannot take an email, or None when it can.
+pub fn address_hold(buyer_email: &str) -> Option<Hold> {
+    unusable_address(buyer_email).map(|reason| Hold {
+        status: NEEDS_ADDRESS,
+        alert: ORDER_NEEDS_ADDRESS_ALERT,
+        reason,
+    })
+}
+
+/// Why `email` cannot take a delivery email, or None when it can. Checked as the mailer
+/// parses it, so no unit is charged or given a code for an address its email then fails on.
+/// The address itself stays out of the reason (it is shown and kept apart from the buyer).
+pub fn unusable_address(email: &str) -> Option<String> {
+    if email.trim().is_empty() {
+        return Some(
+            "the platform gave no buyer email; enter the buyer's address to deliver".into(),
+        );
+    }
+    match email.parse::<lettre::Address>() {
+        Ok(_) => None,
+        Err(error) => Some(format!(
+            "the buyer email is not an address an email can go to ({error}); enter the buyer's \
+             address to deliver"
+        )),
+    }
+}
+
+/// Why the buyer email of an order of `status` cannot be changed, or None when it can: a
+/// refunded or cancelled order is closed.
+pub fn address_change_refused(status: &str) -> Option<String> {
+    matches!(status, "refunded" | "cancelled")
+        .then(|| format!("the order is {status}: its buyer email is no longer changed"))
 }
 
 /// Why a line waits unmapped: the platform identity no active product maps.
@@ -133,6 +204,32 @@ mod tests {
             platform_line: None,
             waiting_reason: None,
         }
+    }
+
+    #[test]
+    fn an_order_without_a_usable_address_waits_for_one() {
+        let caps = QuantityCaps {
+            per_line: 10,
+            per_order: 10,
+        };
+        let items = [line("a", 1)];
+        assert_eq!(hold_for(&items, caps, "buyer@example.com"), None);
+        for bad in ["", "  ", "not-an-address", "@example.com", "buyer@"] {
+            let hold = hold_for(&items, caps, bad).expect(bad);
+            assert_eq!(hold.status, NEEDS_ADDRESS, "{bad:?}");
+            assert_eq!(hold.alert, ORDER_NEEDS_ADDRESS_ALERT);
+            assert!(
+                hold.reason.contains("enter the buyer's address"),
+                "{}",
+                hold.reason
+            );
+        }
+        // Over the caps, review comes first; the approval checks the address.
+        let hold = hold_for(&[line("a", 11)], caps, "").unwrap();
+        assert_eq!(hold.status, NEEDS_REVIEW);
+        assert!(is_held(NEEDS_ADDRESS) && is_held(NEEDS_REVIEW) && !is_held("processing"));
+        assert!(address_change_refused("refunded").is_some());
+        assert!(address_change_refused(NEEDS_ADDRESS).is_none());
     }
 
     #[test]

@@ -21,7 +21,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AlertOut {
-    /// `low_stock` (subject: a product id) or `low_tokens` (subject: the tenant id).
+    /// `low_stock` (subject: a product id), `low_tokens` (subject: the tenant id),
+    /// `order_needs_review` or `order_needs_address` (subject: the order id).
     pub kind: String,
     pub subject: String,
     #[schema(value_type = Object)]

@@ -1,6 +1,7 @@
 //! `/api/v1/orders`: list with filters, one order with items, delivery status and audit
 //! trail, resend (1 token per unit sent again; a failed unit is free), code replacement (1
-//! token) and the approval of an order waiting for review. The delivery itself is the
+//! token), the approval of an order waiting for review and the buyer email set by the seller
+//! (which delivers an order that waited for a usable address). The delivery itself is the
 //! pipeline's; these routes record the request and charge tokens in one transaction.
 
 use axum::extract::{Path, State};
@@ -11,11 +12,11 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Auth;
 use super::error::ApiError;
 use super::events::{PLATFORMS, one_of};
-use super::extract::{ApiQuery, Page, parse_datetime};
+use super::extract::{ApiJson, ApiQuery, Page, parse_datetime};
 use super::idempotency::idempotent;
 use super::response::{ApiResponse, ApiResult};
 use super::state::AppState;
-use crate::domain::review::NEEDS_REVIEW;
+use crate::domain::review::{NEEDS_REVIEW, unusable_address};
 use crate::domain::scopes::Scope;
 use crate::ids::{now_ms, rfc3339};
 use crate::store::{AuditRow, OrderFilter, OrderItemRow, OrderRow};
@@ -27,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_orders))
         .routes(routes!(get_order))
+        .routes(routes!(set_buyer_email))
         .merge(idempotent(
             OpenApiRouter::new()
                 .routes(routes!(resend_order))
@@ -35,9 +37,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         ))
 }
 
-pub const ORDER_STATUSES: [&str; 7] = [
+pub const ORDER_STATUSES: [&str; 8] = [
     "pending",
     "needs_review",
+    "needs_address",
     "processing",
     "delivered",
     "failed",
@@ -54,7 +57,8 @@ pub struct OrderItemOut {
     pub quantity: i64,
     /// `pending`, `queued` (allocated, email due), `delivered`, `failed`, `awaiting_stock`,
     /// `awaiting_tokens`, `revoked` (refunded or cancelled), `unmapped` (no product mapping
-    /// yet: delivered once one matches) or `needs_review` (its order waits for approval).
+    /// yet: delivered once one matches), `needs_review` (its order waits for approval) or
+    /// `needs_address` (its order waits for a usable buyer email).
     pub delivery_status: String,
     /// Why the item waits, e.g. which platform product no product maps (`unmapped`).
     pub status_reason: Option<String>,
@@ -77,10 +81,12 @@ pub struct OrderOut {
     pub id: String,
     pub platform: String,
     pub platform_order_id: String,
-    /// `pending`, `processing`, `delivered`, `failed`, `refunded`, `cancelled`, or
-    /// `needs_review`: over the quantity caps, nothing delivered until approved.
+    /// `pending`, `processing`, `delivered`, `failed`, `refunded`, `cancelled`,
+    /// `needs_review` (over the quantity caps, nothing delivered until approved) or
+    /// `needs_address` (the buyer email cannot take an email: nothing allocated or charged
+    /// until the seller sets one).
     pub status: String,
-    /// Why the order waits (`needs_review`), else absent.
+    /// Why the order waits (`needs_review`, `needs_address`), else absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,
     pub buyer_email: String,
@@ -103,8 +109,8 @@ pub struct OrderOut {
 pub struct OrderParams {
     /// `woocommerce`, `ebay` or `etsy`.
     pub platform: Option<String>,
-    /// `pending`, `needs_review`, `processing`, `delivered`, `failed`, `refunded` or
-    /// `cancelled`.
+    /// `pending`, `needs_review`, `needs_address`, `processing`, `delivered`, `failed`,
+    /// `refunded` or `cancelled`.
     pub status: Option<String>,
     /// RFC 3339; orders created at or after.
     pub created_from: Option<String>,
@@ -324,6 +330,52 @@ pub async fn approve_order(
     let units = state
         .store
         .approve_order(&auth.tenant_id, &order.id, policy, now_ms())
+        .await?
+        .ok_or(ApiError::NotFound("order"))?;
+    let row = find_order(&state, &auth, &order.id).await?;
+    Ok(ApiResponse::ok(ApproveOut {
+        order: order_out(row),
+        units_allocated: units.len() as i64,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuyerEmailIn {
+    /// The address the order's delivery emails go to.
+    #[schema(example = "buyer@example.com")]
+    pub buyer_email: String,
+}
+
+#[utoipa::path(put, path = "/api/v1/orders/{id}/buyer-email", tag = "orders", params(("id" = String, Path, description = "Order id")),
+    security(("api_key" = ["orders:write"])), request_body = BuyerEmailIn,
+    responses((status = 200, description = "The buyer email set. An order that waited for a usable address (`needs_address`) has its units allocated and charged (1 token each) and emailed by the pipeline; any other order keeps its deliveries (resend to send them to the new address). A `buyer_email` that is not an address an email can go to is refused with 400 VALIDATION_FAILED", body = ApproveOut),
+        (status = 409, description = "ORDER_CLOSED: the order is refunded or cancelled; nothing changed", body = super::docs::ErrorEnvelope),
+        super::docs::KeyErrors, super::docs::Missing, super::docs::BadInput, super::docs::TooLarge, super::docs::WrongMediaType))]
+pub async fn set_buyer_email(
+    auth: Auth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<BuyerEmailIn>,
+) -> ApiResult<ApproveOut> {
+    auth.require(Scope::OrdersWrite)?;
+    if let Some(reason) = unusable_address(input.buyer_email.trim()) {
+        return Err(ApiError::validation(
+            "buyer_email",
+            reason,
+            "an address such as buyer@example.com",
+        ));
+    }
+    let order = find_order(&state, &auth, &id).await?;
+    let units = state
+        .store
+        .set_buyer_email(
+            &auth.tenant_id,
+            &order.id,
+            &input.buyer_email,
+            state.delivery_policy,
+            now_ms(),
+        )
         .await?
         .ok_or(ApiError::NotFound("order"))?;
     let row = find_order(&state, &auth, &order.id).await?;

@@ -240,6 +240,17 @@ pub trait LedgerStore: Send + Sync {
         policy: DeliveryPolicy,
         now: i64,
     ) -> StoreResult<Option<Vec<UnitRef>>>;
+    /// Sets an order's buyer email (a usable address: the caller checks); an order waiting for
+    /// one (`needs_address`) has its units made, allocated and charged, due for email at once.
+    /// None when there is no such order; `OrderClosed` when it is refunded or cancelled.
+    async fn set_buyer_email(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+        buyer_email: &str,
+        policy: DeliveryPolicy,
+        now: i64,
+    ) -> StoreResult<Option<Vec<UnitRef>>>;
     /// Matches the tenant's unmapped lines against its products' mappings now: each line a
     /// mapping now matches gets its units, allocated and due for email at once (a line of an
     /// order waiting for review is mapped and waits with it). The units allocated.

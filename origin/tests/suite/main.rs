@@ -8,6 +8,7 @@ mod common;
 mod api_conformance;
 mod auth;
 mod bounded_work;
+mod buyer_address;
 mod cli;
 mod connection_binding;
 mod docs;

@@ -8,12 +8,12 @@ use super::allocation::raise_alert;
 use super::batch::{Deferred, audit_in, finish_event_in, refresh_orders};
 use super::refunds::{RefundedLines, refund_lines_in};
 use super::resume::{resume_due, wake_awaiting_stock};
-use super::review::{approve_in, resume_unmapped_in};
+use super::review::{approve_in, resume_unmapped_in, set_buyer_email_in};
 use super::units::{Line, make_units};
 use super::*;
 use crate::domain::ledger::{DeliveryPolicy, IntakeItem, OrderIntake, audit};
 use crate::domain::resumption::ResumeBackoff;
-use crate::domain::review::{NEEDS_REVIEW, ORDER_NEEDS_REVIEW_ALERT, over_caps, units_to_deliver};
+use crate::domain::review::{Hold, hold_for, units_to_deliver};
 use crate::ids::new_id;
 use crate::store::pipeline::{ApplyOutcome, LedgerStore, OrderKey, SendLease, UnitRef};
 
@@ -134,6 +134,22 @@ impl LedgerStore for Backend {
         Ok(units)
     }
 
+    async fn set_buyer_email(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+        buyer_email: &str,
+        policy: DeliveryPolicy,
+        now: i64,
+    ) -> StoreResult<Option<Vec<UnitRef>>> {
+        let _writer = self.write_gate().await;
+        let mut tx = self.begin_write().await?;
+        let units =
+            set_buyer_email_in(&mut tx, tenant_id, order_id, buyer_email, policy, now).await?;
+        tx.commit().await?;
+        Ok(units)
+    }
+
     async fn resume_unmapped(
         &self,
         tenant_id: &str,
@@ -176,12 +192,8 @@ async fn apply_order_in(
     now: i64,
     lease: SendLease<'_>,
 ) -> StoreResult<ApplyOutcome> {
-    let review = over_caps(&i.items, policy.caps);
-    let status = if review.is_some() {
-        NEEDS_REVIEW
-    } else {
-        "processing"
-    };
+    let hold = hold_for(&i.items, policy.caps, &i.buyer_email);
+    let status = hold.as_ref().map_or("processing", |hold| hold.status);
     let inserted: Option<(String,)> = sqlx::query_as(
         "INSERT INTO orders (id, tenant_id, platform, platform_order_id, status, buyer_email, \
          buyer_name, currency, total_cents, created_at, updated_at, buyer_platform_id, \
@@ -200,7 +212,7 @@ async fn apply_order_in(
     .bind(i.buyer_platform_id.as_deref())
     .bind(&i.connection_id)
     .bind(status)
-    .bind(review.as_deref())
+    .bind(hold.as_ref().map(|hold| hold.reason.as_str()))
     .fetch_optional(&mut **tx)
     .await?;
     let mut outcome = ApplyOutcome::default();
@@ -242,14 +254,15 @@ async fn apply_order_in(
         received.to_string(),
     );
     deferred.audit(&i.tenant_id, &order_id, audit::MAPPED, detail.to_string());
-    if let Some(reason) = &review {
-        hold_for_review(tx, deferred, i, &order_id, reason, now).await?;
+    if let Some(hold) = &hold {
+        let order = (i.platform.as_str(), i.platform_order_id.as_str());
+        raise_hold(tx, deferred, &i.tenant_id, &order_id, order, hold, now).await?;
     }
     for item in &i.items {
         let item_id = new_id("itm");
-        let status = match (&item.product, &review) {
+        let status = match (&item.product, &hold) {
             (None, _) => "unmapped",
-            (Some(_), Some(_)) => NEEDS_REVIEW,
+            (Some(_), Some(hold)) => hold.status,
             (Some(_), None) => "pending",
         };
         sqlx::query(
@@ -274,7 +287,7 @@ async fn apply_order_in(
         let Some((product_id, product_type)) = &item.product else {
             continue;
         };
-        if review.is_some() {
+        if hold.is_some() {
             continue;
         }
         let line = Line {
@@ -301,32 +314,25 @@ async fn apply_order_in(
     Ok(outcome)
 }
 
-/// An order over the quantity caps: the trail and an alert say why it waits for the seller.
-async fn hold_for_review(
+/// Records why an order waits for the seller: its trail and its alert.
+pub(super) async fn raise_hold(
     tx: &mut Tx<'_>,
     deferred: &mut Deferred,
-    i: &OrderIntake,
+    tenant_id: &str,
     order_id: &str,
-    reason: &str,
+    (platform, platform_order_id): (&str, &str),
+    hold: &Hold,
     now: i64,
 ) -> StoreResult<()> {
-    let detail = serde_json::json!({ "reason": reason });
-    deferred.audit(&i.tenant_id, order_id, NEEDS_REVIEW, detail.to_string());
+    let detail = serde_json::json!({ "reason": hold.reason });
+    deferred.audit(tenant_id, order_id, hold.status, detail.to_string());
     let alert = serde_json::json!({
         "order_id": order_id,
-        "platform": i.platform,
-        "platform_order_id": i.platform_order_id,
-        "reason": reason,
+        "platform": platform,
+        "platform_order_id": platform_order_id,
+        "reason": hold.reason,
     });
-    raise_alert(
-        tx,
-        &i.tenant_id,
-        ORDER_NEEDS_REVIEW_ALERT,
-        order_id,
-        &alert,
-        now,
-    )
-    .await
+    raise_alert(tx, tenant_id, hold.alert, order_id, &alert, now).await
 }
 
 /// A known order seen again: the lines it says were refunded on their own are revoked.

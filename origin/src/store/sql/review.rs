@@ -1,19 +1,21 @@
 //! Orders and lines that waited for the seller, taken in once the seller acts, in the
-//! caller's transaction: an approved order (it was over the quantity caps) and lines a new
-//! mapping now matches. Their units are made and allocated as intake does (`units.rs`) and
+//! caller's transaction: an approved order (it was over the quantity caps), an order given
+//! the buyer address it lacked, and lines a new mapping now matches. Their units are made and allocated as intake does (`units.rs`) and
 //! are due for email at once: the send loop takes them, as it takes a resend.
 
 use std::collections::BTreeSet;
 
 use super::allocation::clear_alert;
-use super::batch::{Deferred, refresh_orders};
+use super::batch::{Deferred, audit_in, refresh_orders};
+use super::ledger::raise_hold;
 use super::units::{Line, line_item_id, make_units};
 use super::*;
 use crate::domain::intake::match_stored_line;
 use crate::domain::ledger::{DeliveryPolicy, audit};
 use crate::domain::review::{
-    APPROVED, NEEDS_REVIEW, ORDER_NEEDS_REVIEW_ALERT, approval_refused, approval_too_large,
-    units_to_deliver,
+    APPROVED, BUYER_EMAIL_CHANGED, Hold, NEEDS_ADDRESS, NEEDS_REVIEW, ORDER_NEEDS_ADDRESS_ALERT,
+    ORDER_NEEDS_REVIEW_ALERT, address_change_refused, address_hold, approval_refused,
+    approval_too_large, is_held, units_to_deliver,
 };
 use crate::store::pipeline::{ApplyOutcome, UnitRef};
 
@@ -27,6 +29,7 @@ struct OrderKeyRow {
     platform: String,
     platform_order_id: String,
     connection_id: String,
+    buyer_email: String,
 }
 
 /// An unmapped line with its order's identity and status.
@@ -53,7 +56,8 @@ type WaitingItem = (
     Option<String>,
 );
 
-/// Approves an order waiting for review (see `LedgerStore::approve_order`).
+/// Approves an order waiting for review (see `LedgerStore::approve_order`). An order without
+/// a usable address goes on to wait for one instead of being delivered.
 pub(super) async fn approve_in(
     tx: &mut Tx<'_>,
     tenant_id: &str,
@@ -61,16 +65,9 @@ pub(super) async fn approve_in(
     policy: DeliveryPolicy,
     now: i64,
 ) -> StoreResult<Option<Vec<UnitRef>>> {
-    let sql = format!(
-        "SELECT status, platform, platform_order_id, connection_id FROM orders \
-         WHERE tenant_id = $1 AND id = $2{LOCK_ROW}"
-    );
-    let order: Option<OrderKeyRow> = sqlx::query_as(&sql)
-        .bind(tenant_id)
-        .bind(order_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    let Some(order) = order else { return Ok(None) };
+    let Some(order) = lock_order(tx, tenant_id, order_id).await? else {
+        return Ok(None);
+    };
     if let Some(reason) = approval_refused(&order.status) {
         return Err(StoreError::NotInReview(reason));
     }
@@ -85,6 +82,120 @@ pub(super) async fn approve_in(
     if let Some(reason) = approval_too_large(total.0) {
         return Err(StoreError::TooLarge(reason));
     }
+    let detail = serde_json::json!({ "units": total.0 });
+    let approved = (APPROVED, detail);
+    if let Some(hold) = address_hold(&order.buyer_email) {
+        let mut deferred = Deferred::default();
+        deferred.audit(tenant_id, order_id, APPROVED, approved.1.to_string());
+        rehold(tx, &mut deferred, tenant_id, order_id, &order, &hold, now).await?;
+        deferred.write(tx, now).await?;
+        clear_alert(tx, tenant_id, ORDER_NEEDS_REVIEW_ALERT, order_id).await?;
+        return Ok(Some(Vec::new()));
+    }
+    let held = (NEEDS_REVIEW, ORDER_NEEDS_REVIEW_ALERT);
+    let units = release_in(tx, tenant_id, order_id, &order, held, approved, policy, now).await?;
+    Ok(Some(units))
+}
+
+/// Sets the buyer email of an order (see `LedgerStore::set_buyer_email`): an order that
+/// waited for an address is delivered now.
+pub(super) async fn set_buyer_email_in(
+    tx: &mut Tx<'_>,
+    tenant_id: &str,
+    order_id: &str,
+    buyer_email: &str,
+    policy: DeliveryPolicy,
+    now: i64,
+) -> StoreResult<Option<Vec<UnitRef>>> {
+    let Some(order) = lock_order(tx, tenant_id, order_id).await? else {
+        return Ok(None);
+    };
+    if let Some(reason) = address_change_refused(&order.status) {
+        return Err(StoreError::OrderClosed(reason));
+    }
+    let buyer_email = buyer_email.trim().to_lowercase();
+    sqlx::query("UPDATE orders SET buyer_email = $1, updated_at = $2 WHERE id = $3")
+        .bind(&buyer_email)
+        .bind(now)
+        .bind(order_id)
+        .execute(&mut **tx)
+        .await?;
+    let changed = (
+        BUYER_EMAIL_CHANGED,
+        serde_json::json!({ "buyer_email": buyer_email }),
+    );
+    if order.status != NEEDS_ADDRESS {
+        audit_in(tx, tenant_id, order_id, now, changed.0, &changed.1).await?;
+        return Ok(Some(Vec::new()));
+    }
+    let held = (NEEDS_ADDRESS, ORDER_NEEDS_ADDRESS_ALERT);
+    let units = release_in(tx, tenant_id, order_id, &order, held, changed, policy, now).await?;
+    Ok(Some(units))
+}
+
+/// The order, locked for the rest of the transaction on PostgreSQL.
+async fn lock_order(
+    tx: &mut Tx<'_>,
+    tenant_id: &str,
+    order_id: &str,
+) -> StoreResult<Option<OrderKeyRow>> {
+    let sql = format!(
+        "SELECT status, platform, platform_order_id, connection_id, buyer_email FROM orders \
+         WHERE tenant_id = $1 AND id = $2{LOCK_ROW}"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(tenant_id)
+        .bind(order_id)
+        .fetch_optional(&mut **tx)
+        .await?)
+}
+
+/// An order approved out of review that has no usable address: it and its waiting lines wait
+/// for one now.
+async fn rehold(
+    tx: &mut Tx<'_>,
+    deferred: &mut Deferred,
+    tenant_id: &str,
+    order_id: &str,
+    order: &OrderKeyRow,
+    hold: &Hold,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query("UPDATE orders SET status = $1, status_reason = $2, updated_at = $3 WHERE id = $4")
+        .bind(hold.status)
+        .bind(&hold.reason)
+        .bind(now)
+        .bind(order_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "UPDATE order_items SET delivery_status = $1 \
+         WHERE tenant_id = $2 AND order_id = $3 AND delivery_status = $4",
+    )
+    .bind(hold.status)
+    .bind(tenant_id)
+    .bind(order_id)
+    .bind(NEEDS_REVIEW)
+    .execute(&mut **tx)
+    .await?;
+    let identity = (order.platform.as_str(), order.platform_order_id.as_str());
+    raise_hold(tx, deferred, tenant_id, order_id, identity, hold, now).await
+}
+
+/// Takes in an order that waited for the seller (`held`: its status and alert): its waiting
+/// lines' units made, allocated and due for email at once; `done` is the audit row of what
+/// the seller did. The units allocated.
+#[allow(clippy::too_many_arguments)]
+async fn release_in(
+    tx: &mut Tx<'_>,
+    tenant_id: &str,
+    order_id: &str,
+    order: &OrderKeyRow,
+    (held, alert): (&str, &str),
+    (action, detail): (&str, serde_json::Value),
+    policy: DeliveryPolicy,
+    now: i64,
+) -> StoreResult<Vec<UnitRef>> {
     sqlx::query(
         "UPDATE orders SET status = 'processing', status_reason = NULL, updated_at = $1 \
          WHERE id = $2",
@@ -100,7 +211,7 @@ pub(super) async fn approve_in(
     )
     .bind(tenant_id)
     .bind(order_id)
-    .bind(NEEDS_REVIEW)
+    .bind(held)
     .fetch_all(&mut **tx)
     .await?;
     sqlx::query(
@@ -109,12 +220,12 @@ pub(super) async fn approve_in(
     )
     .bind(tenant_id)
     .bind(order_id)
-    .bind(NEEDS_REVIEW)
+    .bind(held)
     .execute(&mut **tx)
     .await?;
     let mut deferred = Deferred::default();
+    deferred.audit(tenant_id, order_id, action, detail.to_string());
     let mut outcome = ApplyOutcome::default();
-    let mut units = 0;
     for (item_id, product_id, product_type, quantity, refunded, platform_line) in &items {
         let (Some(product_id), Some(product_type)) = (product_id, product_type) else {
             continue;
@@ -132,18 +243,15 @@ pub(super) async fn approve_in(
             line_item_id: &line_id,
             units: units_to_deliver(*quantity, *refunded),
         };
-        units += line.units;
         // No lease: the send loop takes the allocated units at once.
         make_units(tx, &mut deferred, &line, policy, now, None, &mut outcome).await?;
     }
-    let detail = serde_json::json!({ "units": units });
-    deferred.audit(tenant_id, order_id, APPROVED, detail.to_string());
     deferred.write(tx, now).await?;
-    clear_alert(tx, tenant_id, ORDER_NEEDS_REVIEW_ALERT, order_id).await?;
+    clear_alert(tx, tenant_id, alert, order_id).await?;
     refresh_orders(tx, &[(tenant_id.to_owned(), order_id.to_owned())], now).await?;
     let allocated = outcome.allocated.into_iter();
     let refs = allocated.map(|id| (tenant_id.to_owned(), order_id.to_owned(), id));
-    Ok(Some(refs.collect()))
+    Ok(refs.collect())
 }
 
 /// Matches the tenant's unmapped lines again (see `LedgerStore::resume_unmapped`).
@@ -196,9 +304,9 @@ pub(super) async fn resume_unmapped_in(
         else {
             continue;
         };
-        // A line of an order waiting for review is mapped now and waits with its order.
-        let held = status == NEEDS_REVIEW;
-        let item_status = if held { NEEDS_REVIEW } else { "pending" };
+        // A line of an order waiting for the seller is mapped now and waits with its order.
+        let held = is_held(&status);
+        let item_status = if held { status.as_str() } else { "pending" };
         sqlx::query(
             "UPDATE order_items SET product_id = $1, product_type = $2, delivery_status = $3, \
              status_reason = NULL WHERE id = $4",
