@@ -124,6 +124,7 @@ impl Pipeline {
             Some(at) => FulfilmentOutcome::Retry {
                 at: at.max(now + min_wait_ms.unwrap_or(0)),
                 error,
+                audited: row.attempts <= 1,
             },
             None => FulfilmentOutcome::Refused {
                 error: format!("gave up after {} attempts: {error}", row.attempts),
@@ -141,9 +142,22 @@ impl Pipeline {
             ProcessError::Retry(m) | ProcessError::Permanent(m) => NotNow::Retry(m),
         };
         let found = if row.connection_id.is_empty() {
-            self.active_connection(&row.tenant_id, &row.platform)
+            let found = self
+                .active_connection(&row.tenant_id, &row.platform)
                 .await
-                .map_err(retry)?
+                .map_err(retry)?;
+            if found.is_none() {
+                let connections = self
+                    .store
+                    .all_connections(&row.tenant_id)
+                    .await
+                    .map_err(|e| NotNow::Retry(e.to_string()))?;
+                if !connections.iter().any(|c| c.platform == row.platform) {
+                    // Nothing to tell it through, and nothing a retry could find.
+                    return Err(NotNow::Skip(format!("no {} connection", row.platform)));
+                }
+            }
+            found
         } else {
             let connection = self
                 .store

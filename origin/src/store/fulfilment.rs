@@ -41,8 +41,14 @@ pub enum FulfilmentOutcome {
         platform_ref: Option<String>,
         note: Option<String>,
     },
-    /// Tried again at `at` (unix ms).
-    Retry { at: i64, error: String },
+    /// Tried again at `at` (unix ms); written to the audit trail when `audited` (the first
+    /// failure: the row itself keeps the latest error, so a store down for days does not
+    /// fill the trail).
+    Retry {
+        at: i64,
+        error: String,
+        audited: bool,
+    },
     /// Not tried again.
     Refused { error: String },
     /// Not made at all (the connection's setting is off).

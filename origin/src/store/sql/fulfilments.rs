@@ -138,7 +138,7 @@ impl FulfilmentStore for Backend {
             FulfilmentOutcome::Done { platform_ref, .. } => {
                 (DONE, 0, None, platform_ref.as_deref(), Some(now))
             }
-            FulfilmentOutcome::Retry { at, error } => {
+            FulfilmentOutcome::Retry { at, error, .. } => {
                 (PENDING, *at, Some(error.as_str()), None, None)
             }
             FulfilmentOutcome::Refused { error } => (REFUSED, 0, Some(error.as_str()), None, None),
@@ -182,7 +182,11 @@ impl FulfilmentStore for Backend {
                 }
                 fulfilment_audit::FULFILMENT_DONE
             }
-            FulfilmentOutcome::Retry { at, error } => {
+            FulfilmentOutcome::Retry { audited: false, .. } => {
+                tx.commit().await?;
+                return Ok(true);
+            }
+            FulfilmentOutcome::Retry { at, error, .. } => {
                 detail["error"] = error.clone().into();
                 detail["retry_at"] = crate::ids::rfc3339(*at).into();
                 fulfilment_audit::FULFILMENT_RETRY
