@@ -46,6 +46,7 @@ pub enum ConnectionIn {
         webhook_secret: Option<String>,
         consumer_key: Option<String>,
         consumer_secret: Option<String>,
+        /// The connection's settings; each left out takes its default.
         settings: Option<SettingsIn>,
     },
     /// `endpoint_url` defaults to `{PUBLIC_BASE_URL}/webhooks/ebay/{tenantId}`.
@@ -54,6 +55,7 @@ pub enum ConnectionIn {
         endpoint_url: Option<String>,
         /// The seller's user token (scope `sell.fulfillment`), for fetching paid orders.
         access_token: Option<String>,
+        /// The connection's settings; each left out takes its default.
         settings: Option<SettingsIn>,
     },
     Etsy {
@@ -61,6 +63,7 @@ pub enum ConnectionIn {
         api_key: Option<String>,
         access_token: Option<String>,
         refresh_token: Option<String>,
+        /// The connection's settings; each left out takes its default.
         settings: Option<SettingsIn>,
     },
 }
