@@ -3,6 +3,7 @@
 
 pub mod connections;
 pub mod events;
+pub mod fulfilment;
 pub mod idempotency;
 pub mod intake;
 pub mod keys;

@@ -7,11 +7,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::Auth;
+use super::connection_settings::{SettingsIn, SettingsOut};
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, ListParams, Page};
 use super::response::{ApiResponse, ApiResult};
 use super::state::AppState;
 use crate::domain::connections::{ACTIVE, ConnectionSecrets};
+use crate::domain::fulfilment::ConnectionSettings;
 use crate::domain::scopes::Scope;
 use crate::ids::{new_id, now_ms, rfc3339};
 use crate::store::ConnectionRow;
@@ -28,6 +30,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(deactivate_connection))
         .routes(routes!(super::connection_actions::rotate_secret))
+        .routes(routes!(
+            super::connection_settings::update_connection_settings
+        ))
 }
 
 /// A new connection; which fields apply depends on `platform`.
@@ -41,6 +46,8 @@ pub enum ConnectionIn {
         webhook_secret: Option<String>,
         consumer_key: Option<String>,
         consumer_secret: Option<String>,
+        /// The connection's settings; each left out takes its default.
+        settings: Option<SettingsIn>,
     },
     /// `endpoint_url` defaults to `{PUBLIC_BASE_URL}/webhooks/ebay/{tenantId}`.
     Ebay {
@@ -48,13 +55,27 @@ pub enum ConnectionIn {
         endpoint_url: Option<String>,
         /// The seller's user token (scope `sell.fulfillment`), for fetching paid orders.
         access_token: Option<String>,
+        /// The connection's settings; each left out takes its default.
+        settings: Option<SettingsIn>,
     },
     Etsy {
         shop_id: String,
         api_key: Option<String>,
         access_token: Option<String>,
         refresh_token: Option<String>,
+        /// The connection's settings; each left out takes its default.
+        settings: Option<SettingsIn>,
     },
+}
+
+impl ConnectionIn {
+    fn settings(&self) -> Option<&SettingsIn> {
+        match self {
+            ConnectionIn::Woocommerce { settings, .. }
+            | ConnectionIn::Ebay { settings, .. }
+            | ConnectionIn::Etsy { settings, .. } => settings.as_ref(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -73,6 +94,7 @@ pub struct ConnectionOut {
     pub account_id: Option<String>,
     /// Which secrets are stored (their values are never answered).
     pub secrets_set: Vec<&'static str>,
+    pub settings: SettingsOut,
     pub last_event_at: Option<String>,
     pub last_error: Option<String>,
     pub created_at: String,
@@ -95,6 +117,7 @@ pub fn out(state: &AppState, row: ConnectionRow) -> Result<ConnectionOut, ApiErr
         .then(|| woocommerce_webhook_url(state, &row.tenant_id, &row.id));
     Ok(ConnectionOut {
         secrets_set: secrets.names(),
+        settings: SettingsOut::of_stored(&row.settings),
         webhook_url,
         account_id: row.account_id,
         id: row.id,
@@ -153,12 +176,17 @@ pub async fn create_connection(
     let mut account_id = None;
     let mut secrets = ConnectionSecrets::default();
     let mut generated = None;
+    let settings = input
+        .settings()
+        .map(|given| given.apply(ConnectionSettings::default()))
+        .unwrap_or_default();
     let (platform, store_url, shop_id, endpoint_url) = match input {
         ConnectionIn::Woocommerce {
             store_url,
             webhook_secret,
             consumer_key,
             consumer_secret,
+            ..
         } => {
             let store_url = state.outbound.base_url(&store_url).map_err(|refused| {
                 ApiError::validation(
@@ -196,6 +224,7 @@ pub async fn create_connection(
             verification_token,
             endpoint_url,
             access_token,
+            ..
         } => {
             // eBay requires 32 to 80 characters of [A-Za-z0-9_-].
             let valid = (32..=80).contains(&verification_token.len())
@@ -228,6 +257,7 @@ pub async fn create_connection(
             api_key,
             access_token,
             refresh_token,
+            ..
         } => {
             non_empty("shop_id", &shop_id)?;
             if !shop_id.bytes().all(|b| b.is_ascii_digit()) {
@@ -276,6 +306,7 @@ pub async fn create_connection(
         last_error: registration_error,
         created_at: now,
         updated_at: now,
+        settings: settings.to_stored(),
     };
     if !state.store.insert_connection(&row, max).await? {
         return Err(ApiError::TooManyConnections { max });

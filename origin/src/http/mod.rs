@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod auth;
 pub mod connection_actions;
+pub mod connection_settings;
 pub mod connections;
 pub mod docs;
 pub mod downloads;
@@ -17,6 +18,7 @@ pub mod health;
 pub mod idempotency;
 pub mod internal;
 pub mod keys;
+pub mod order_fulfilment;
 pub mod orders;
 pub mod products;
 pub mod request_id;

@@ -101,6 +101,10 @@ pub struct OrderOut {
     /// Only on single-order answers, oldest first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit_trail: Option<Vec<AuditOut>>,
+    /// Only on single-order answers: each call telling the marketplace the order (or a line
+    /// of it) is done, oldest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fulfilment: Option<Vec<super::order_fulfilment::FulfilmentOut>>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -187,6 +191,7 @@ fn order_out(row: OrderRow) -> OrderOut {
         updated_at: rfc3339(row.updated_at),
         items: None,
         audit_trail: None,
+        fulfilment: None,
     }
 }
 
@@ -245,7 +250,9 @@ pub async fn get_order(
     let row = find_order(&state, &auth, &id).await?;
     let items = state.store.order_items(&auth.tenant_id, &row.id).await?;
     let audit = state.store.order_audit(&auth.tenant_id, &row.id).await?;
+    let fulfilment = super::order_fulfilment::of_order(&state, &auth.tenant_id, &row.id).await?;
     let mut out = order_out(row);
+    out.fulfilment = Some(fulfilment);
     out.items = Some(items.into_iter().map(item_out).collect());
     out.audit_trail = Some(audit.into_iter().map(audit_out).collect());
     Ok(ApiResponse::ok(out))

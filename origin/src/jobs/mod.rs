@@ -8,9 +8,11 @@
 //! * [`sends`]: rendering and sending delivery emails, and resuming units waiting for stock
 //!   or tokens
 //! * [`pollers`]: Etsy receipts and WooCommerce reconciliation
+//! * [`fulfilments`]: telling the marketplace a delivered order is done
 //! * [`retention`]: pruning what is kept only for a while (event bodies, audit, links)
 
 pub mod events;
+pub mod fulfilments;
 pub mod pollers;
 pub mod retention;
 pub mod sends;
@@ -27,6 +29,8 @@ use crate::delivery::links::download_link_secret;
 use crate::domain::connections::{ConnectionSecrets, current};
 use crate::domain::review::QuantityCaps;
 use crate::ids::{new_id, now_ms};
+use crate::platforms::client::PlatformError;
+use crate::platforms::etsy::EtsyClient;
 use crate::platforms::outbound::Outbound;
 use crate::store::pipeline::{DeliveryPolicy, ResumeBackoff, SendClaim, SendLease};
 use crate::store::{ConnectionRow, Store, StoreError};
@@ -119,6 +123,18 @@ impl Pipeline {
         tokio::spawn(async move { me.poll_loop().await });
         let me = self.clone();
         tokio::spawn(async move { me.retention_loop().await });
+        let me = self.clone();
+        tokio::spawn(async move { me.fulfil_loop().await });
+    }
+
+    async fn fulfil_loop(self: Arc<Self>) {
+        keep_claiming(
+            "fulfilments",
+            self.settings.batch,
+            self.settings.tick,
+            || self.run_fulfilments_once(),
+        )
+        .await;
     }
 
     /// Takes in batch after batch; a batch's emails are sent while the next batch is taken
@@ -245,6 +261,34 @@ impl Pipeline {
         };
         let secrets = self.open_secrets(&connection)?;
         Ok(Some((connection, secrets)))
+    }
+
+    /// Etsy's API with the app's key: the connection's own `keystring:shared_secret` wins
+    /// over the configured one.
+    pub fn etsy_client(&self, secrets: &ConnectionSecrets) -> Result<EtsyClient, PlatformError> {
+        let settings = &self.settings;
+        let (keystring, shared_secret) =
+            match secrets.api_key.as_deref().and_then(|k| k.split_once(':')) {
+                Some((k, s)) => (k.to_owned(), s.to_owned()),
+                None => (
+                    secrets
+                        .api_key
+                        .clone()
+                        .or_else(|| settings.etsy_api_key.clone())
+                        .unwrap_or_default(),
+                    settings
+                        .etsy_shared_secret
+                        .as_ref()
+                        .map(|s| s.expose_secret().to_owned())
+                        .unwrap_or_default(),
+                ),
+            };
+        EtsyClient::new(
+            self.http.clone(),
+            &settings.etsy_api_base_url,
+            &keystring,
+            &shared_secret,
+        )
     }
 
     pub fn open_secrets(

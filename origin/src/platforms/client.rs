@@ -1,7 +1,9 @@
 //! What every outbound platform call can end in, and how an answer is read: the status turned
 //! into a [`PlatformError`], the body bounded. Nothing a platform (or whatever a tenant's URL
 //! points at) answers is ever copied into an error: errors end up in `last_error` and API
-//! answers, so they carry the status and a stable reason only.
+//! answers, so they carry the status and a stable reason only. The one exception is a
+//! refused fulfilment call, whose platform error code and message the seller must see:
+//! `refusal` keeps those two fields, bounded, and nothing else.
 
 use super::ParseError;
 use super::outbound::{AddressRefused, UrlRefused};
@@ -80,17 +82,7 @@ pub(crate) async fn success_body(
     let status = response.status();
     let headers = response.headers().clone();
     if !status.is_success() {
-        return Err(match status.as_u16() {
-            401 | 403 => PlatformError::Unauthorized {
-                status: status.as_u16(),
-            },
-            404 => PlatformError::NotFound,
-            429 => PlatformError::RateLimited {
-                retry_after_secs: retry_after_secs(&headers).unwrap_or(60),
-            },
-            code @ 500..=599 => PlatformError::Unavailable(format!("HTTP {code}")),
-            code => PlatformError::Rejected { status: code },
-        });
+        return Err(status_error(status.as_u16(), &headers));
     }
     let too_large = PlatformError::AnswerTooLarge {
         limit: MAX_ANSWER_BYTES,
@@ -109,6 +101,19 @@ pub(crate) async fn success_body(
         body.extend_from_slice(&chunk);
     }
     Ok((headers, body))
+}
+
+/// What a non-2xx status means for the caller.
+pub(crate) fn status_error(status: u16, headers: &reqwest::header::HeaderMap) -> PlatformError {
+    match status {
+        401 | 403 => PlatformError::Unauthorized { status },
+        404 => PlatformError::NotFound,
+        429 => PlatformError::RateLimited {
+            retry_after_secs: retry_after_secs(headers).unwrap_or(60),
+        },
+        code @ 500..=599 => PlatformError::Unavailable(format!("HTTP {code}")),
+        code => PlatformError::Rejected { status: code },
+    }
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is not used by these platforms).

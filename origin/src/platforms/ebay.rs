@@ -6,6 +6,7 @@ use shared::internal::Platform;
 
 use super::client::PlatformError;
 use super::outbound::{BaseUrl, Outbound};
+use super::refusal::{Refusal, answer_or_refusal};
 use super::{ParseError, field, non_empty, parse_json, quantity};
 use crate::domain::orders::{ListingRef, OrderState, PlatformItem, PlatformOrder};
 
@@ -176,6 +177,21 @@ fn cents(value: &Value) -> Option<i64> {
     Some(sign * (i64::from(whole) * 100 + cents))
 }
 
+/// The id goes into a path: only what eBay order ids are made of.
+fn check_order_id(order_id: &str) -> Result<(), PlatformError> {
+    if order_id.is_empty()
+        || !order_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(PlatformError::Unreadable(field(
+            "orderId",
+            "an eBay order id",
+        )));
+    }
+    Ok(())
+}
+
 /// Who a user token belongs to (`GET /commerce/identity/v1/user/`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EbayUser {
@@ -213,17 +229,7 @@ impl EbayClient {
         user_token: &str,
         order_id: &str,
     ) -> Result<PlatformOrder, PlatformError> {
-        // The id goes into the path: only what eBay order ids are made of.
-        if order_id.is_empty()
-            || !order_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
-            return Err(PlatformError::Unreadable(field(
-                "orderId",
-                "an eBay order id",
-            )));
-        }
+        check_order_id(order_id)?;
         let request = self
             .http
             .get(
@@ -233,6 +239,43 @@ impl EbayClient {
             .bearer_auth(user_token);
         let (_, body) = self.http.send(request).await?;
         Ok(parse_order(&body)?)
+    }
+
+    /// `POST /sell/fulfillment/v1/order/{orderId}/shipping_fulfillment` for `quantity` units of
+    /// one line, shipped at `shipped_date` (`YYYY-MM-DDTHH:MM:SS.SSSZ`), without carrier or
+    /// tracking (a digital item). eBay answers 201 and the new fulfilment's URL in `Location`:
+    /// its last segment, the fulfilment id, is answered.
+    pub async fn create_shipping_fulfillment(
+        &self,
+        user_token: &str,
+        order_id: &str,
+        line_item_id: &str,
+        quantity: i64,
+        shipped_date: &str,
+    ) -> Result<Option<String>, Refusal> {
+        check_order_id(order_id)?;
+        let request = self
+            .http
+            .post(self.base_url.join(&[
+                "sell",
+                "fulfillment",
+                "v1",
+                "order",
+                order_id,
+                "shipping_fulfillment",
+            ]))
+            .bearer_auth(user_token)
+            .json(&serde_json::json!({
+                "lineItems": [{ "lineItemId": line_item_id, "quantity": quantity }],
+                "shippedDate": shipped_date,
+            }));
+        let (headers, _) = answer_or_refusal(self.http.execute(request).await?).await?;
+        Ok(headers
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|location| location.trim_end_matches('/').rsplit('/').next())
+            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()))
+            .map(str::to_owned))
     }
 
     /// `GET /commerce/identity/v1/user/`: whose token this is (the client's base must be the

@@ -8,6 +8,7 @@ use shared::internal::Platform;
 
 use super::client::PlatformError;
 use super::outbound::{BaseUrl, Outbound};
+use super::refusal::{Refusal, answer_or_refusal};
 use super::{ParseError, field, id_string, non_empty, parse_json, quantity};
 use crate::domain::events::platform_identity;
 use crate::domain::orders::{ListingRef, OrderState, PlatformItem, PlatformOrder};
@@ -166,6 +167,37 @@ impl EtsyClient {
         let (_, body) = self.http.send(request).await?;
         serde_json::from_slice(&body)
             .map_err(|_| PlatformError::Unreadable(field("access_token", "an OAuth token answer")))
+    }
+
+    /// `POST /v3/application/shops/{shop_id}/receipts/{receipt_id}/tracking` without tracking
+    /// code or carrier: Etsy marks the receipt shipped (and emails the buyer).
+    pub async fn create_receipt_shipment(
+        &self,
+        shop_id: &str,
+        access_token: &str,
+        receipt_id: &str,
+    ) -> Result<(), Refusal> {
+        for (name, id) in [("shop_id", shop_id), ("receipt_id", receipt_id)] {
+            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(PlatformError::Unreadable(field(name, "a numeric Etsy id")).into());
+            }
+        }
+        let request = self
+            .http
+            .post(self.base_url.join(&[
+                "v3",
+                "application",
+                "shops",
+                shop_id,
+                "receipts",
+                receipt_id,
+                "tracking",
+            ]))
+            .header("x-api-key", &self.api_key)
+            .bearer_auth(access_token)
+            .json(&serde_json::json!({}));
+        answer_or_refusal(self.http.execute(request).await?).await?;
+        Ok(())
     }
 
     /// Paid receipts of `shop_id` modified at or after `min_last_modified` (unix seconds), oldest

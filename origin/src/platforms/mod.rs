@@ -11,6 +11,7 @@ pub mod client;
 pub mod ebay;
 pub mod etsy;
 pub mod outbound;
+pub mod refusal;
 pub mod woocommerce;
 
 /// Why a payload could not be read. Names the field so an operator can find the problem.

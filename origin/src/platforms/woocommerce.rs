@@ -6,6 +6,7 @@ use shared::internal::Platform;
 
 use super::client::PlatformError;
 use super::outbound::{BaseUrl, Outbound};
+use super::refusal::{Refusal, answer_or_refusal};
 use super::{ParseError, field, id_string, non_empty, parse_json, quantity};
 use crate::domain::events::platform_identity;
 use crate::domain::orders::{ListingRef, OrderState, PlatformItem, PlatformOrder};
@@ -258,6 +259,20 @@ impl WooRestClient {
             .query(&[("per_page", ORDERS_PER_PAGE.to_string())]);
         let (_, body) = self.http.send(request).await?;
         Ok(parse_refunds(&body)?)
+    }
+
+    /// `PUT /wp-json/wc/v3/orders/{order_id}` with `{"status":"completed"}`.
+    pub async fn complete_order(&self, order_id: &str) -> Result<(), Refusal> {
+        let request = self
+            .http
+            .put(
+                self.store_url
+                    .join(&["wp-json", "wc", "v3", "orders", order_id]),
+            )
+            .basic_auth(&self.consumer_key, Some(&self.consumer_secret))
+            .json(&json!({ "status": "completed" }));
+        answer_or_refusal(self.http.execute(request).await?).await?;
+        Ok(())
     }
 
     /// `PUT /wp-json/wc/v3/webhooks/{id}`: the webhook signs with `secret` from now on.

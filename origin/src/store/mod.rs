@@ -7,6 +7,7 @@
 //! forget tenant scoping. Timestamps are Unix milliseconds, booleans 0/1, ids text. The store
 //! holds rows; the rules it applies in its transactions are `domain::ledger`'s.
 
+pub mod fulfilment;
 pub mod group_commit;
 pub mod pipeline;
 mod postgres;
@@ -17,6 +18,7 @@ mod sqlite;
 
 use std::sync::Arc;
 
+pub use fulfilment::FulfilmentStore;
 pub use pipeline::{
     AlertStore, EventQueueStore, LedgerStore, LinkStore, PipelineStore, PollerStore, SendStore,
 };
@@ -34,6 +36,7 @@ pub use sqlite::SqliteStore;
 /// store methods on a concrete backend or name a narrower bound.
 pub mod prelude {
     pub use super::Store;
+    pub use super::fulfilment::FulfilmentStore;
     pub use super::pipeline::{
         AlertStore, EventQueueStore, LedgerStore, LinkStore, PipelineStore, PollerStore, SendStore,
     };
@@ -97,6 +100,7 @@ pub trait Store:
     + PipelineStore
     + RetentionStore
     + QuotaStore
+    + FulfilmentStore
     + Send
     + Sync
     + 'static
@@ -118,6 +122,7 @@ impl<T> Store for T where
         + PipelineStore
         + RetentionStore
         + QuotaStore
+        + FulfilmentStore
         + Send
         + Sync
         + 'static

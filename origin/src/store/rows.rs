@@ -110,6 +110,8 @@ pub struct ConnectionRow {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The connection's settings as JSON (`domain::fulfilment::ConnectionSettings`).
+    pub settings: String,
 }
 
 #[derive(Debug, Clone, FromRow)]

@@ -14,6 +14,7 @@ mod connection_binding;
 mod docs;
 mod edge_signature;
 mod erasure;
+mod fulfilment;
 mod idempotency;
 mod internal;
 mod internal_limits;

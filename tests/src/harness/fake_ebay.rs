@@ -32,6 +32,7 @@ struct FakeState {
     order_requests: AtomicUsize,
     /// What getOrder answers instead of the fixture (its `orderId` still the asked one).
     order: Mutex<Option<serde_json::Value>>,
+    fulfillments: Arc<super::fake_ebay_fulfillment::Fulfillments>,
 }
 
 /// The seller's user token the Fulfillment API accepts.
@@ -61,7 +62,10 @@ impl FakeEbay {
             )
             .route("/sell/fulfillment/v1/order/{order_id}", get(get_order))
             .route("/commerce/identity/v1/user/", get(get_user))
-            .with_state(state.clone());
+            .with_state(state.clone())
+            .merge(super::fake_ebay_fulfillment::routes(
+                state.fulfillments.clone(),
+            ));
         let (base_url, server) = super::serve_on_loopback("the fake eBay API", app).await;
         FakeEbay {
             base_url,
@@ -100,6 +104,11 @@ impl FakeEbay {
 
     pub fn order_requests(&self) -> usize {
         self.state.order_requests.load(Ordering::SeqCst)
+    }
+
+    /// createShippingFulfillment: what arrived, and switches for eBay's refusals.
+    pub fn fulfillments(&self) -> &super::fake_ebay_fulfillment::Fulfillments {
+        &self.state.fulfillments
     }
 }
 

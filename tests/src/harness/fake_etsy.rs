@@ -23,7 +23,7 @@ pub const DAILY_LIMIT: i64 = 10_000;
 struct EtsyState {
     /// shop id → receipts as Etsy would return them.
     receipts: Mutex<BTreeMap<String, Vec<Value>>>,
-    access_tokens: Mutex<HashSet<String>>,
+    access_tokens: Arc<Mutex<HashSet<String>>>,
     /// `retry-after` seconds of the next answers that will be 429s.
     throttled: Mutex<VecDeque<u64>>,
     remaining_today: AtomicI64,
@@ -31,6 +31,7 @@ struct EtsyState {
     refreshes: AtomicUsize,
     /// Query strings of every receipts request, in order.
     queries: Mutex<Vec<String>>,
+    shipments: Arc<super::fake_etsy_shipment::Shipments>,
 }
 
 /// The running fake; stops when dropped.
@@ -42,19 +43,25 @@ pub struct FakeEtsy {
 
 impl FakeEtsy {
     pub async fn start() -> Self {
+        let tokens: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let honoured = tokens.clone();
         let state = Arc::new(EtsyState {
             receipts: Mutex::default(),
-            access_tokens: Mutex::default(),
+            access_tokens: tokens,
             throttled: Mutex::default(),
             remaining_today: AtomicI64::new(DAILY_LIMIT),
             receipt_requests: AtomicUsize::new(0),
             refreshes: AtomicUsize::new(0),
             queries: Mutex::default(),
+            shipments: Arc::new(super::fake_etsy_shipment::Shipments::new(Arc::new(
+                move |token| honoured.lock().unwrap().contains(token),
+            ))),
         });
         let app = Router::new()
             .route("/v3/application/shops/{shop_id}/receipts", get(receipts))
             .route("/v3/public/oauth/token", post(refresh))
-            .with_state(state.clone());
+            .with_state(state.clone())
+            .merge(super::fake_etsy_shipment::routes(state.shipments.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the fake Etsy API");
@@ -115,6 +122,11 @@ impl FakeEtsy {
 
     pub fn receipt_requests(&self) -> usize {
         self.state.receipt_requests.load(Ordering::SeqCst)
+    }
+
+    /// createReceiptShipment: what arrived, and switches for Etsy's refusals.
+    pub fn shipments(&self) -> &super::fake_etsy_shipment::Shipments {
+        &self.state.shipments
     }
 
     pub fn refreshes(&self) -> usize {

@@ -50,6 +50,7 @@ struct StoreState {
     refund_list_requests: AtomicUsize,
     /// While set, the refunds list answers 503 (a store that is down).
     refunds_down: std::sync::atomic::AtomicBool,
+    order_updates: Arc<super::fake_woocommerce_orders::OrderUpdates>,
 }
 
 /// The running fake store; stops when dropped.
@@ -70,7 +71,10 @@ impl FakeWooCommerce {
             .route("/wp-json/wc/v3/orders/{id}/refunds", get(list_refunds))
             .route("/wp-json/wc/v3/webhooks", post(create_webhook))
             .route("/wp-json/wc/v3/webhooks/{id}", put(update_webhook))
-            .with_state(state.clone());
+            .with_state(state.clone())
+            .merge(super::fake_woocommerce_orders::routes(
+                state.order_updates.clone(),
+            ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the fake WooCommerce store");
@@ -106,6 +110,11 @@ impl FakeWooCommerce {
     /// From now on (until called with false) the refunds list answers 503.
     pub fn take_refunds_down(&self, down: bool) {
         self.state.refunds_down.store(down, Ordering::SeqCst);
+    }
+
+    /// `PUT …/orders/{id}`: what arrived, and switches for the store's refusals.
+    pub fn order_updates(&self) -> &super::fake_woocommerce_orders::OrderUpdates {
+        &self.state.order_updates
     }
 
     pub fn webhooks(&self) -> Vec<RegisteredWebhook> {
@@ -206,13 +215,17 @@ pub fn php_json_encode(value: &Value) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn rest_error(status: StatusCode, code: &str, message: &str) -> Response {
+pub(super) fn rest_error(status: StatusCode, code: &str, message: &str) -> Response {
     let body = json!({ "code": code, "message": message, "data": { "status": status.as_u16() } });
     (status, Json(body)).into_response()
 }
 
 /// HTTP Basic with the consumer key and secret, or the same pair as query parameters.
-fn authorised(headers: &HeaderMap, query_key: Option<&str>, query_secret: Option<&str>) -> bool {
+pub(super) fn authorised(
+    headers: &HeaderMap,
+    query_key: Option<&str>,
+    query_secret: Option<&str>,
+) -> bool {
     let expected = format!(
         "Basic {}",
         BASE64.encode(format!("{CONSUMER_KEY}:{CONSUMER_SECRET}"))

@@ -111,7 +111,8 @@ pub(super) async fn audit_in(
 
 /// Recomputes the items' and the orders' delivery status from the ledger (units a partial
 /// refund revoked count as done: the rest of a line or order is still delivered), for
-/// `(tenant id, order id)` pairs: a statement per step and tenant, not per order.
+/// `(tenant id, order id)` pairs: a statement per step and tenant, not per order. The
+/// marketplace calls a line or order is now due are made in the same transaction.
 pub(super) async fn refresh_orders(
     tx: &mut Tx<'_>,
     orders: &[(String, String)],
@@ -164,6 +165,7 @@ pub(super) async fn refresh_orders(
             query.push_bind(*tenant_id);
             push_id_list(&mut query, "id", ids);
             query.build().execute(&mut **tx).await?;
+            super::fulfilments::queue_fulfilments(tx, tenant_id, ids, now).await?;
         }
     }
     Ok(())

@@ -14,8 +14,8 @@ impl ConnectionStore for Backend {
         let inserted = sqlx::query(
             "INSERT INTO connections (id, tenant_id, platform, status, store_url, shop_id, \
              endpoint_url, secrets_sealed, last_event_at, last_error, created_at, updated_at, \
-             account_id) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
-             WHERE (SELECT COUNT(*) FROM connections WHERE tenant_id = $2) < $14",
+             account_id, settings) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+             $13, $15 WHERE (SELECT COUNT(*) FROM connections WHERE tenant_id = $2) < $14",
         )
         .bind(&c.id)
         .bind(&c.tenant_id)
@@ -31,6 +31,7 @@ impl ConnectionStore for Backend {
         .bind(c.updated_at)
         .bind(c.account_id.as_deref())
         .bind(max)
+        .bind(&c.settings)
         .execute(&self.pool)
         .await?
         .rows_affected();

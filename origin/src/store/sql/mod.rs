@@ -14,6 +14,7 @@ mod connections;
 mod erasure;
 mod event_queue;
 mod events;
+mod fulfilments;
 mod idempotency;
 mod keys;
 mod ledger;
