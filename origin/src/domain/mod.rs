@@ -14,3 +14,4 @@ pub mod resumption;
 pub mod review;
 pub mod scopes;
 pub mod templates;
+pub mod tokens;

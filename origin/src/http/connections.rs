@@ -13,8 +13,10 @@ use super::response::{ApiResponse, ApiResult};
 use super::state::AppState;
 use crate::domain::connections::{ACTIVE, ConnectionSecrets};
 use crate::domain::scopes::Scope;
+use crate::domain::tokens::times_of;
 use crate::ids::{new_id, now_ms, rfc3339};
 use crate::store::ConnectionRow;
+use crate::store::tokens::TokenState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -48,6 +50,9 @@ pub enum ConnectionIn {
         endpoint_url: Option<String>,
         /// The seller's user token (scope `sell.fulfillment`), for fetching paid orders.
         access_token: Option<String>,
+        /// The seller's refresh token: the origin then refreshes the user token before it
+        /// ends (its expiry unknown, the first refresh is made at once).
+        refresh_token: Option<String>,
     },
     Etsy {
         shop_id: String,
@@ -61,7 +66,8 @@ pub enum ConnectionIn {
 pub struct ConnectionOut {
     pub id: String,
     pub platform: String,
-    /// `active` or `inactive`.
+    /// `active`, `inactive` (deactivated) or `needs_reconnect` (its tokens no longer work:
+    /// refused refresh, revoked access; connect the store again).
     pub status: String,
     pub store_url: Option<String>,
     pub shop_id: Option<String>,
@@ -75,6 +81,10 @@ pub struct ConnectionOut {
     pub secrets_set: Vec<&'static str>,
     pub last_event_at: Option<String>,
     pub last_error: Option<String>,
+    /// eBay and Etsy: when the access token ends, if known (it is refreshed before then).
+    pub access_token_expires_at: Option<String>,
+    /// eBay and Etsy: when the refresh token ends, if known.
+    pub refresh_token_expires_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     /// Only in the answer to a create that generated the WooCommerce webhook secret, and to a
@@ -105,6 +115,8 @@ pub fn out(state: &AppState, row: ConnectionRow) -> Result<ConnectionOut, ApiErr
         endpoint_url: row.endpoint_url,
         last_event_at: row.last_event_at.map(rfc3339),
         last_error: row.last_error,
+        access_token_expires_at: row.tokens.access_expires_at.map(rfc3339),
+        refresh_token_expires_at: row.tokens.refresh_expires_at.map(rfc3339),
         created_at: rfc3339(row.created_at),
         updated_at: rfc3339(row.updated_at),
         generated_webhook_secret: None,
@@ -196,6 +208,7 @@ pub async fn create_connection(
             verification_token,
             endpoint_url,
             access_token,
+            refresh_token,
         } => {
             // eBay requires 32 to 80 characters of [A-Za-z0-9_-].
             let valid = (32..=80).contains(&verification_token.len())
@@ -219,8 +232,12 @@ pub async fn create_connection(
             if let Some(token) = &access_token {
                 account_id = Some(ebay_user_id(&state, token).await?);
             }
+            if let Some(token) = &refresh_token {
+                non_empty("refresh_token", token)?;
+            }
             secrets.verification_token = Some(verification_token);
             secrets.access_token = access_token;
+            secrets.refresh_token = refresh_token;
             ("ebay", None, None, Some(endpoint))
         }
         ConnectionIn::Etsy {
@@ -262,6 +279,15 @@ pub async fn create_connection(
             Err(error) => registration_error = Some(error),
         }
     }
+    // Pasted tokens say nothing of when they end: with a refresh token, the first refresh is
+    // due at once (and learns the lifetimes); without one, nothing can be refreshed.
+    let tokens = TokenState::new(times_of(
+        now,
+        None,
+        None,
+        secrets.refresh_token.is_some() && platform != "woocommerce",
+        0,
+    ));
     let row = ConnectionRow {
         id,
         tenant_id: auth.tenant_id.clone(),
@@ -276,6 +302,7 @@ pub async fn create_connection(
         last_error: registration_error,
         created_at: now,
         updated_at: now,
+        tokens,
     };
     if !state.store.insert_connection(&row, max).await? {
         return Err(ApiError::TooManyConnections { max });

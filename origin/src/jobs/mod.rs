@@ -9,11 +9,13 @@
 //!   or tokens
 //! * [`pollers`]: Etsy receipts and WooCommerce reconciliation
 //! * [`retention`]: pruning what is kept only for a while (event bodies, audit, links)
+//! * [`tokens`]: eBay and Etsy tokens refreshed before they end, or when a call was refused
 
 pub mod events;
 pub mod pollers;
 pub mod retention;
 pub mod sends;
+pub mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -119,6 +121,8 @@ impl Pipeline {
         tokio::spawn(async move { me.poll_loop().await });
         let me = self.clone();
         tokio::spawn(async move { me.retention_loop().await });
+        let me = self.clone();
+        tokio::spawn(async move { me.token_loop().await });
     }
 
     /// Takes in batch after batch; a batch's emails are sent while the next batch is taken

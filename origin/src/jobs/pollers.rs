@@ -10,14 +10,12 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use secrecy::ExposeSecret;
-
 use super::{POLLED_HEADER, Pipeline, ProcessError};
 use crate::domain::events::event_key;
 use crate::domain::orders::PlatformOrder;
 use crate::ids::{new_id, now_ms};
 use crate::platforms::client::PlatformError;
-use crate::platforms::etsy::{EtsyClient, RateBudget, next_poll_delay};
+use crate::platforms::etsy::{RateBudget, next_poll_delay};
 use crate::platforms::woocommerce::WooRestClient;
 use crate::store::EventRow;
 use crate::store::pipeline::{PollerOutcome, PollerRow};
@@ -212,30 +210,7 @@ async fn poll_etsy(
     let mut secrets = pipeline.open_secrets(&connection)?;
     let shop_id = connection.shop_id.clone().unwrap_or_default();
     let settings = &pipeline.settings;
-    // The connection's own `keystring:shared_secret` wins over the app's configured one.
-    let (keystring, shared_secret) =
-        match secrets.api_key.as_deref().and_then(|k| k.split_once(':')) {
-            Some((k, s)) => (k.to_owned(), s.to_owned()),
-            None => (
-                secrets
-                    .api_key
-                    .clone()
-                    .or_else(|| settings.etsy_api_key.clone())
-                    .unwrap_or_default(),
-                settings
-                    .etsy_shared_secret
-                    .as_ref()
-                    .map(|s| s.expose_secret().to_owned())
-                    .unwrap_or_default(),
-            ),
-        };
-    let client = EtsyClient::new(
-        pipeline.http.clone(),
-        &settings.etsy_api_base_url,
-        &keystring,
-        &shared_secret,
-    )
-    .map_err(|e| ProcessError::Retry(format!("Etsy receipts: {e}")))?;
+    let client = pipeline.etsy_client(&secrets)?;
     let mut sweep = Sweep::of(pipeline, poller, connection.created_at);
     let mut offset = u32::try_from(sweep.continuation).unwrap_or(0);
     let mut refreshed = false;
@@ -268,26 +243,10 @@ async fn poll_etsy(
                     break true;
                 }
             }
-            Err(PlatformError::Unauthorized { .. }) if !refreshed => {
-                let refresh_token = secrets.refresh_token.clone().ok_or_else(|| {
-                    ProcessError::Retry(
-                        "Etsy refused the token and there is no refresh token".into(),
-                    )
-                })?;
-                let tokens = client
-                    .refresh(&refresh_token)
-                    .await
-                    .map_err(|e| ProcessError::Retry(format!("Etsy token refresh: {e}")))?;
-                secrets.access_token = Some(tokens.access_token);
-                secrets.refresh_token = Some(tokens.refresh_token);
-                pipeline
-                    .store
-                    .update_connection_secrets(
-                        &connection.id,
-                        &secrets.seal(&pipeline.master_key),
-                        now_ms(),
-                    )
-                    .await?;
+            // An access token Etsy no longer takes (its hour is over): refreshed now, once,
+            // single-flight with the refresh job and any other caller.
+            Err(PlatformError::Unauthorized { status: 401 }) if !refreshed => {
+                secrets = pipeline.refresh_now(&connection).await?;
                 refreshed = true;
             }
             Err(PlatformError::RateLimited { retry_after_secs }) => {

@@ -116,11 +116,19 @@ impl Outbound {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<(reqwest::header::HeaderMap, Vec<u8>), PlatformError> {
+        success_body(self.execute(request).await?).await
+    }
+
+    /// Sends like [`Outbound::send`] and answers the response unread, for a caller that must
+    /// read an error body (an OAuth token endpoint's `invalid_grant`).
+    pub(crate) async fn execute(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, PlatformError> {
         let request = request.build()?;
         self.literal_allowed(request.url())
             .map_err(PlatformError::DestinationRefused)?;
-        let response = self.http.execute(request).await?;
-        success_body(response).await
+        Ok(self.http.execute(request).await?)
     }
 
     fn literal_allowed(&self, url: &Url) -> Result<(), &'static str> {

@@ -14,6 +14,7 @@ mod resources;
 pub mod retention;
 mod rows;
 mod sqlite;
+pub mod tokens;
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ pub use resources::{
 pub use retention::{QuotaStore, RetentionStore};
 pub use rows::*;
 pub use sqlite::SqliteStore;
+pub use tokens::TokenStore;
 
 /// `use crate::store::prelude::*;` brings [`Store`] and every small trait into scope, to call
 /// store methods on a concrete backend or name a narrower bound.
@@ -42,6 +44,7 @@ pub mod prelude {
         ProductStore, StoreBackend, TemplateStore, TenantStore,
     };
     pub use super::retention::{QuotaStore, RetentionStore};
+    pub use super::tokens::TokenStore;
 }
 
 /// Why a store call failed, in terms a handler can turn into an answer.
@@ -97,6 +100,7 @@ pub trait Store:
     + PipelineStore
     + RetentionStore
     + QuotaStore
+    + TokenStore
     + Send
     + Sync
     + 'static
@@ -118,6 +122,7 @@ impl<T> Store for T where
         + PipelineStore
         + RetentionStore
         + QuotaStore
+        + TokenStore
         + Send
         + Sync
         + 'static

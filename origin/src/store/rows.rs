@@ -110,6 +110,9 @@ pub struct ConnectionRow {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Token expiries, generation and refresh claim (`store::tokens`).
+    #[sqlx(flatten)]
+    pub tokens: super::tokens::TokenState,
 }
 
 #[derive(Debug, Clone, FromRow)]

@@ -29,4 +29,5 @@ mod refund_lines;
 mod retention;
 mod sends;
 mod store_contract;
+mod tokens;
 mod write_gate;
