@@ -42,13 +42,14 @@ enum Refreshed {
 }
 
 impl Pipeline {
-    /// Refreshes due tokens every tick, until the process ends.
+    /// Refreshes due tokens every few ticks (refreshes are due minutes ahead; a claim is a
+    /// write, and SQLite has one writer), until the process ends.
     pub(super) async fn token_loop(self: Arc<Self>) {
         loop {
             if let Err(error) = self.refresh_due_once().await {
                 tracing::warn!(%error, "claiming token refreshes failed");
             }
-            tokio::time::sleep(self.settings.tick).await;
+            tokio::time::sleep(self.settings.tick * 5).await;
         }
     }
 

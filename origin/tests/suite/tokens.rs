@@ -120,12 +120,14 @@ async fn another_pipeline(
 
 async fn an_ebay_token_of_seconds_is_refreshed_and_orders_are_still_fetched(backend: Backend) {
     let ebay = FakeEbay::start().await;
-    ebay.set_user_token_lifetime(3);
-    let first = ebay.issue_user_token();
     let app = ebay_app(backend, &ebay, true).await;
     let tenant = app.tenant(10).await;
-    code_product(&app, &tenant, json!({"ebay_item_id": "296512345678"}), 3).await;
-    code_product(&app, &tenant, json!({"ebay_sku": "EBOOK-RUST-PDF"}), 3).await;
+    code_product(&app, &tenant, json!({"ebay_item_id": "296512345678"}), 6).await;
+    code_product(&app, &tenant, json!({"ebay_sku": "EBOOK-RUST-PDF"}), 6).await;
+    // The pasted token lives a few seconds, and so does each one a refresh brings.
+    ebay.set_user_token_lifetime(5);
+    let first = ebay.issue_user_token();
+    ebay.set_user_token_lifetime(3);
     let created = connect_ebay(&app, &tenant, &first).await;
     // A pasted token says nothing of its end: it is refreshed at once, and learns it.
     assert!(created["access_token_expires_at"].is_null(), "{created}");
@@ -152,12 +154,27 @@ async fn an_ebay_token_of_seconds_is_refreshed_and_orders_are_still_fetched(back
         }
     })
     .await;
-    // Tokens of 3 s are refreshed half-way through their life, again and again.
-    assert!(
-        ebay.user_token_refreshes() >= 2,
-        "{}",
-        ebay.user_token_refreshes()
-    );
+    // Tokens of 3 s are refreshed half-way through their life, again and again: a later
+    // order, several lifetimes on, is fetched too.
+    let refreshes = ebay.user_token_refreshes();
+    wait_until("three more refreshes", 15, || async {
+        match ebay.user_token_refreshes() {
+            n if n >= refreshes + 3 => Ok(()),
+            n => Err(format!("{n} refreshes")),
+        }
+    })
+    .await;
+    let later = EBAY_ORDER
+        .replace("13-12345-67890", "13-12345-67891")
+        .replace("5d0c1f3e-", "7f2e3a5b-");
+    ingest(&app, &tenant, "ebay", "evt_2", &later).await;
+    wait_until("the later order delivered", 30, || async {
+        match delivered_count(&app, &tenant).await {
+            2 => Ok(()),
+            n => Err(format!("{n} delivered")),
+        }
+    })
+    .await;
     for body in ebay.refresh_bodies() {
         assert!(body.contains("grant_type=refresh_token"), "{body}");
         assert!(
@@ -416,6 +433,83 @@ async fn two_pipelines_on_one_database_refresh_each_connection_once(backend: Bac
     }
 }
 
+/// Saves a token set for the connection as a connect callback would: the seller's consent
+/// with the refresh token's end eBay answered, the refresh due at once.
+async fn consented(app: &TestApp, tenant: &Tenant, id: &str, refresh_expires_at: i64) {
+    let row = app
+        .store
+        .get_connection(&tenant.id, id)
+        .await
+        .unwrap()
+        .unwrap();
+    let now = origin::ids::now_ms();
+    let set = TokenSet {
+        secrets_sealed: &row.secrets_sealed,
+        times: TokenTimes {
+            access_expires_at: Some(now + 7_200_000),
+            refresh_expires_at: Some(refresh_expires_at),
+            refresh_due_at: Some(now),
+        },
+    };
+    let saved = app
+        .store
+        .save_tokens(&tenant.id, id, set, SaveTokens::Replace, now)
+        .await
+        .unwrap();
+    assert_eq!(saved, Some(row.tokens.token_generation + 1));
+}
+
+async fn an_ebay_refresh_token_near_its_end_warns_and_at_its_end_asks_for_a_reconnect(
+    backend: Backend,
+) {
+    let ebay = FakeEbay::start().await;
+    let app = ebay_app(backend, &ebay, false).await;
+    let tenant = app.tenant(0).await;
+    let created = connect_ebay(&app, &tenant, &ebay.issue_user_token()).await;
+    let id = created["id"].as_str().unwrap();
+    let day = 24 * 3600 * 1000;
+    consented(&app, &tenant, id, origin::ids::now_ms() + 10 * day).await;
+    let pipeline = another_pipeline(&app, |p| with_fakes(p, Some(&ebay), None)).await;
+    assert_eq!(pipeline.refresh_due_once().await.unwrap(), 1);
+    assert_eq!(
+        ebay.user_token_refreshes(),
+        1,
+        "still refreshed: it works for 10 days"
+    );
+    let refreshed = connection(&app, &tenant).await;
+    assert_eq!(refreshed["status"], "active", "{refreshed}");
+    assert!(
+        refreshed["refresh_token_expires_at"].is_string(),
+        "{refreshed}"
+    );
+    let warned = alerts(&app, &tenant).await;
+    assert_eq!(
+        warned[0]["kind"], "connection_needs_reconnect",
+        "{warned:?}"
+    );
+    assert_eq!(warned[0]["detail"]["reason"], "refresh_token_ending");
+    assert_eq!(
+        warned[0]["detail"]["refresh_token_expires_at"],
+        refreshed["refresh_token_expires_at"]
+    );
+
+    // Its end passed: not sent to eBay at all, the seller must connect again.
+    consented(&app, &tenant, id, origin::ids::now_ms() - 1).await;
+    assert_eq!(pipeline.refresh_due_once().await.unwrap(), 1);
+    assert_eq!(ebay.user_token_refreshes(), 1);
+    assert_eq!(connection(&app, &tenant).await["status"], "needs_reconnect");
+    let alerts = alerts(&app, &tenant).await;
+    assert_eq!(
+        alerts.len(),
+        1,
+        "one alert per connection, refreshed: {alerts:?}"
+    );
+    assert_eq!(alerts[0]["detail"]["reason"], "refresh_token_expired");
+    // A new consent makes it whole again.
+    consented(&app, &tenant, id, origin::ids::now_ms() + 500 * day).await;
+    assert_eq!(connection(&app, &tenant).await["status"], "active");
+}
+
 on_both_backends!(
     an_ebay_token_of_seconds_is_refreshed_and_orders_are_still_fetched,
     an_ebay_call_refused_with_401_refreshes_at_once,
@@ -424,4 +518,5 @@ on_both_backends!(
     two_concurrent_etsy_refreshes_rotate_once_and_the_connection_keeps_working,
     a_stale_token_set_never_overwrites_a_newer_one,
     two_pipelines_on_one_database_refresh_each_connection_once,
+    an_ebay_refresh_token_near_its_end_warns_and_at_its_end_asks_for_a_reconnect,
 );
