@@ -48,7 +48,8 @@ pub struct TokenSet<'a> {
 #[derive(Debug, Clone, Copy)]
 pub enum SaveTokens<'a> {
     /// Whatever the connection holds (a seller's new consent): the connection becomes active
-    /// again, and any refresh in flight loses its compare-and-swap.
+    /// again (its reconnect alert cleared), and any refresh in flight loses its
+    /// compare-and-swap.
     Replace,
     /// A refresh: only while the connection is still at `generation` and active, and the
     /// refresh claim `claim` still holds it (then released).

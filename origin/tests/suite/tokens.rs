@@ -505,9 +505,11 @@ async fn an_ebay_refresh_token_near_its_end_warns_and_at_its_end_asks_for_a_reco
         "one alert per connection, refreshed: {alerts:?}"
     );
     assert_eq!(alerts[0]["detail"]["reason"], "refresh_token_expired");
-    // A new consent makes it whole again.
+    // A new consent makes it whole again, and the alert goes.
     consented(&app, &tenant, id, origin::ids::now_ms() + 500 * day).await;
     assert_eq!(connection(&app, &tenant).await["status"], "active");
+    let alerts = app.get("/api/v1/alerts", &tenant.key).await.1;
+    assert_eq!(alerts["data"], json!([]), "{alerts}");
 }
 
 on_both_backends!(

@@ -51,7 +51,19 @@ impl TokenStore for Backend {
         if let Some(generation) = generation {
             query = query.bind(generation);
         }
-        Ok(query.fetch_optional(&self.pool).await?.map(|(g,)| g))
+        let mut tx = self.begin_write().await?;
+        let saved = query.fetch_optional(&mut *tx).await?.map(|(g,)| g);
+        // A new consent mends the connection: its reconnect alert goes.
+        if saved.is_some() && matches!(how, SaveTokens::Replace) {
+            sqlx::query("DELETE FROM alerts WHERE tenant_id = $1 AND kind = $2 AND subject = $3")
+                .bind(tenant_id)
+                .bind(NEEDS_RECONNECT_ALERT)
+                .bind(connection_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(saved)
     }
 
     async fn claim_due_refreshes(
