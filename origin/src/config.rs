@@ -15,6 +15,7 @@ use crate::crypto::MasterKey;
 mod admin;
 pub mod sending;
 mod storage;
+pub mod tokens;
 mod work_bounds;
 
 pub use admin::AdminCommand;
@@ -261,6 +262,8 @@ pub struct PipelineArgs {
     pub bounds: WorkBoundsArgs,
     #[command(flatten)]
     pub sending: sending::SendArgs,
+    #[command(flatten)]
+    pub tokens: tokens::TokenArgs,
 }
 
 fn secs_to_ms(secs: u64) -> i64 {
@@ -335,6 +338,8 @@ pub struct PipelineSettings {
     pub bounds: WorkBounds,
     /// SMTP timeout and the retries of delivery emails.
     pub sending: sending::SendSettings,
+    /// The token refresh job.
+    pub tokens: tokens::TokenSettings,
 }
 
 impl Settings {
@@ -425,6 +430,7 @@ impl PipelineSettings {
             retention: RetentionSettings::resolve(&args.retention),
             bounds: WorkBounds::resolve(&args.bounds),
             sending: sending::SendSettings::resolve(&args.sending),
+            tokens: tokens::TokenSettings::resolve(&args.tokens),
         }
     }
 

@@ -15,3 +15,4 @@ pub mod resumption;
 pub mod review;
 pub mod scopes;
 pub mod templates;
+pub mod tokens;

@@ -1,4 +1,5 @@
-//! `GET /api/v1/alerts`: the alerts (low stock, low tokens) the pipeline records, readable
+//! `GET /api/v1/alerts`: the alerts (low stock, low tokens, connections to connect again) the
+//! pipeline records, readable
 //! with the `alerts:read` scope.
 
 use axum::extract::State;
@@ -22,7 +23,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AlertOut {
     /// `low_stock` (subject: a product id), `low_tokens` (subject: the tenant id),
-    /// `order_needs_review` or `order_needs_address` (subject: the order id).
+    /// `order_needs_review` or `order_needs_address` (subject: the order id), or
+    /// `connection_needs_reconnect` (subject: a connection id; `detail.reason` says why:
+    /// `refresh_token_refused`, `refresh_token_expired`, `refresh_token_ending`,
+    /// `no_refresh_token`, `authorization_revoked`).
     pub kind: String,
     pub subject: String,
     #[schema(value_type = Object)]
@@ -31,7 +35,7 @@ pub struct AlertOut {
 }
 
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "tenant", security(("api_key" = ["alerts:read"])),
-    responses((status = 200, description = "Low stock and low tokens, newest first", body = [AlertOut]),
+    responses((status = 200, description = "Low stock, low tokens and connections to connect again, newest first", body = [AlertOut]),
         (status = 401, body = super::docs::ErrorEnvelope), (status = 403, body = super::docs::ErrorEnvelope)))]
 pub async fn list_alerts(auth: Auth, State(state): State<AppState>) -> ApiResult<Vec<AlertOut>> {
     auth.require(Scope::AlertsRead)?;

@@ -15,8 +15,10 @@ use super::state::AppState;
 use crate::domain::connections::{ACTIVE, ConnectionSecrets};
 use crate::domain::fulfilment::ConnectionSettings;
 use crate::domain::scopes::Scope;
+use crate::domain::tokens::times_of;
 use crate::ids::{new_id, now_ms, rfc3339};
 use crate::store::ConnectionRow;
+use crate::store::tokens::TokenState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -57,6 +59,9 @@ pub enum ConnectionIn {
         access_token: Option<String>,
         /// The connection's settings; each left out takes its default.
         settings: Option<SettingsIn>,
+        /// The seller's refresh token: the origin then refreshes the user token before it
+        /// ends (its expiry unknown, the first refresh is made at once).
+        refresh_token: Option<String>,
     },
     Etsy {
         shop_id: String,
@@ -82,7 +87,8 @@ impl ConnectionIn {
 pub struct ConnectionOut {
     pub id: String,
     pub platform: String,
-    /// `active` or `inactive`.
+    /// `active`, `inactive` (deactivated) or `needs_reconnect` (its tokens no longer work:
+    /// refused refresh, revoked access; connect the store again).
     pub status: String,
     pub store_url: Option<String>,
     pub shop_id: Option<String>,
@@ -97,6 +103,10 @@ pub struct ConnectionOut {
     pub settings: SettingsOut,
     pub last_event_at: Option<String>,
     pub last_error: Option<String>,
+    /// eBay and Etsy: when the access token ends, if known (it is refreshed before then).
+    pub access_token_expires_at: Option<String>,
+    /// eBay and Etsy: when the refresh token ends, if known.
+    pub refresh_token_expires_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     /// Only in the answer to a create that generated the WooCommerce webhook secret, and to a
@@ -128,6 +138,8 @@ pub fn out(state: &AppState, row: ConnectionRow) -> Result<ConnectionOut, ApiErr
         endpoint_url: row.endpoint_url,
         last_event_at: row.last_event_at.map(rfc3339),
         last_error: row.last_error,
+        access_token_expires_at: row.tokens.access_expires_at.map(rfc3339),
+        refresh_token_expires_at: row.tokens.refresh_expires_at.map(rfc3339),
         created_at: rfc3339(row.created_at),
         updated_at: rfc3339(row.updated_at),
         generated_webhook_secret: None,
@@ -224,6 +236,7 @@ pub async fn create_connection(
             verification_token,
             endpoint_url,
             access_token,
+            refresh_token,
             ..
         } => {
             // eBay requires 32 to 80 characters of [A-Za-z0-9_-].
@@ -248,8 +261,12 @@ pub async fn create_connection(
             if let Some(token) = &access_token {
                 account_id = Some(ebay_user_id(&state, token).await?);
             }
+            if let Some(token) = &refresh_token {
+                non_empty("refresh_token", token)?;
+            }
             secrets.verification_token = Some(verification_token);
             secrets.access_token = access_token;
+            secrets.refresh_token = refresh_token;
             ("ebay", None, None, Some(endpoint))
         }
         ConnectionIn::Etsy {
@@ -292,6 +309,15 @@ pub async fn create_connection(
             Err(error) => registration_error = Some(error),
         }
     }
+    // Pasted tokens say nothing of when they end: with a refresh token, the first refresh is
+    // due at once (and learns the lifetimes); without one, nothing can be refreshed.
+    let tokens = TokenState::new(times_of(
+        now,
+        None,
+        None,
+        secrets.refresh_token.is_some() && platform != "woocommerce",
+        0,
+    ));
     let row = ConnectionRow {
         id,
         tenant_id: auth.tenant_id.clone(),
@@ -307,6 +333,7 @@ pub async fn create_connection(
         created_at: now,
         updated_at: now,
         settings: settings.to_stored(),
+        tokens,
     };
     if !state.store.insert_connection(&row, max).await? {
         return Err(ApiError::TooManyConnections { max });

@@ -12,7 +12,9 @@ use crate::domain::connections::foreign_ebay_seller;
 use crate::domain::events::order_scope;
 use crate::domain::intake::{intake, retry_at};
 use crate::domain::orders::{OrderState, PlatformOrder};
+use crate::domain::tokens::ReconnectReason;
 use crate::ids::{new_id, now_ms};
+use crate::platforms::client::PlatformError;
 use crate::platforms::ebay::{EbayClient, NotificationKind, parse_notification};
 use crate::platforms::woocommerce::{WooRestClient, apply_refunds, parse_order_webhook};
 use crate::store::pipeline::{
@@ -210,11 +212,17 @@ impl Pipeline {
                 })?;
                 let client = EbayClient::new(self.http.clone(), &self.settings.ebay_api_base_url)
                     .map_err(|e| ProcessError::Retry(format!("getOrder: {e}")))?;
+                let order = match client.get_order(&token, &order_id).await {
+                    // "Invalid access token": refreshed now (single-flight), asked once more.
+                    Err(PlatformError::Unauthorized { status: 401 }) => {
+                        let fresh = self.refresh_now(&connection).await?;
+                        let token = fresh.access_token.unwrap_or_default();
+                        client.get_order(&token, &order_id).await
+                    }
+                    other => other,
+                };
                 // Every getOrder failure is retried: a fresh order may not be readable yet.
-                let order = client
-                    .get_order(&token, &order_id)
-                    .await
-                    .map_err(|e| ProcessError::Retry(format!("getOrder: {e}")))?;
+                let order = order.map_err(|e| ProcessError::Retry(format!("getOrder: {e}")))?;
                 return Ok(Some(order));
             }
             // About a buyer, not a seller: eBay sends it to every app, and the erasure it asks
@@ -239,13 +247,16 @@ impl Pipeline {
                 return Ok(None);
             }
             // eBay signs the body only and sends it to every app: only the connection of the
-            // seller it names is deactivated.
+            // seller it names needs to be connected again (its tokens are dead), with an alert.
             NotificationKind::AuthorizationRevocation { user_id, .. } => {
-                let deactivated = self
+                let reason = ReconnectReason::AuthorizationRevoked;
+                let mut detail = reason.alert_detail("", "ebay", None);
+                detail["account_id"] = user_id.clone().into();
+                let marked = self
                     .store
-                    .deactivate_account(tenant_id, "ebay", &user_id, now)
+                    .account_needs_reconnect(tenant_id, "ebay", &user_id, &detail, now)
                     .await?;
-                if deactivated == 0 {
+                if marked == 0 {
                     let reason = "the revocation names an eBay user none of this tenant's active eBay connections speaks for";
                     self.store.ignore_event(event_id, reason).await?;
                     return Ok(None);

@@ -10,12 +10,14 @@
 //! * [`pollers`]: Etsy receipts and WooCommerce reconciliation
 //! * [`fulfilments`]: telling the marketplace a delivered order is done
 //! * [`retention`]: pruning what is kept only for a while (event bodies, audit, links)
+//! * [`tokens`]: eBay and Etsy tokens refreshed before they end, or when a call was refused
 
 pub mod events;
 pub mod fulfilments;
 pub mod pollers;
 pub mod retention;
 pub mod sends;
+pub mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -125,6 +127,8 @@ impl Pipeline {
         tokio::spawn(async move { me.retention_loop().await });
         let me = self.clone();
         tokio::spawn(async move { me.fulfil_loop().await });
+        let me = self.clone();
+        tokio::spawn(async move { me.token_loop().await });
     }
 
     async fn fulfil_loop(self: Arc<Self>) {

@@ -245,26 +245,10 @@ async fn poll_etsy(
                     break true;
                 }
             }
-            Err(PlatformError::Unauthorized { .. }) if !refreshed => {
-                let refresh_token = secrets.refresh_token.clone().ok_or_else(|| {
-                    ProcessError::Retry(
-                        "Etsy refused the token and there is no refresh token".into(),
-                    )
-                })?;
-                let tokens = client
-                    .refresh(&refresh_token)
-                    .await
-                    .map_err(|e| ProcessError::Retry(format!("Etsy token refresh: {e}")))?;
-                secrets.access_token = Some(tokens.access_token);
-                secrets.refresh_token = Some(tokens.refresh_token);
-                pipeline
-                    .store
-                    .update_connection_secrets(
-                        &connection.id,
-                        &secrets.seal(&pipeline.master_key),
-                        now_ms(),
-                    )
-                    .await?;
+            // An access token Etsy no longer takes (its hour is over): refreshed now, once,
+            // single-flight with the refresh job and any other caller.
+            Err(PlatformError::Unauthorized { status: 401 }) if !refreshed => {
+                secrets = pipeline.refresh_now(&connection).await?;
                 refreshed = true;
             }
             Err(PlatformError::RateLimited { retry_after_secs }) => {

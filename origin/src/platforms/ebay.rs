@@ -5,6 +5,7 @@ use serde_json::Value;
 use shared::internal::Platform;
 
 use super::client::PlatformError;
+use super::oauth::{TokenAnswer, TokenError, token_request};
 use super::outbound::{BaseUrl, Outbound};
 use super::refusal::{Refusal, answer_or_refusal};
 use super::{ParseError, field, non_empty, parse_json, quantity};
@@ -276,6 +277,26 @@ impl EbayClient {
             .and_then(|location| location.trim_end_matches('/').rsplit('/').next())
             .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()))
             .map(str::to_owned))
+    }
+
+    /// `POST /identity/v1/oauth2/token` with `grant_type=refresh_token`: a new user access
+    /// token for `refresh_token`, with the app's Basic auth and no `scope` (all the consented
+    /// scopes). eBay answers no new refresh token: the one the seller consented with stays.
+    pub async fn refresh_user_token(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        refresh_token: &str,
+    ) -> Result<TokenAnswer, TokenError> {
+        let request = self
+            .http
+            .post(self.base_url.join(&["identity", "v1", "oauth2", "token"]))
+            .basic_auth(client_id, Some(client_secret))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ]);
+        token_request(&self.http, request).await
     }
 
     /// `GET /commerce/identity/v1/user/`: whose token this is (the client's base must be the

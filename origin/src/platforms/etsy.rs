@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::Value;
 use shared::internal::Platform;
 
 use super::client::PlatformError;
+use super::oauth::{TokenAnswer, TokenError, token_request};
 use super::outbound::{BaseUrl, Outbound};
 use super::refusal::{Refusal, answer_or_refusal};
 use super::{ParseError, field, id_string, non_empty, parse_json, quantity};
@@ -118,15 +118,6 @@ pub struct EtsyClient {
     keystring: String,
 }
 
-/// Tokens from the refresh grant. The access token lives an hour.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct EtsyTokens {
-    pub access_token: String,
-    pub refresh_token: String,
-    #[serde(rename = "expires_in")]
-    pub expires_in_secs: u64,
-}
-
 /// What Etsy's headers say is left of the app's daily budget.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RateBudget {
@@ -154,8 +145,9 @@ impl EtsyClient {
         })
     }
 
-    /// Exchanges a refresh token for fresh tokens.
-    pub async fn refresh(&self, refresh_token: &str) -> Result<EtsyTokens, PlatformError> {
+    /// Exchanges a refresh token for fresh tokens. Etsy rotates: the answer carries a new
+    /// refresh token and the one sent is dead from now on.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenAnswer, TokenError> {
         let request = self
             .http
             .post(self.base_url.join(&["v3", "public", "oauth", "token"]))
@@ -164,9 +156,7 @@ impl EtsyClient {
                 ("client_id", self.keystring.as_str()),
                 ("refresh_token", refresh_token),
             ]);
-        let (_, body) = self.http.send(request).await?;
-        serde_json::from_slice(&body)
-            .map_err(|_| PlatformError::Unreadable(field("access_token", "an OAuth token answer")))
+        token_request(&self.http, request).await
     }
 
     /// `POST /v3/application/shops/{shop_id}/receipts/{receipt_id}/tracking` without tracking

@@ -10,6 +10,7 @@
 pub mod client;
 pub mod ebay;
 pub mod etsy;
+pub mod oauth;
 pub mod outbound;
 pub mod refusal;
 pub mod woocommerce;

@@ -119,8 +119,9 @@ impl Outbound {
         success_body(self.execute(request).await?).await
     }
 
-    /// Sends a request as [`Outbound::send`] does, answering the response unread (for a
-    /// caller that reads a refusal's body, `platforms::refusal`).
+    /// Sends a request as [`Outbound::send`] does, answering the response unread, for a
+    /// caller that reads an error body: a refusal's (`platforms::refusal`) or an OAuth token
+    /// endpoint's `invalid_grant`.
     pub(crate) async fn execute(
         &self,
         request: reqwest::RequestBuilder,

@@ -15,6 +15,7 @@ mod resources;
 pub mod retention;
 mod rows;
 mod sqlite;
+pub mod tokens;
 
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ pub use resources::{
 pub use retention::{QuotaStore, RetentionStore};
 pub use rows::*;
 pub use sqlite::SqliteStore;
+pub use tokens::TokenStore;
 
 /// `use crate::store::prelude::*;` brings [`Store`] and every small trait into scope, to call
 /// store methods on a concrete backend or name a narrower bound.
@@ -45,6 +47,7 @@ pub mod prelude {
         ProductStore, StoreBackend, TemplateStore, TenantStore,
     };
     pub use super::retention::{QuotaStore, RetentionStore};
+    pub use super::tokens::TokenStore;
 }
 
 /// Why a store call failed, in terms a handler can turn into an answer.
@@ -101,6 +104,7 @@ pub trait Store:
     + RetentionStore
     + QuotaStore
     + FulfilmentStore
+    + TokenStore
     + Send
     + Sync
     + 'static
@@ -123,6 +127,7 @@ impl<T> Store for T where
         + RetentionStore
         + QuotaStore
         + FulfilmentStore
+        + TokenStore
         + Send
         + Sync
         + 'static

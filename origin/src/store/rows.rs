@@ -112,6 +112,9 @@ pub struct ConnectionRow {
     pub updated_at: i64,
     /// The connection's settings as JSON (`domain::fulfilment::ConnectionSettings`).
     pub settings: String,
+    /// Token expiries, generation and refresh claim (`store::tokens`).
+    #[sqlx(flatten)]
+    pub tokens: super::tokens::TokenState,
 }
 
 #[derive(Debug, Clone, FromRow)]

@@ -343,15 +343,33 @@ async fn revocation_for_another_ebay_user_changes_nothing(backend: Backend) {
     );
     let (_, body) = app.get("/api/v1/connections", &tenant.key).await;
     assert_eq!(body["data"][0]["status"], "active", "{body}");
+    let (_, alerts) = app.get("/api/v1/alerts", &tenant.key).await;
+    assert_eq!(alerts["data"], json!([]), "{alerts}");
+    assert!(edge_config(&app, &tenant).await.ebay.unwrap().active);
 }
 
-async fn a_revocation_of_the_connected_seller_deactivates_the_connection(backend: Backend) {
+async fn a_revocation_of_the_connected_seller_asks_for_a_reconnect(backend: Backend) {
     let (_ebay, app, tenant, connection) = ebay_connected(backend, SELLER_TOKEN).await;
     assert_eq!(connection["account_id"], SELLER_USER_ID);
     ingest_from(&app, &tenant, "ebay", None, "evt_rev", EBAY_REVOCATION).await;
     wait_for_event(&app, &tenant, "evt_rev", "processed").await;
     let (_, body) = app.get("/api/v1/connections", &tenant.key).await;
-    assert_eq!(body["data"][0]["status"], "inactive", "{body}");
+    assert_eq!(body["data"][0]["status"], "needs_reconnect", "{body}");
+    // Never silently: an alert names the connection and why, and the edge refuses its
+    // deliveries as it does a deactivated connection's.
+    let (_, alerts) = app.get("/api/v1/alerts", &tenant.key).await;
+    let alert = &alerts["data"][0];
+    assert_eq!(alert["kind"], "connection_needs_reconnect", "{alerts}");
+    assert_eq!(alert["subject"], connection["id"], "{alerts}");
+    assert_eq!(
+        alert["detail"]["reason"], "authorization_revoked",
+        "{alerts}"
+    );
+    assert_eq!(
+        alert["detail"]["connection_id"], connection["id"],
+        "{alerts}"
+    );
+    assert!(!edge_config(&app, &tenant).await.ebay.unwrap().active);
 }
 
 async fn an_order_notification_for_another_ebay_seller_is_ignored(backend: Backend) {
@@ -421,7 +439,7 @@ on_both_backends!(
     a_rotated_secret_verifies_both_during_the_overlap_only,
     a_deleted_connection_stops_verifying,
     revocation_for_another_ebay_user_changes_nothing,
-    a_revocation_of_the_connected_seller_deactivates_the_connection,
+    a_revocation_of_the_connected_seller_asks_for_a_reconnect,
     an_order_notification_for_another_ebay_seller_is_ignored,
     an_ebay_token_ebay_does_not_know_connects_nothing,
     a_tenant_has_at_most_the_configured_number_of_connections,

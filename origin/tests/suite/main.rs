@@ -31,4 +31,5 @@ mod refund_lines;
 mod retention;
 mod sends;
 mod store_contract;
+mod tokens;
 mod write_gate;

@@ -204,11 +204,11 @@ async fn ebay_order_confirmation_fetches_the_order_and_delivers_it(backend: Back
         }
     })
     .await;
-    // The seller revoked our access: the connection goes inactive.
+    // The seller revoked our access: the connection needs to be connected again.
     ingest(&app, &tenant, "ebay", "evt_rev", EBAY_REVOCATION).await;
-    wait_until("the connection inactive", 10, || async {
+    wait_until("the connection needs reconnecting", 10, || async {
         let (_, body) = app.get("/api/v1/connections", &tenant.key).await;
-        if body["data"][0]["status"] == "inactive" {
+        if body["data"][0]["status"] == "needs_reconnect" {
             Ok(())
         } else {
             Err(body.to_string())

@@ -5,6 +5,7 @@ use e2e::harness::fake_woocommerce::{self, FakeWooCommerce};
 use origin::domain::orders::OrderState;
 use origin::platforms::client::PlatformError;
 use origin::platforms::etsy::EtsyClient;
+use origin::platforms::oauth::TokenError;
 use origin::platforms::woocommerce::WooRestClient;
 use serde_json::{Value, json};
 
@@ -209,18 +210,22 @@ async fn etsy_429_carries_retry_after_and_expired_tokens_refresh() {
         "{error}"
     );
     let tokens = client.refresh(fake_etsy::REFRESH_TOKEN).await.unwrap();
-    assert_eq!(tokens.expires_in_secs, 3600);
+    assert_eq!(tokens.expires_in, Some(3600));
+    // Etsy rotates: a new refresh token, and the one used is dead.
+    let rotated = tokens.refresh_token.clone().unwrap();
+    assert_ne!(rotated, fake_etsy::REFRESH_TOKEN);
+    assert!(!etsy.refresh_token_works(fake_etsy::REFRESH_TOKEN));
     let (page, _) = client
         .paid_receipts_since("1", &tokens.access_token, 0, 0)
         .await
         .unwrap();
     assert_eq!(page.receipts.len(), 1);
 
-    let bad = client.refresh("87654321.stolen").await.unwrap_err();
-    assert!(
-        matches!(bad, PlatformError::Rejected { status: 400, .. }),
-        "{bad}"
-    );
+    let bad = client.refresh(fake_etsy::REFRESH_TOKEN).await.unwrap_err();
+    assert!(matches!(bad, TokenError::InvalidGrant), "{bad}");
+    etsy.revoke_tokens();
+    let revoked = client.refresh(&rotated).await.unwrap_err();
+    assert!(matches!(revoked, TokenError::InvalidGrant), "{revoked}");
 }
 
 #[tokio::test]

@@ -33,6 +33,8 @@ struct FakeState {
     /// What getOrder answers instead of the fixture (its `orderId` still the asked one).
     order: Mutex<Option<serde_json::Value>>,
     fulfillments: Arc<super::fake_ebay_fulfillment::Fulfillments>,
+    /// Sellers' user tokens and their refresh grant (`fake_ebay_tokens`).
+    user_tokens: super::fake_ebay_tokens::UserTokens,
 }
 
 /// The seller's user token the Fulfillment API accepts.
@@ -110,6 +112,42 @@ impl FakeEbay {
     pub fn fulfillments(&self) -> &super::fake_ebay_fulfillment::Fulfillments {
         &self.state.fulfillments
     }
+
+    /// A new user token of the seller (with [`super::fake_ebay_tokens::SELLER_REFRESH_TOKEN`]
+    /// as its refresh token), living the configured lifetime.
+    pub fn issue_user_token(&self) -> String {
+        self.state.user_tokens.issue()
+    }
+
+    /// User tokens issued from now on live `secs` seconds (eBay: 7200).
+    pub fn set_user_token_lifetime(&self, secs: u64) {
+        self.state.user_tokens.set_lifetime(secs);
+    }
+
+    /// While set, every refresh grant answers `invalid_grant`.
+    pub fn set_refresh_refused(&self, refused: bool) {
+        self.state.user_tokens.set_refused(refused);
+    }
+
+    /// Every issued user token ends now.
+    pub fn expire_user_tokens(&self) {
+        self.state.user_tokens.expire_all();
+    }
+
+    /// Refresh grants answered with a new token.
+    pub fn user_token_refreshes(&self) -> usize {
+        self.state.user_tokens.refreshes()
+    }
+
+    /// The form bodies of every refresh grant, in order.
+    pub fn refresh_bodies(&self) -> Vec<String> {
+        self.state.user_tokens.bodies()
+    }
+
+    /// Whether eBay takes `token` as a user token now.
+    pub fn user_token_works(&self, token: &str) -> bool {
+        self.state.user_tokens.user_of(token).is_some()
+    }
 }
 
 impl Drop for FakeEbay {
@@ -129,8 +167,8 @@ async fn get_order(
     if state.failing.load(Ordering::SeqCst) {
         return internal_error();
     }
-    let expected = format!("Bearer {SELLER_TOKEN}");
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+    let user = bearer(&headers).and_then(|token| state.user_tokens.user_of(token));
+    if user.as_deref() != Some(SELLER_USER_ID) {
         let body = json!({ "errors": [{ "errorId": 1001, "domain": "OAuth", "category": "REQUEST",
             "message": "Invalid access token" }]});
         return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
@@ -148,13 +186,10 @@ async fn get_user(State(state): State<Arc<FakeState>>, headers: HeaderMap) -> Re
     if state.failing.load(Ordering::SeqCst) {
         return internal_error();
     }
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let (user_id, username) = match token {
-        Some(SELLER_TOKEN) => (SELLER_USER_ID, "pixelforge_digital"),
-        Some(OTHER_SELLER_TOKEN) => (OTHER_SELLER_USER_ID, "other_digital_shop"),
+    let user = bearer(&headers).and_then(|token| state.user_tokens.user_of(token));
+    let (user_id, username) = match user.as_deref() {
+        Some(SELLER_USER_ID) => (SELLER_USER_ID, "pixelforge_digital"),
+        Some(OTHER_SELLER_USER_ID) => (OTHER_SELLER_USER_ID, "other_digital_shop"),
         _ => {
             let body = json!({ "errors": [{ "errorId": 1001, "domain": "OAuth", "category": "REQUEST",
                 "message": "Invalid access token" }]});
@@ -169,6 +204,13 @@ async fn get_user(State(state): State<Arc<FakeState>>, headers: HeaderMap) -> Re
         "status": "CONFIRMED"
     }))
     .into_response()
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
 }
 
 fn internal_error() -> Response {
@@ -190,6 +232,9 @@ async fn token(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: St
     );
     let authorised =
         headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str());
+    if authorised && body.contains("grant_type=refresh_token") {
+        return state.user_tokens.refresh(&body);
+    }
     if !authorised || !body.contains("grant_type=client_credentials") {
         let body = json!({ "error": "invalid_client", "error_description": "client authentication failed" });
         return (StatusCode::UNAUTHORIZED, Json(body)).into_response();

@@ -1,7 +1,7 @@
 //! A local stand-in for Etsy's Open API v3: `getShopReceipts` with its rate-limit headers and
-//! 429s, and the OAuth refresh grant (see `fixtures/etsy/`).
+//! 429s, and the OAuth refresh grant, rotating (see `fixtures/etsy/` and `fake_etsy_tokens`).
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -23,12 +23,11 @@ pub const DAILY_LIMIT: i64 = 10_000;
 struct EtsyState {
     /// shop id → receipts as Etsy would return them.
     receipts: Mutex<BTreeMap<String, Vec<Value>>>,
-    access_tokens: Arc<Mutex<HashSet<String>>>,
+    tokens: Arc<super::fake_etsy_tokens::EtsyTokens>,
     /// `retry-after` seconds of the next answers that will be 429s.
     throttled: Mutex<VecDeque<u64>>,
     remaining_today: AtomicI64,
     receipt_requests: AtomicUsize,
-    refreshes: AtomicUsize,
     /// Query strings of every receipts request, in order.
     queries: Mutex<Vec<String>>,
     shipments: Arc<super::fake_etsy_shipment::Shipments>,
@@ -43,18 +42,17 @@ pub struct FakeEtsy {
 
 impl FakeEtsy {
     pub async fn start() -> Self {
-        let tokens: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let tokens: Arc<super::fake_etsy_tokens::EtsyTokens> = Arc::default();
         let honoured = tokens.clone();
         let state = Arc::new(EtsyState {
             receipts: Mutex::default(),
-            access_tokens: tokens,
+            tokens: tokens.clone(),
             throttled: Mutex::default(),
             remaining_today: AtomicI64::new(DAILY_LIMIT),
             receipt_requests: AtomicUsize::new(0),
-            refreshes: AtomicUsize::new(0),
             queries: Mutex::default(),
             shipments: Arc::new(super::fake_etsy_shipment::Shipments::new(Arc::new(
-                move |token| honoured.lock().unwrap().contains(token),
+                move |token| honoured.access_token_works(token),
             ))),
         });
         let app = Router::new()
@@ -88,21 +86,38 @@ impl FakeEtsy {
 
     /// A valid access token, as the connect flow would have obtained.
     pub fn issue_access_token(&self) -> String {
-        let token = format!(
-            "{USER_ID}.access{}",
-            self.state.refreshes.load(Ordering::SeqCst)
-        );
-        self.state
-            .access_tokens
-            .lock()
-            .unwrap()
-            .insert(token.clone());
-        token
+        self.state.tokens.issue_access_token()
     }
 
     /// Every access token stops working (as after its hour), forcing a refresh.
     pub fn expire_access_tokens(&self) {
-        self.state.access_tokens.lock().unwrap().clear();
+        self.state.tokens.expire_access_tokens();
+    }
+
+    /// Access tokens issued from now on live `secs` (Etsy: 3600).
+    pub fn set_access_token_lifetime(&self, secs: u64) {
+        self.state.tokens.set_access_lifetime(secs);
+    }
+
+    /// Each refresh answers only after `delay` (two refreshes then overlap).
+    pub fn set_refresh_delay(&self, delay: std::time::Duration) {
+        self.state.tokens.set_refresh_delay(delay);
+    }
+
+    /// The seller changed their password: every token is dead, and a refresh answers
+    /// `invalid_grant` / `refresh_token is revoked`.
+    pub fn revoke_tokens(&self) {
+        self.state.tokens.revoke_all();
+    }
+
+    /// Whether Etsy would still take `refresh_token` (a rotated-away one it would not).
+    pub fn refresh_token_works(&self, refresh_token: &str) -> bool {
+        self.state.tokens.refresh_token_works(refresh_token)
+    }
+
+    /// Whether Etsy takes `access_token` now.
+    pub fn access_token_works(&self, access_token: &str) -> bool {
+        self.state.tokens.access_token_works(access_token)
     }
 
     /// The next receipts request answers 429 with `retry-after: seconds`.
@@ -129,8 +144,9 @@ impl FakeEtsy {
         &self.state.shipments
     }
 
+    /// Refreshes Etsy granted (refused ones do not count).
     pub fn refreshes(&self) -> usize {
-        self.state.refreshes.load(Ordering::SeqCst)
+        self.state.tokens.refreshes()
     }
 
     pub fn receipt_queries(&self) -> Vec<String> {
@@ -195,8 +211,8 @@ async fn receipts(
     let token = header("authorization")
         .strip_prefix("Bearer ")
         .unwrap_or_default();
-    if !state.access_tokens.lock().unwrap().contains(token) {
-        return etsy_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    if !state.tokens.access_token_works(token) {
+        return super::fake_etsy_tokens::refused_access_token();
     }
     if let Some(retry_after) = state.throttled.lock().unwrap().pop_front() {
         // Older docs: no x-limit-* headers on a 429.
@@ -262,32 +278,9 @@ async fn receipts(
         .into_response()
 }
 
-#[derive(Deserialize)]
-struct RefreshForm {
-    grant_type: String,
-    client_id: String,
-    refresh_token: String,
-}
-
-async fn refresh(State(state): State<Arc<EtsyState>>, Form(form): Form<RefreshForm>) -> Response {
-    if form.grant_type != "refresh_token"
-        || form.client_id != KEYSTRING
-        || form.refresh_token != REFRESH_TOKEN
-    {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": "invalid_grant", "error_description": "Invalid refresh token" })),
-        )
-            .into_response();
-    }
-    let n = state.refreshes.fetch_add(1, Ordering::SeqCst) + 1;
-    let token = format!("{USER_ID}.refreshed{n}");
-    state.access_tokens.lock().unwrap().insert(token.clone());
-    Json(json!({
-        "access_token": token,
-        "token_type": "Bearer",
-        "expires_in": 3600,
-        "refresh_token": REFRESH_TOKEN
-    }))
-    .into_response()
+async fn refresh(
+    State(state): State<Arc<EtsyState>>,
+    form: Form<super::fake_etsy_tokens::RefreshForm>,
+) -> Response {
+    super::fake_etsy_tokens::refresh(&state.tokens, form).await
 }

@@ -3,8 +3,10 @@
 pub mod api;
 pub mod fake_ebay;
 pub mod fake_ebay_fulfillment;
+pub mod fake_ebay_tokens;
 pub mod fake_etsy;
 pub mod fake_etsy_shipment;
+pub mod fake_etsy_tokens;
 pub mod fake_smtp;
 pub mod fake_woocommerce;
 pub mod fake_woocommerce_orders;

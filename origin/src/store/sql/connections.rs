@@ -14,8 +14,9 @@ impl ConnectionStore for Backend {
         let inserted = sqlx::query(
             "INSERT INTO connections (id, tenant_id, platform, status, store_url, shop_id, \
              endpoint_url, secrets_sealed, last_event_at, last_error, created_at, updated_at, \
-             account_id, settings) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-             $13, $15 WHERE (SELECT COUNT(*) FROM connections WHERE tenant_id = $2) < $14",
+             account_id, settings, access_expires_at, refresh_expires_at, refresh_due_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, $16, $17, $18 \
+             WHERE (SELECT COUNT(*) FROM connections WHERE tenant_id = $2) < $14",
         )
         .bind(&c.id)
         .bind(&c.tenant_id)
@@ -32,6 +33,9 @@ impl ConnectionStore for Backend {
         .bind(c.account_id.as_deref())
         .bind(max)
         .bind(&c.settings)
+        .bind(c.tokens.access_expires_at)
+        .bind(c.tokens.refresh_expires_at)
+        .bind(c.tokens.refresh_due_at)
         .execute(&self.pool)
         .await?
         .rows_affected();

@@ -30,6 +30,7 @@ mod review;
 mod sends;
 mod templates;
 mod tenants;
+mod tokens;
 mod units;
 
 use async_trait::async_trait;
