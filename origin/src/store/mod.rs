@@ -7,6 +7,7 @@
 //! forget tenant scoping. Timestamps are Unix milliseconds, booleans 0/1, ids text. The store
 //! holds rows; the rules it applies in its transactions are `domain::ledger`'s.
 
+mod connect;
 pub mod group_commit;
 pub mod pipeline;
 mod postgres;
@@ -16,6 +17,8 @@ mod rows;
 mod sqlite;
 
 use std::sync::Arc;
+
+pub use connect::{ConnectAttemptRow, ConnectStore};
 
 pub use pipeline::{
     AlertStore, EventQueueStore, LedgerStore, LinkStore, PipelineStore, PollerStore, SendStore,
@@ -34,6 +37,7 @@ pub use sqlite::SqliteStore;
 /// store methods on a concrete backend or name a narrower bound.
 pub mod prelude {
     pub use super::Store;
+    pub use super::connect::ConnectStore;
     pub use super::pipeline::{
         AlertStore, EventQueueStore, LedgerStore, LinkStore, PipelineStore, PollerStore, SendStore,
     };
@@ -87,6 +91,7 @@ pub trait Store:
     + TenantStore
     + KeyStore
     + ConnectionStore
+    + ConnectStore
     + EventStore
     + ProductStore
     + CodeStore
@@ -108,6 +113,7 @@ impl<T> Store for T where
         + TenantStore
         + KeyStore
         + ConnectionStore
+        + ConnectStore
         + EventStore
         + ProductStore
         + CodeStore
