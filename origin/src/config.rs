@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::crypto::MasterKey;
 
 mod admin;
+pub mod connect;
 pub mod sending;
 mod storage;
 mod work_bounds;
@@ -134,6 +135,8 @@ pub struct ConnectionArgs {
     /// Default: `EBAY_API_BASE_URL` with `api.` as `apiz.` (`https://apiz.ebay.com`).
     #[arg(long, env = "EBAY_IDENTITY_BASE_URL")]
     pub ebay_identity_base_url: Option<String>,
+    #[command(flatten)]
+    pub connect: connect::ConnectArgs,
 }
 
 /// [`ConnectionArgs`] resolved.
@@ -143,6 +146,8 @@ pub struct ConnectionSettings {
     pub woo_secret_overlap_ms: i64,
     /// None: derived from the eBay API base ([`ConnectionSettings::ebay_identity_base`]).
     pub ebay_identity_base_url: Option<String>,
+    /// The connect flows.
+    pub connect: connect::ConnectSettings,
 }
 
 impl ConnectionSettings {
@@ -153,6 +158,7 @@ impl ConnectionSettings {
                 .unwrap_or(i64::MAX / 1000)
                 .saturating_mul(1000),
             ebay_identity_base_url: args.ebay_identity_base_url.clone(),
+            connect: connect::ConnectSettings::resolve(&args.connect),
         }
     }
 
@@ -173,6 +179,7 @@ impl Default for ConnectionSettings {
             max_per_tenant: 20,
             woo_secret_overlap_ms: 86_400_000,
             ebay_identity_base_url: None,
+            connect: connect::ConnectSettings::default(),
         }
     }
 }
