@@ -347,7 +347,7 @@ pub fn woo_client(
 /// Registers the order webhooks in the store through its REST API, signed with `secret` and
 /// delivering to `delivery_url` (the connection's own route at the edge): the store's webhook
 /// ids, or why not.
-async fn register_woocommerce_webhooks(
+pub(super) async fn register_woocommerce_webhooks(
     client: &crate::platforms::woocommerce::WooRestClient,
     delivery_url: &str,
     secret: &str,
