@@ -33,7 +33,11 @@ pub struct RegisteredWebhook {
 }
 
 #[derive(Default)]
-struct StoreState {
+pub(super) struct StoreState {
+    /// Keys the store granted through `/wc-auth/v1/authorize` (and did not delete).
+    pub(super) granted_keys: Mutex<Vec<(String, String)>>,
+    /// The key grant flow's switches and record (`fake_woocommerce_auth`).
+    pub(super) auth: super::fake_woocommerce_auth::AuthState,
     orders: Mutex<Vec<Value>>,
     webhooks: Mutex<Vec<RegisteredWebhook>>,
     next_webhook_id: AtomicU64,
@@ -55,7 +59,7 @@ struct StoreState {
 /// The running fake store; stops when dropped.
 pub struct FakeWooCommerce {
     pub base_url: String,
-    state: Arc<StoreState>,
+    pub(super) state: Arc<StoreState>,
     server: JoinHandle<()>,
 }
 
@@ -70,6 +74,7 @@ impl FakeWooCommerce {
             .route("/wp-json/wc/v3/orders/{id}/refunds", get(list_refunds))
             .route("/wp-json/wc/v3/webhooks", post(create_webhook))
             .route("/wp-json/wc/v3/webhooks/{id}", put(update_webhook))
+            .merge(super::fake_woocommerce_auth::routes())
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -212,15 +217,33 @@ fn rest_error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 /// HTTP Basic with the consumer key and secret, or the same pair as query parameters.
-fn authorised(headers: &HeaderMap, query_key: Option<&str>, query_secret: Option<&str>) -> bool {
+fn authorised(
+    state: &StoreState,
+    headers: &HeaderMap,
+    query_key: Option<&str>,
+    query_secret: Option<&str>,
+) -> bool {
+    let granted = state
+        .granted_keys
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(key, secret)| {
+            let basic = format!("Basic {}", BASE64.encode(format!("{key}:{secret}")));
+            headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                == Some(basic.as_str())
+        });
     let expected = format!(
         "Basic {}",
         BASE64.encode(format!("{CONSUMER_KEY}:{CONSUMER_SECRET}"))
     );
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        == Some(expected.as_str())
+    granted
+        || headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            == Some(expected.as_str())
         || (query_key == Some(CONSUMER_KEY) && query_secret == Some(CONSUMER_SECRET))
 }
 
@@ -247,6 +270,7 @@ async fn list_orders(
     let page = query.page.unwrap_or(1).max(1);
     state.pages_requested.lock().unwrap().push(page);
     if !authorised(
+        &state,
         &headers,
         query.consumer_key.as_deref(),
         query.consumer_secret.as_deref(),
@@ -384,6 +408,7 @@ async fn list_refunds(
 ) -> Response {
     state.refund_list_requests.fetch_add(1, Ordering::SeqCst);
     if !authorised(
+        &state,
         &headers,
         query.consumer_key.as_deref(),
         query.consumer_secret.as_deref(),
@@ -441,7 +466,7 @@ async fn update_webhook(
     headers: HeaderMap,
     Json(input): Json<WebhookIn>,
 ) -> Response {
-    if !authorised(&headers, None, None) {
+    if !authorised(&state, &headers, None, None) {
         return rest_error(
             StatusCode::UNAUTHORIZED,
             "woocommerce_rest_cannot_edit",
@@ -473,7 +498,7 @@ async fn create_webhook(
     headers: HeaderMap,
     Json(input): Json<WebhookIn>,
 ) -> Response {
-    if !authorised(&headers, None, None) {
+    if !authorised(&state, &headers, None, None) {
         return rest_error(
             StatusCode::UNAUTHORIZED,
             "woocommerce_rest_cannot_create",

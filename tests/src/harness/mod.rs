@@ -5,6 +5,7 @@ pub mod fake_ebay;
 pub mod fake_etsy;
 pub mod fake_smtp;
 pub mod fake_woocommerce;
+pub mod fake_woocommerce_auth;
 pub mod fault_proxy;
 pub mod origin;
 pub mod outbox;
