@@ -9,6 +9,7 @@ mod api_conformance;
 mod auth;
 mod bounded_work;
 mod cli;
+mod connect;
 mod connection_binding;
 mod docs;
 mod edge_signature;
