@@ -180,7 +180,7 @@ async fn create(
         shop_id: None,
         endpoint_url: None,
         account_id: None,
-        secrets_sealed: secrets.seal(&state.master_key),
+        secrets_sealed: secrets.seal(&state.master_key, &attempt.tenant_id, &id),
         last_event_at: None,
         last_error,
         created_at: now,
@@ -222,7 +222,7 @@ async fn reauthorise(
         .reauthorise_connection(
             &row.tenant_id,
             &row.id,
-            &secrets.seal(&state.master_key),
+            &secrets.seal(&state.master_key, &row.tenant_id, &row.id),
             None,
             now,
         )

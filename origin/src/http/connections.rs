@@ -85,7 +85,13 @@ pub struct ConnectionOut {
 
 /// Opens a connection's secrets; unreadable ones are an internal error.
 pub fn open_secrets(state: &AppState, row: &ConnectionRow) -> Result<ConnectionSecrets, ApiError> {
-    ConnectionSecrets::open(&state.master_key, &row.secrets_sealed).map_err(ApiError::internal)
+    ConnectionSecrets::open(
+        &state.master_key,
+        &row.tenant_id,
+        &row.id,
+        &row.secrets_sealed,
+    )
+    .map_err(ApiError::internal)
 }
 
 /// The connection as answered.
@@ -262,6 +268,7 @@ pub async fn create_connection(
             Err(error) => registration_error = Some(error),
         }
     }
+    let secrets_sealed = secrets.seal(&state.master_key, &auth.tenant_id, &id);
     let row = ConnectionRow {
         id,
         tenant_id: auth.tenant_id.clone(),
@@ -271,7 +278,7 @@ pub async fn create_connection(
         shop_id,
         endpoint_url,
         account_id,
-        secrets_sealed: secrets.seal(&state.master_key),
+        secrets_sealed,
         last_event_at: None,
         last_error: registration_error,
         created_at: now,

@@ -284,7 +284,7 @@ async fn poll_etsy(
                     .store
                     .update_connection_secrets(
                         &connection.id,
-                        &secrets.seal(&pipeline.master_key),
+                        &secrets.seal(&pipeline.master_key, &connection.tenant_id, &connection.id),
                         now_ms(),
                     )
                     .await?;

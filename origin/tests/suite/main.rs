@@ -28,6 +28,7 @@ mod platform_clients;
 mod products;
 mod refund_lines;
 mod retention;
+mod sealing;
 mod sends;
 mod store_contract;
 mod write_gate;
