@@ -10,6 +10,7 @@ use worker::{Context, Env, Request, Response, Result, Router, event};
 mod api;
 mod bench;
 mod config;
+mod connect;
 mod downloads;
 mod ebay_keys;
 mod limiter;
@@ -36,6 +37,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         .get_async("/webhooks/ebay/:tenant", webhooks::ebay_challenge)
         .post_async("/webhooks/ebay/:tenant", webhooks::ebay_notification)
         .get_async("/d/:token", downloads::download)
+        .post_async("/connect/woocommerce/keys", connect::relay)
+        .get_async("/connect/:platform/callback", connect::relay)
         .put_async("/api/v1/uploads/:file_id", uploads::upload)
         .on_async("/api/v1/*path", api::forward)
         .post_async("/bench/:kind", bench::verify)

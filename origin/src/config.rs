@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::crypto::MasterKey;
 
 mod admin;
+pub mod connect;
 pub mod sending;
 mod storage;
 pub mod tokens;
@@ -135,6 +136,8 @@ pub struct ConnectionArgs {
     /// Default: `EBAY_API_BASE_URL` with `api.` as `apiz.` (`https://apiz.ebay.com`).
     #[arg(long, env = "EBAY_IDENTITY_BASE_URL")]
     pub ebay_identity_base_url: Option<String>,
+    #[command(flatten)]
+    pub connect: connect::ConnectArgs,
 }
 
 /// [`ConnectionArgs`] resolved.
@@ -144,6 +147,8 @@ pub struct ConnectionSettings {
     pub woo_secret_overlap_ms: i64,
     /// None: derived from the eBay API base ([`ConnectionSettings::ebay_identity_base`]).
     pub ebay_identity_base_url: Option<String>,
+    /// The connect flows.
+    pub connect: connect::ConnectSettings,
 }
 
 impl ConnectionSettings {
@@ -154,6 +159,7 @@ impl ConnectionSettings {
                 .unwrap_or(i64::MAX / 1000)
                 .saturating_mul(1000),
             ebay_identity_base_url: args.ebay_identity_base_url.clone(),
+            connect: connect::ConnectSettings::resolve(&args.connect),
         }
     }
 
@@ -174,6 +180,7 @@ impl Default for ConnectionSettings {
             max_per_tenant: 20,
             woo_secret_overlap_ms: 86_400_000,
             ebay_identity_base_url: None,
+            connect: connect::ConnectSettings::default(),
         }
     }
 }
@@ -347,7 +354,9 @@ impl Settings {
     pub fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
         let data_dir = args.database.data_dir.clone();
         let master_key = resolve_master_key(&data_dir, args.master_key.as_ref())?;
-        let pipeline = PipelineSettings::resolve(&args.pipeline, &data_dir, &args.public_base_url);
+        let mut pipeline =
+            PipelineSettings::resolve(&args.pipeline, &data_dir, &args.public_base_url);
+        pipeline.tokens = pipeline.tokens.with_ebay_app(&args.connections.connect);
         Ok(Settings {
             listen: args.listen,
             database_url: args.database.resolved_url(),

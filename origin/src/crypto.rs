@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
@@ -79,6 +79,50 @@ impl MasterKey {
             .map_err(|_| SealError::Corrupt)
     }
 
+    /// Encrypts `plaintext` bound to `context` (associated data: what the value belongs
+    /// to); the result is `v2.` + base64url(nonce ‖ ciphertext). It opens only with the same
+    /// context, so a sealed value copied elsewhere does not open.
+    pub fn seal_bound(&self, plaintext: &[u8], context: &[u8]) -> String {
+        let cipher = XChaCha20Poly1305::new_from_slice(self.cipher_key.expose_secret())
+            .expect("the key length was checked at construction");
+        let mut nonce = [0u8; 24];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let payload = Payload {
+            msg: plaintext,
+            aad: context,
+        };
+        let sealed = cipher
+            .encrypt(&XNonce::from(nonce), payload)
+            .expect("encryption of an in-memory buffer cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        format!("v2.{}", URL_SAFE_NO_PAD.encode(out))
+    }
+
+    /// Opens what [`MasterKey::seal_bound`] sealed with this `context`; a `v1.` value (sealed
+    /// before values were bound) opens without one, to be sealed bound on its next write.
+    pub fn open_bound(&self, sealed: &str, context: &[u8]) -> Result<Vec<u8>, SealError> {
+        let Some(encoded) = sealed.strip_prefix("v2.") else {
+            return self.open(sealed);
+        };
+        let raw = URL_SAFE_NO_PAD
+            .decode(encoded)
+            .ok()
+            .filter(|raw| raw.len() > 24)
+            .ok_or(SealError::Corrupt)?;
+        let cipher = XChaCha20Poly1305::new_from_slice(self.cipher_key.expose_secret())
+            .expect("the key length was checked at construction");
+        let (nonce, ciphertext) = raw.split_at(24);
+        let nonce: [u8; 24] = nonce.try_into().map_err(|_| SealError::Corrupt)?;
+        let payload = Payload {
+            msg: ciphertext,
+            aad: context,
+        };
+        cipher
+            .decrypt(&XNonce::from(nonce), payload)
+            .map_err(|_| SealError::Corrupt)
+    }
+
     /// Hex HMAC over `message` with the link key.
     pub fn sign_link(&self, message: &str) -> String {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.link_key.expose_secret())
@@ -123,6 +167,21 @@ mod tests {
         assert!(other.open(&sealed).is_err());
         assert!(key().open("v1.AAAA").is_err());
         assert_ne!(key().seal(b"x"), key().seal(b"x"), "nonces are random");
+    }
+
+    #[test]
+    fn bound_values_open_only_in_their_context_and_old_ones_still_open() {
+        let sealed = key().seal_bound(b"token", b"tenant_a/con_1");
+        assert!(sealed.starts_with("v2."));
+        assert_eq!(
+            key().open_bound(&sealed, b"tenant_a/con_1").unwrap(),
+            b"token"
+        );
+        assert!(key().open_bound(&sealed, b"tenant_a/con_2").is_err());
+        assert!(key().open_bound(&sealed, b"tenant_b/con_1").is_err());
+        assert!(key().open(&sealed).is_err());
+        let old = key().seal(b"token");
+        assert_eq!(key().open_bound(&old, b"anything").unwrap(), b"token");
     }
 
     #[test]

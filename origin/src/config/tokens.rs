@@ -1,6 +1,7 @@
-//! The token refresh job: the eBay app's credentials (eBay's token endpoint takes them as
-//! Basic auth; Etsy's takes only the keystring, `ETSY_API_KEY`), how long before an access
-//! token ends it is refreshed, and how long a refresh claim holds.
+//! The token refresh job: how long before an access token ends it is refreshed, how long a
+//! refresh claim holds, and the eBay app's credentials (eBay's token endpoint takes them as
+//! Basic auth; Etsy's takes only the keystring, `ETSY_API_KEY`), which are the connect
+//! flows' `EBAY_CLIENT_ID` and `EBAY_CLIENT_SECRET` (`config::connect`).
 
 use std::time::Duration;
 
@@ -9,12 +10,6 @@ use secrecy::SecretString;
 
 #[derive(Debug, Clone, Args)]
 pub struct TokenArgs {
-    /// The eBay app's client id (App ID), for refreshing sellers' user tokens.
-    #[arg(long, env = "EBAY_CLIENT_ID")]
-    pub ebay_client_id: Option<String>,
-    /// The eBay app's client secret (Cert ID).
-    #[arg(long, env = "EBAY_CLIENT_SECRET", hide_env_values = true, value_parser = super::secret)]
-    pub ebay_client_secret: Option<SecretString>,
     /// How long before an access token ends it is refreshed, in seconds (a token that lives
     /// less than twice this is refreshed half-way through its life).
     #[arg(long, env = "TOKEN_REFRESH_MARGIN_SECS", default_value_t = 600)]
@@ -33,12 +28,20 @@ pub struct TokenSettings {
 }
 
 impl TokenSettings {
+    /// Without the eBay app's credentials: [`TokenSettings::with_ebay_app`] adds them.
     pub fn resolve(args: &TokenArgs) -> Self {
         TokenSettings {
-            ebay_client_id: args.ebay_client_id.clone(),
-            ebay_client_secret: args.ebay_client_secret.clone(),
+            ebay_client_id: None,
+            ebay_client_secret: None,
             refresh_margin: Duration::from_secs(args.token_refresh_margin_secs),
             refresh_lease: Duration::from_secs(120),
         }
+    }
+
+    /// The eBay app's credentials, as the connect flows have them.
+    pub fn with_ebay_app(mut self, app: &super::connect::ConnectArgs) -> Self {
+        self.ebay_client_id = app.ebay_client_id.clone();
+        self.ebay_client_secret = app.ebay_client_secret.clone();
+        self
     }
 }

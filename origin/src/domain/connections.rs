@@ -48,15 +48,25 @@ pub enum SecretsError {
 }
 
 impl ConnectionSecrets {
-    /// Opens what [`ConnectionSecrets::seal`] sealed.
-    pub fn open(master_key: &MasterKey, sealed: &str) -> Result<Self, SecretsError> {
-        Ok(serde_json::from_slice(&master_key.open(sealed)?)?)
+    /// Opens what [`ConnectionSecrets::seal`] sealed for this tenant's connection (or, once,
+    /// what was sealed before secrets were bound to their connection).
+    pub fn open(
+        master_key: &MasterKey,
+        tenant_id: &str,
+        connection_id: &str,
+        sealed: &str,
+    ) -> Result<Self, SecretsError> {
+        let context = binding(tenant_id, connection_id);
+        Ok(serde_json::from_slice(
+            &master_key.open_bound(sealed, &context)?,
+        )?)
     }
 
-    /// Seals the secrets for storage.
-    pub fn seal(&self, master_key: &MasterKey) -> String {
+    /// Seals the secrets for storage on this tenant's connection: copied to another row, they
+    /// do not open.
+    pub fn seal(&self, master_key: &MasterKey, tenant_id: &str, connection_id: &str) -> String {
         let plain = serde_json::to_vec(self).expect("a map of strings serialises");
-        master_key.seal(&plain)
+        master_key.seal_bound(&plain, &binding(tenant_id, connection_id))
     }
 
     /// Replaces the webhook secret with `new_secret`; the old one keeps verifying for
@@ -103,6 +113,11 @@ impl ConnectionSecrets {
         .filter_map(|(name, value)| value.as_ref().map(|_| name))
         .collect()
     }
+}
+
+/// The associated data connection secrets are sealed with: which tenant's which connection.
+fn binding(tenant_id: &str, connection_id: &str) -> Vec<u8> {
+    format!("connection-secrets\0{tenant_id}\0{connection_id}").into_bytes()
 }
 
 /// What the rules here need of a stored connection.
@@ -179,7 +194,12 @@ pub fn edge_config<'a>(
 ) -> Result<EdgeConfig, SecretsError> {
     let mut woo = Vec::new();
     for connection in connections.iter().filter(|c| c.platform == "woocommerce") {
-        let secrets = ConnectionSecrets::open(master_key, connection.sealed_secrets)?;
+        let secrets = ConnectionSecrets::open(
+            master_key,
+            &tenant_id,
+            connection.id,
+            connection.sealed_secrets,
+        )?;
         woo.push(WooConnectionConfig {
             id: connection.id.to_owned(),
             store_url: connection.store_url.unwrap_or_default().to_owned(),
@@ -190,7 +210,12 @@ pub fn edge_config<'a>(
     let woocommerce = (!woo.is_empty()).then_some(WooEdgeConfig { connections: woo });
     let ebay = match current(connections.iter().copied(), "ebay") {
         Some(connection) => {
-            let secrets = ConnectionSecrets::open(master_key, connection.sealed_secrets)?;
+            let secrets = ConnectionSecrets::open(
+                master_key,
+                &tenant_id,
+                connection.id,
+                connection.sealed_secrets,
+            )?;
             Some(EbayEdgeConfig {
                 verification_token: secrets.verification_token.unwrap_or_default(),
                 endpoint_url: connection.endpoint_url.unwrap_or_default().to_owned(),
@@ -293,12 +318,14 @@ mod tests {
             webhook_secret: Some("s3cret".into()),
             ..Default::default()
         };
-        let sealed = secrets.seal(&key);
-        let opened = ConnectionSecrets::open(&key, &sealed).unwrap();
+        let sealed = secrets.seal(&key, "ten_1", "con_1");
+        let opened = ConnectionSecrets::open(&key, "ten_1", "con_1", &sealed).unwrap();
         assert_eq!(opened.webhook_secret.as_deref(), Some("s3cret"));
         assert_eq!(opened.names(), ["webhook_secret"]);
         let other = MasterKey::from_hex(&"cd".repeat(32)).unwrap();
-        assert!(ConnectionSecrets::open(&other, &sealed).is_err());
+        assert!(ConnectionSecrets::open(&other, "ten_1", "con_1", &sealed).is_err());
+        assert!(ConnectionSecrets::open(&key, "ten_1", "con_2", &sealed).is_err());
+        assert!(ConnectionSecrets::open(&key, "ten_2", "con_1", &sealed).is_err());
     }
 
     #[test]

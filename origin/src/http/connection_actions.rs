@@ -45,7 +45,11 @@ pub async fn rotate_secret(
     // Stored first: whatever the store does next, both secrets verify during the overlap.
     state
         .store
-        .update_connection_secrets(&row.id, &secrets.seal(&state.master_key), now)
+        .update_connection_secrets(
+            &row.id,
+            &secrets.seal(&state.master_key, &row.tenant_id, &row.id),
+            now,
+        )
         .await?;
     if let (Some(key), Some(consumer_secret), Some(url)) = (
         &secrets.consumer_key,

@@ -117,7 +117,13 @@ pub struct ConnectionOut {
 
 /// Opens a connection's secrets; unreadable ones are an internal error.
 pub fn open_secrets(state: &AppState, row: &ConnectionRow) -> Result<ConnectionSecrets, ApiError> {
-    ConnectionSecrets::open(&state.master_key, &row.secrets_sealed).map_err(ApiError::internal)
+    ConnectionSecrets::open(
+        &state.master_key,
+        &row.tenant_id,
+        &row.id,
+        &row.secrets_sealed,
+    )
+    .map_err(ApiError::internal)
 }
 
 /// The connection as answered.
@@ -318,6 +324,7 @@ pub async fn create_connection(
         secrets.refresh_token.is_some() && platform != "woocommerce",
         0,
     ));
+    let secrets_sealed = secrets.seal(&state.master_key, &auth.tenant_id, &id);
     let row = ConnectionRow {
         id,
         tenant_id: auth.tenant_id.clone(),
@@ -327,7 +334,7 @@ pub async fn create_connection(
         shop_id,
         endpoint_url,
         account_id,
-        secrets_sealed: secrets.seal(&state.master_key),
+        secrets_sealed,
         last_event_at: None,
         last_error: registration_error,
         created_at: now,
@@ -405,7 +412,7 @@ pub fn woo_client(
 /// Registers the order webhooks in the store through its REST API, signed with `secret` and
 /// delivering to `delivery_url` (the connection's own route at the edge): the store's webhook
 /// ids, or why not.
-async fn register_woocommerce_webhooks(
+pub(super) async fn register_woocommerce_webhooks(
     client: &crate::platforms::woocommerce::WooRestClient,
     delivery_url: &str,
     secret: &str,

@@ -5,6 +5,8 @@
 
 pub mod alerts;
 pub mod auth;
+pub mod connect;
+pub mod connect_woocommerce;
 pub mod connection_actions;
 pub mod connection_settings;
 pub mod connections;
@@ -48,6 +50,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(tenant::routes())
         .merge(keys::routes())
         .merge(connections::routes())
+        .merge(connect::routes())
+        .merge(connect_woocommerce::routes())
         .merge(events::routes())
         .merge(alerts::routes())
         .merge(downloads::routes())

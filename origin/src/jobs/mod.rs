@@ -301,6 +301,8 @@ impl Pipeline {
     ) -> Result<ConnectionSecrets, ProcessError> {
         Ok(ConnectionSecrets::open(
             &self.master_key,
+            &connection.tenant_id,
+            &connection.id,
             &connection.secrets_sealed,
         )?)
     }

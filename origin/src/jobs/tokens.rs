@@ -216,7 +216,7 @@ impl Pipeline {
         if let Some(rotated) = answer.refresh_token {
             secrets.refresh_token = Some(rotated);
         }
-        let sealed = secrets.seal(&self.master_key);
+        let sealed = secrets.seal(&self.master_key, &row.tenant_id, &row.id);
         let how = SaveTokens::Refreshed {
             generation: row.tokens.token_generation,
             claim,

@@ -8,6 +8,7 @@
 //! the same function ingest keys webhook bodies with.
 
 pub mod client;
+pub mod connect;
 pub mod ebay;
 pub mod etsy;
 pub mod oauth;

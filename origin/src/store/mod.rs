@@ -7,6 +7,7 @@
 //! forget tenant scoping. Timestamps are Unix milliseconds, booleans 0/1, ids text. The store
 //! holds rows; the rules it applies in its transactions are `domain::ledger`'s.
 
+mod connect;
 pub mod fulfilment;
 pub mod group_commit;
 pub mod pipeline;
@@ -19,7 +20,9 @@ pub mod tokens;
 
 use std::sync::Arc;
 
+pub use connect::{ConnectAttemptRow, ConnectStore};
 pub use fulfilment::FulfilmentStore;
+
 pub use pipeline::{
     AlertStore, EventQueueStore, LedgerStore, LinkStore, PipelineStore, PollerStore, SendStore,
 };
@@ -38,6 +41,7 @@ pub use tokens::TokenStore;
 /// store methods on a concrete backend or name a narrower bound.
 pub mod prelude {
     pub use super::Store;
+    pub use super::connect::ConnectStore;
     pub use super::fulfilment::FulfilmentStore;
     pub use super::pipeline::{
         AlertStore, EventQueueStore, LedgerStore, LinkStore, PipelineStore, PollerStore, SendStore,
@@ -93,6 +97,7 @@ pub trait Store:
     + TenantStore
     + KeyStore
     + ConnectionStore
+    + ConnectStore
     + EventStore
     + ProductStore
     + CodeStore
@@ -116,6 +121,7 @@ impl<T> Store for T where
         + TenantStore
         + KeyStore
         + ConnectionStore
+        + ConnectStore
         + EventStore
         + ProductStore
         + CodeStore

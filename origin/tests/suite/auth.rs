@@ -306,7 +306,7 @@ async fn connections_are_created_listed_and_deactivated(backend: Backend) {
     assert!(
         sealed
             .iter()
-            .all(|s| s.starts_with("v1.") && !s.contains("cs_456"))
+            .all(|s| s.starts_with("v2.") && !s.contains("cs_456"))
     );
 
     let id = woo["data"]["id"].as_str().unwrap();

@@ -11,7 +11,7 @@ use serde_json::Value;
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 /// Routes the API document and the issue name; each must be documented.
-const REQUIRED: [(&str, &str); 35] = [
+const REQUIRED: [(&str, &str); 38] = [
     ("get", "/healthz"),
     ("get", "/api/v1/docs"),
     ("get", "/api/v1/docs/ui"),
@@ -43,6 +43,9 @@ const REQUIRED: [(&str, &str); 35] = [
     ("post", "/api/v1/connections"),
     ("post", "/api/v1/connections/{id}/deactivate"),
     ("patch", "/api/v1/connections/{id}"),
+    ("post", "/api/v1/connections/{platform}/authorize"),
+    ("post", "/connect/woocommerce/keys"),
+    ("get", "/connect/woocommerce/callback"),
     ("get", "/api/v1/events"),
     ("get", "/internal/v1/tenants/{tenant_id}/edge-config"),
     ("post", "/internal/v1/events"),

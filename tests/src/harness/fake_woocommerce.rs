@@ -33,7 +33,11 @@ pub struct RegisteredWebhook {
 }
 
 #[derive(Default)]
-struct StoreState {
+pub(super) struct StoreState {
+    /// Keys the store granted through `/wc-auth/v1/authorize` (and did not delete).
+    pub(super) granted_keys: Mutex<Vec<(String, String)>>,
+    /// The key grant flow's switches and record (`fake_woocommerce_auth`).
+    pub(super) auth: super::fake_woocommerce_auth::AuthState,
     orders: Mutex<Vec<Value>>,
     webhooks: Mutex<Vec<RegisteredWebhook>>,
     next_webhook_id: AtomicU64,
@@ -50,13 +54,13 @@ struct StoreState {
     refund_list_requests: AtomicUsize,
     /// While set, the refunds list answers 503 (a store that is down).
     refunds_down: std::sync::atomic::AtomicBool,
-    order_updates: Arc<super::fake_woocommerce_orders::OrderUpdates>,
+    pub(super) order_updates: Arc<super::fake_woocommerce_orders::OrderUpdates>,
 }
 
 /// The running fake store; stops when dropped.
 pub struct FakeWooCommerce {
     pub base_url: String,
-    state: Arc<StoreState>,
+    pub(super) state: Arc<StoreState>,
     server: JoinHandle<()>,
 }
 
@@ -71,10 +75,9 @@ impl FakeWooCommerce {
             .route("/wp-json/wc/v3/orders/{id}/refunds", get(list_refunds))
             .route("/wp-json/wc/v3/webhooks", post(create_webhook))
             .route("/wp-json/wc/v3/webhooks/{id}", put(update_webhook))
-            .with_state(state.clone())
-            .merge(super::fake_woocommerce_orders::routes(
-                state.order_updates.clone(),
-            ));
+            .merge(super::fake_woocommerce_auth::routes())
+            .merge(super::fake_woocommerce_orders::routes())
+            .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the fake WooCommerce store");
@@ -222,18 +225,32 @@ pub(super) fn rest_error(status: StatusCode, code: &str, message: &str) -> Respo
 
 /// HTTP Basic with the consumer key and secret, or the same pair as query parameters.
 pub(super) fn authorised(
+    state: &StoreState,
     headers: &HeaderMap,
     query_key: Option<&str>,
     query_secret: Option<&str>,
 ) -> bool {
+    let granted = state
+        .granted_keys
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(key, secret)| {
+            let basic = format!("Basic {}", BASE64.encode(format!("{key}:{secret}")));
+            headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                == Some(basic.as_str())
+        });
     let expected = format!(
         "Basic {}",
         BASE64.encode(format!("{CONSUMER_KEY}:{CONSUMER_SECRET}"))
     );
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        == Some(expected.as_str())
+    granted
+        || headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            == Some(expected.as_str())
         || (query_key == Some(CONSUMER_KEY) && query_secret == Some(CONSUMER_SECRET))
 }
 
@@ -260,6 +277,7 @@ async fn list_orders(
     let page = query.page.unwrap_or(1).max(1);
     state.pages_requested.lock().unwrap().push(page);
     if !authorised(
+        &state,
         &headers,
         query.consumer_key.as_deref(),
         query.consumer_secret.as_deref(),
@@ -397,6 +415,7 @@ async fn list_refunds(
 ) -> Response {
     state.refund_list_requests.fetch_add(1, Ordering::SeqCst);
     if !authorised(
+        &state,
         &headers,
         query.consumer_key.as_deref(),
         query.consumer_secret.as_deref(),
@@ -454,7 +473,7 @@ async fn update_webhook(
     headers: HeaderMap,
     Json(input): Json<WebhookIn>,
 ) -> Response {
-    if !authorised(&headers, None, None) {
+    if !authorised(&state, &headers, None, None) {
         return rest_error(
             StatusCode::UNAUTHORIZED,
             "woocommerce_rest_cannot_edit",
@@ -486,7 +505,7 @@ async fn create_webhook(
     headers: HeaderMap,
     Json(input): Json<WebhookIn>,
 ) -> Response {
-    if !authorised(&headers, None, None) {
+    if !authorised(&state, &headers, None, None) {
         return rest_error(
             StatusCode::UNAUTHORIZED,
             "woocommerce_rest_cannot_create",

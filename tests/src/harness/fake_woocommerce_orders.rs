@@ -15,7 +15,7 @@ use axum::routing::put;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::fake_woocommerce::{authorised, rest_error};
+use super::fake_woocommerce::{StoreState, authorised, rest_error};
 
 /// One order update as it arrived, and the status it got.
 #[derive(Debug, Clone)]
@@ -58,20 +58,27 @@ impl OrderUpdates {
 }
 
 /// The route, merged into the fake store's router.
-pub fn routes(state: Arc<OrderUpdates>) -> Router {
-    Router::new()
-        .route("/wp-json/wc/v3/orders/{id}", put(update_order))
-        .with_state(state)
+pub(super) fn routes() -> Router<Arc<StoreState>> {
+    Router::new().route("/wp-json/wc/v3/orders/{id}", put(update_order))
 }
 
 async fn update_order(
-    State(state): State<Arc<OrderUpdates>>,
+    State(store): State<Arc<StoreState>>,
     Path(order_id): Path<String>,
     headers: HeaderMap,
     body: String,
 ) -> Response {
     let parsed: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-    let response = answer(&state, &order_id, &headers, &parsed);
+    let state = &store.order_updates;
+    let response = if authorised(&store, &headers, None, None) {
+        answer(state, &order_id, &parsed)
+    } else {
+        rest_error(
+            StatusCode::UNAUTHORIZED,
+            "woocommerce_rest_authentication_error",
+            "Consumer key is invalid.",
+        )
+    };
     state.calls.lock().unwrap().push(OrderUpdate {
         order_id,
         body: parsed,
@@ -80,14 +87,7 @@ async fn update_order(
     response
 }
 
-fn answer(state: &OrderUpdates, order_id: &str, headers: &HeaderMap, body: &Value) -> Response {
-    if !authorised(headers, None, None) {
-        return rest_error(
-            StatusCode::UNAUTHORIZED,
-            "woocommerce_rest_authentication_error",
-            "Consumer key is invalid.",
-        );
-    }
+fn answer(state: &OrderUpdates, order_id: &str, body: &Value) -> Response {
     if state
         .failing_next
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))

@@ -9,6 +9,7 @@ pub mod fake_etsy_shipment;
 pub mod fake_etsy_tokens;
 pub mod fake_smtp;
 pub mod fake_woocommerce;
+pub mod fake_woocommerce_auth;
 pub mod fake_woocommerce_orders;
 pub mod fault_proxy;
 pub mod origin;

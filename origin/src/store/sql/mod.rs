@@ -10,6 +10,7 @@ mod alerts;
 mod allocation;
 mod batch;
 mod codes;
+mod connect_attempts;
 mod connections;
 mod erasure;
 mod event_queue;
