@@ -212,23 +212,13 @@ async fn poll_etsy(
     let mut secrets = pipeline.open_secrets(&connection)?;
     let shop_id = connection.shop_id.clone().unwrap_or_default();
     let settings = &pipeline.settings;
-    // The connection's own `keystring:shared_secret` wins over the app's configured one.
-    let (keystring, shared_secret) =
-        match secrets.api_key.as_deref().and_then(|k| k.split_once(':')) {
-            Some((k, s)) => (k.to_owned(), s.to_owned()),
-            None => (
-                secrets
-                    .api_key
-                    .clone()
-                    .or_else(|| settings.etsy_api_key.clone())
-                    .unwrap_or_default(),
-                settings
-                    .etsy_shared_secret
-                    .as_ref()
-                    .map(|s| s.expose_secret().to_owned())
-                    .unwrap_or_default(),
-            ),
-        };
+    let (keystring, shared_secret) = secrets.etsy_app_key(
+        settings.etsy_api_key.as_deref(),
+        settings
+            .etsy_shared_secret
+            .as_ref()
+            .map(|s| s.expose_secret()),
+    );
     let client = EtsyClient::new(
         pipeline.http.clone(),
         &settings.etsy_api_base_url,
