@@ -17,6 +17,7 @@ pub mod health;
 pub mod idempotency;
 pub mod internal;
 pub mod keys;
+pub mod listings;
 pub mod orders;
 pub mod products;
 pub mod request_id;
@@ -46,6 +47,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(tenant::routes())
         .merge(keys::routes())
         .merge(connections::routes())
+        .merge(listings::routes())
         .merge(events::routes())
         .merge(alerts::routes())
         .merge(downloads::routes())
