@@ -17,6 +17,7 @@ mod idempotency;
 mod internal;
 mod internal_limits;
 mod keys;
+mod listings;
 mod logs;
 mod order_rules;
 mod orders;

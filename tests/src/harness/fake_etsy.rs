@@ -20,10 +20,12 @@ pub const USER_ID: &str = "87654321";
 pub const REFRESH_TOKEN: &str = "87654321.JNGIJtvLmwfDMhlYoOJl8aLR1BWottyHC6yhNcET";
 pub const DAILY_LIMIT: i64 = 10_000;
 
-struct EtsyState {
+pub(super) struct EtsyState {
     /// shop id → receipts as Etsy would return them.
     receipts: Mutex<BTreeMap<String, Vec<Value>>>,
     access_tokens: Mutex<HashSet<String>>,
+    /// Shops' listings and inventories.
+    pub(super) listings: super::fake_etsy_listings::Shops,
     /// `retry-after` seconds of the next answers that will be 429s.
     throttled: Mutex<VecDeque<u64>>,
     remaining_today: AtomicI64,
@@ -50,10 +52,12 @@ impl FakeEtsy {
             receipt_requests: AtomicUsize::new(0),
             refreshes: AtomicUsize::new(0),
             queries: Mutex::default(),
+            listings: Default::default(),
         });
         let app = Router::new()
             .route("/v3/application/shops/{shop_id}/receipts", get(receipts))
             .route("/v3/public/oauth/token", post(refresh))
+            .merge(super::fake_etsy_listings::routes())
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -124,6 +128,11 @@ impl FakeEtsy {
     pub fn receipt_queries(&self) -> Vec<String> {
         self.state.queries.lock().unwrap().clone()
     }
+
+    /// The shops' listings and inventories the listings routes answer.
+    pub fn listings(&self) -> &super::fake_etsy_listings::Shops {
+        &self.state.listings
+    }
 }
 
 impl Drop for FakeEtsy {
@@ -132,8 +141,41 @@ impl Drop for FakeEtsy {
     }
 }
 
-fn etsy_error(status: StatusCode, message: &str) -> Response {
+pub(super) fn etsy_error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// The 403 / 401 Etsy answers a call without the app's `x-api-key` (`keystring:secret`) or a
+/// current access token; None when both are good.
+pub(super) fn credentials_refused(state: &EtsyState, headers: &HeaderMap) -> Option<Response> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    match header("x-api-key").split_once(':') {
+        None => {
+            return Some(etsy_error(
+                StatusCode::FORBIDDEN,
+                "Shared secret is required in x-api-key header.",
+            ));
+        }
+        Some((key, secret)) if key != KEYSTRING || secret != SHARED_SECRET => {
+            return Some(etsy_error(
+                StatusCode::FORBIDDEN,
+                "Invalid API key: should be in the format 'keystring:shared_secret'.",
+            ));
+        }
+        Some(_) => {}
+    }
+    let token = header("authorization")
+        .strip_prefix("Bearer ")
+        .unwrap_or_default();
+    if !state.access_tokens.lock().unwrap().contains(token) {
+        return Some(etsy_error(StatusCode::UNAUTHORIZED, "invalid_token"));
+    }
+    None
 }
 
 #[derive(Deserialize)]
@@ -159,32 +201,8 @@ async fn receipts(
         .lock()
         .unwrap()
         .push(raw_query.0.unwrap_or_default());
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    };
-    match header("x-api-key").split_once(':') {
-        None => {
-            return etsy_error(
-                StatusCode::FORBIDDEN,
-                "Shared secret is required in x-api-key header.",
-            );
-        }
-        Some((key, secret)) if key != KEYSTRING || secret != SHARED_SECRET => {
-            return etsy_error(
-                StatusCode::FORBIDDEN,
-                "Invalid API key: should be in the format 'keystring:shared_secret'.",
-            );
-        }
-        Some(_) => {}
-    }
-    let token = header("authorization")
-        .strip_prefix("Bearer ")
-        .unwrap_or_default();
-    if !state.access_tokens.lock().unwrap().contains(token) {
-        return etsy_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    if let Some(refusal) = credentials_refused(&state, &headers) {
+        return refusal;
     }
     if let Some(retry_after) = state.throttled.lock().unwrap().pop_front() {
         // Older docs: no x-limit-* headers on a 429.

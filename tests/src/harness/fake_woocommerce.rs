@@ -55,6 +55,8 @@ struct StoreState {
 /// The running fake store; stops when dropped.
 pub struct FakeWooCommerce {
     pub base_url: String,
+    /// The products and variations the REST API lists.
+    pub catalog: super::fake_woocommerce_products::Catalog,
     state: Arc<StoreState>,
     server: JoinHandle<()>,
 }
@@ -65,11 +67,13 @@ impl FakeWooCommerce {
             next_webhook_id: AtomicU64::new(42),
             ..StoreState::default()
         });
+        let catalog = super::fake_woocommerce_products::Catalog::default();
         let app = Router::new()
             .route("/wp-json/wc/v3/orders", get(list_orders))
             .route("/wp-json/wc/v3/orders/{id}/refunds", get(list_refunds))
             .route("/wp-json/wc/v3/webhooks", post(create_webhook))
             .route("/wp-json/wc/v3/webhooks/{id}", put(update_webhook))
+            .merge(super::fake_woocommerce_products::routes(catalog.clone()))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -82,6 +86,7 @@ impl FakeWooCommerce {
         });
         FakeWooCommerce {
             base_url,
+            catalog,
             state,
             server,
         }
@@ -206,13 +211,17 @@ pub fn php_json_encode(value: &Value) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn rest_error(status: StatusCode, code: &str, message: &str) -> Response {
+pub(super) fn rest_error(status: StatusCode, code: &str, message: &str) -> Response {
     let body = json!({ "code": code, "message": message, "data": { "status": status.as_u16() } });
     (status, Json(body)).into_response()
 }
 
 /// HTTP Basic with the consumer key and secret, or the same pair as query parameters.
-fn authorised(headers: &HeaderMap, query_key: Option<&str>, query_secret: Option<&str>) -> bool {
+pub(super) fn authorised(
+    headers: &HeaderMap,
+    query_key: Option<&str>,
+    query_secret: Option<&str>,
+) -> bool {
     let expected = format!(
         "Basic {}",
         BASE64.encode(format!("{CONSUMER_KEY}:{CONSUMER_SECRET}"))

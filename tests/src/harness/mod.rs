@@ -2,9 +2,12 @@
 
 pub mod api;
 pub mod fake_ebay;
+pub mod fake_ebay_trading;
 pub mod fake_etsy;
+pub mod fake_etsy_listings;
 pub mod fake_smtp;
 pub mod fake_woocommerce;
+pub mod fake_woocommerce_products;
 pub mod fault_proxy;
 pub mod origin;
 pub mod outbox;
