@@ -18,6 +18,7 @@ mod internal;
 mod internal_limits;
 mod keys;
 mod listings;
+mod listings_refusals;
 mod logs;
 mod order_rules;
 mod orders;
