@@ -37,6 +37,12 @@ impl Application {
             .connections
             .ebay_identity_base(&settings.pipeline.ebay_api_base_url);
         let delivery_policy = Pipeline::policy_of(&settings.pipeline);
+        let platform_apis = crate::http::state::PlatformApis {
+            ebay_api_base_url: settings.pipeline.ebay_api_base_url.clone(),
+            etsy_api_base_url: settings.pipeline.etsy_api_base_url.clone(),
+            etsy_api_key: settings.pipeline.etsy_api_key.clone(),
+            etsy_shared_secret: settings.pipeline.etsy_shared_secret.clone(),
+        };
         let pipeline = if settings.pipeline.enabled {
             let pipeline = Pipeline::new(
                 store.clone(),
@@ -64,6 +70,7 @@ impl Application {
             ingest: IngestBatcher::start(store.clone()),
             outbound,
             delivery_policy,
+            platform_apis,
         };
         let router = crate::http::router(state, settings.max_body_bytes);
         let listener = TcpListener::bind(settings.listen)

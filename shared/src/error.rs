@@ -61,10 +61,13 @@ pub enum ErrorCode {
     InternalError,
     /// A service we depend on (the origin, a platform API) did not answer in time.
     UpstreamUnavailable,
+    /// A platform API refused the call made for the request (credentials refused, a request
+    /// it will not take) or answered something unreadable; the message names which.
+    PlatformRefused,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::InvalidRequest,
         ErrorCode::ValidationFailed,
         ErrorCode::Unauthorized,
@@ -91,6 +94,7 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::InternalError,
         ErrorCode::UpstreamUnavailable,
+        ErrorCode::PlatformRefused,
     ];
 
     /// The HTTP status this code is always sent with.
@@ -120,6 +124,7 @@ impl ErrorCode {
             ErrorCode::IdempotencyKeyReused => 422,
             ErrorCode::RateLimited => 429,
             ErrorCode::InternalError => 500,
+            ErrorCode::PlatformRefused => 502,
             ErrorCode::UpstreamUnavailable => 503,
         }
     }
@@ -153,6 +158,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::InternalError => "INTERNAL_ERROR",
             ErrorCode::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
+            ErrorCode::PlatformRefused => "PLATFORM_REFUSED",
         }
     }
 

@@ -97,6 +97,27 @@ impl ConnectionSecrets {
         current.into_iter().chain(previous).collect()
     }
 
+    /// The Etsy app key calls for this connection are made with, `(keystring, shared
+    /// secret)`: the connection's own `api_key` (`keystring:shared_secret`) wins over the
+    /// app's configured ones; a keystring alone goes with the app's shared secret.
+    pub fn etsy_app_key(
+        &self,
+        app_keystring: Option<&str>,
+        app_shared_secret: Option<&str>,
+    ) -> (String, String) {
+        match self.api_key.as_deref().and_then(|k| k.split_once(':')) {
+            Some((keystring, secret)) => (keystring.to_owned(), secret.to_owned()),
+            None => (
+                self.api_key
+                    .as_deref()
+                    .or(app_keystring)
+                    .unwrap_or_default()
+                    .to_owned(),
+                app_shared_secret.unwrap_or_default().to_owned(),
+            ),
+        }
+    }
+
     /// Which secrets are set, by name (never their values).
     pub fn names(&self) -> Vec<&'static str> {
         [

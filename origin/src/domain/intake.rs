@@ -75,6 +75,17 @@ pub fn match_stored_line(
     match_product(platform, &item, &mappings).map(|(id, kind)| (id.to_owned(), kind.to_owned()))
 }
 
+/// The id of the product a `platform` order line like `item` would be matched to now, among
+/// `products` (`(id, type, mappings JSON)`): what a listing picker says an entry is mapped to.
+pub fn product_for_line(
+    platform: Platform,
+    item: &PlatformItem,
+    products: &[(String, String, String)],
+) -> Option<String> {
+    let mappings = read_mappings(products);
+    match_product(platform, item, &mappings).map(|(id, _)| id.to_owned())
+}
+
 /// `(id, type, mappings JSON)` as `(id, type, mappings)`.
 fn read_mappings(products: &[(String, String, String)]) -> Vec<(&str, &str, PlatformMappings)> {
     products

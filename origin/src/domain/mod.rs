@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod intake;
 pub mod keys;
 pub mod ledger;
+pub mod listings;
 pub mod mappings;
 pub mod orders;
 pub mod outbound;

@@ -75,6 +75,15 @@ pub enum ApiError {
     PayloadTooLarge { limit: u64 },
     #[error("{0}")]
     UnsupportedMediaType(&'static str),
+    /// A platform call made for the request failed: PLATFORM_REFUSED when the platform
+    /// refused it, UPSTREAM_UNAVAILABLE when it could not be reached (then `hint` says when
+    /// to retry). The message is ours, never the platform's words.
+    #[error("{message}")]
+    Platform {
+        message: String,
+        refused: bool,
+        hint: String,
+    },
     /// Details go to the log, never to the client.
     #[error("internal error")]
     Internal(String),
@@ -129,6 +138,8 @@ impl ApiError {
             ApiError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            ApiError::Platform { refused: true, .. } => ErrorCode::PlatformRefused,
+            ApiError::Platform { refused: false, .. } => ErrorCode::UpstreamUnavailable,
             ApiError::Internal(_) => ErrorCode::InternalError,
         }
     }
@@ -145,6 +156,7 @@ impl ApiError {
                 body = body.with_hint(format!("create a key with the {scope} scope"));
             }
             ApiError::Refused(refusal) => body = body.with_hint(refusal.hint()),
+            ApiError::Platform { hint, .. } => body = body.with_hint(hint.clone()),
             ApiError::Unauthorized(_) => {
                 body = body.with_hint("send Authorization: Bearer ys_live_… with an active key");
             }

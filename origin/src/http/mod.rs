@@ -20,6 +20,7 @@ pub mod health;
 pub mod idempotency;
 pub mod internal;
 pub mod keys;
+pub mod listings;
 pub mod order_fulfilment;
 pub mod orders;
 pub mod products;
@@ -52,6 +53,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(connections::routes())
         .merge(connect::routes())
         .merge(connect_woocommerce::routes())
+        .merge(listings::routes())
         .merge(events::routes())
         .merge(alerts::routes())
         .merge(downloads::routes())

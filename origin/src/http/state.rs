@@ -39,6 +39,18 @@ pub struct AppState {
     pub outbound: Outbound,
     /// What the API's own allocations apply (an approved order, lines a new mapping resumes).
     pub delivery_policy: DeliveryPolicy,
+    /// Where the platform APIs the listing pickers read are, and the Etsy app's key.
+    pub platform_apis: PlatformApis,
+}
+
+/// The platform APIs handlers call while answering (the listing pickers).
+#[derive(Clone)]
+pub struct PlatformApis {
+    /// eBay's API base (the Trading API's `/ws/api.dll` is on it).
+    pub ebay_api_base_url: String,
+    pub etsy_api_base_url: String,
+    pub etsy_api_key: Option<String>,
+    pub etsy_shared_secret: Option<SecretString>,
 }
 
 /// The JSON body limit of one router, carried in each request's extensions so that apps in

@@ -271,22 +271,13 @@ impl Pipeline {
     /// over the configured one.
     pub fn etsy_client(&self, secrets: &ConnectionSecrets) -> Result<EtsyClient, PlatformError> {
         let settings = &self.settings;
-        let (keystring, shared_secret) =
-            match secrets.api_key.as_deref().and_then(|k| k.split_once(':')) {
-                Some((k, s)) => (k.to_owned(), s.to_owned()),
-                None => (
-                    secrets
-                        .api_key
-                        .clone()
-                        .or_else(|| settings.etsy_api_key.clone())
-                        .unwrap_or_default(),
-                    settings
-                        .etsy_shared_secret
-                        .as_ref()
-                        .map(|s| s.expose_secret().to_owned())
-                        .unwrap_or_default(),
-                ),
-            };
+        let (keystring, shared_secret) = secrets.etsy_app_key(
+            settings.etsy_api_key.as_deref(),
+            settings
+                .etsy_shared_secret
+                .as_ref()
+                .map(|s| s.expose_secret()),
+        );
         EtsyClient::new(
             self.http.clone(),
             &settings.etsy_api_base_url,

@@ -28,6 +28,11 @@ pub enum PlatformError {
     /// Network trouble or a 5xx: retry later.
     #[error("the platform is unavailable ({0})")]
     Unavailable(String),
+    /// A 2xx answer that says the call failed (eBay's Trading API answers `Ack` Failure with
+    /// HTTP 200), with the platform's numeric error code; `credentials` when the code says
+    /// the token was refused.
+    #[error("the platform refused the call (its error {code})")]
+    CallFailed { code: String, credentials: bool },
     #[error("the platform answered something we cannot read: {0}")]
     Unreadable(#[from] ParseError),
     /// The answer was larger than [`MAX_ANSWER_BYTES`].

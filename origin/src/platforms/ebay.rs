@@ -11,6 +11,9 @@ use super::refusal::{Refusal, answer_or_refusal};
 use super::{ParseError, field, non_empty, parse_json, quantity};
 use crate::domain::orders::{ListingRef, OrderState, PlatformItem, PlatformOrder};
 
+/// The Trading API's `GetMyeBaySelling`, for the listing picker.
+pub mod trading;
+
 /// A notification, identified by eBay's `notificationId` (retries reuse it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EbayNotification {

@@ -13,6 +13,9 @@ use super::{ParseError, field, id_string, non_empty, parse_json, quantity};
 use crate::domain::events::platform_identity;
 use crate::domain::orders::{ListingRef, OrderState, PlatformItem, PlatformOrder};
 
+/// Shop listings and their inventory, for the listing picker.
+pub mod listings;
+
 /// One page of receipts; `total` is how many match the query overall, not the page size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceiptsPage {

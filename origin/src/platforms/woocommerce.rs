@@ -11,6 +11,9 @@ use super::{ParseError, field, id_string, non_empty, parse_json, quantity};
 use crate::domain::events::platform_identity;
 use crate::domain::orders::{ListingRef, OrderState, PlatformItem, PlatformOrder};
 
+/// Products and their variations, for the listing picker.
+pub mod products;
+
 /// An order as one delivery or poll saw it, with what identifies that observation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WooOrderEvent {

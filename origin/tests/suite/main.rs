@@ -20,6 +20,8 @@ mod idempotency;
 mod internal;
 mod internal_limits;
 mod keys;
+mod listings;
+mod listings_refusals;
 mod logs;
 mod order_rules;
 mod orders;

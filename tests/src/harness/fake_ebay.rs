@@ -49,6 +49,8 @@ const GET_ORDER: &str = include_str!("../../../fixtures/ebay/get-order.response.
 /// The running fake; stops when dropped.
 pub struct FakeEbay {
     pub base_url: String,
+    /// The seller's active listings the Trading API's GetMyeBaySelling pages through.
+    pub trading: super::fake_ebay_trading::ActiveListings,
     state: Arc<FakeState>,
     server: JoinHandle<()>,
 }
@@ -56,6 +58,7 @@ pub struct FakeEbay {
 impl FakeEbay {
     pub async fn start() -> Self {
         let state = Arc::new(FakeState::default());
+        let trading = super::fake_ebay_trading::ActiveListings::default();
         let app = Router::new()
             .route("/identity/v1/oauth2/token", post(token))
             .route(
@@ -64,6 +67,7 @@ impl FakeEbay {
             )
             .route("/sell/fulfillment/v1/order/{order_id}", get(get_order))
             .route("/commerce/identity/v1/user/", get(get_user))
+            .merge(super::fake_ebay_trading::routes(trading.clone()))
             .with_state(state.clone())
             .merge(super::fake_ebay_fulfillment::routes(
                 state.fulfillments.clone(),
@@ -71,6 +75,7 @@ impl FakeEbay {
         let (base_url, server) = super::serve_on_loopback("the fake eBay API", app).await;
         FakeEbay {
             base_url,
+            trading,
             state,
             server,
         }

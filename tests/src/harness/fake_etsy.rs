@@ -20,10 +20,12 @@ pub const USER_ID: &str = "87654321";
 pub const REFRESH_TOKEN: &str = "87654321.JNGIJtvLmwfDMhlYoOJl8aLR1BWottyHC6yhNcET";
 pub const DAILY_LIMIT: i64 = 10_000;
 
-struct EtsyState {
+pub(super) struct EtsyState {
     /// shop id → receipts as Etsy would return them.
     receipts: Mutex<BTreeMap<String, Vec<Value>>>,
     tokens: Arc<super::fake_etsy_tokens::EtsyTokens>,
+    /// Shops' listings and inventories.
+    pub(super) listings: super::fake_etsy_listings::Shops,
     /// `retry-after` seconds of the next answers that will be 429s.
     throttled: Mutex<VecDeque<u64>>,
     remaining_today: AtomicI64,
@@ -54,10 +56,12 @@ impl FakeEtsy {
             shipments: Arc::new(super::fake_etsy_shipment::Shipments::new(Arc::new(
                 move |token| honoured.access_token_works(token),
             ))),
+            listings: Default::default(),
         });
         let app = Router::new()
             .route("/v3/application/shops/{shop_id}/receipts", get(receipts))
             .route("/v3/public/oauth/token", post(refresh))
+            .merge(super::fake_etsy_listings::routes())
             .with_state(state.clone())
             .merge(super::fake_etsy_shipment::routes(state.shipments.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -152,6 +156,11 @@ impl FakeEtsy {
     pub fn receipt_queries(&self) -> Vec<String> {
         self.state.queries.lock().unwrap().clone()
     }
+
+    /// The shops' listings and inventories the listings routes answer.
+    pub fn listings(&self) -> &super::fake_etsy_listings::Shops {
+        &self.state.listings
+    }
 }
 
 impl Drop for FakeEtsy {
@@ -160,8 +169,41 @@ impl Drop for FakeEtsy {
     }
 }
 
-fn etsy_error(status: StatusCode, message: &str) -> Response {
+pub(super) fn etsy_error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// The 403 / 401 Etsy answers a call without the app's `x-api-key` (`keystring:secret`) or a
+/// current access token; None when both are good.
+pub(super) fn credentials_refused(state: &EtsyState, headers: &HeaderMap) -> Option<Response> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    match header("x-api-key").split_once(':') {
+        None => {
+            return Some(etsy_error(
+                StatusCode::FORBIDDEN,
+                "Shared secret is required in x-api-key header.",
+            ));
+        }
+        Some((key, secret)) if key != KEYSTRING || secret != SHARED_SECRET => {
+            return Some(etsy_error(
+                StatusCode::FORBIDDEN,
+                "Invalid API key: should be in the format 'keystring:shared_secret'.",
+            ));
+        }
+        Some(_) => {}
+    }
+    let token = header("authorization")
+        .strip_prefix("Bearer ")
+        .unwrap_or_default();
+    if !state.tokens.access_token_works(token) {
+        return Some(super::fake_etsy_tokens::refused_access_token());
+    }
+    None
 }
 
 #[derive(Deserialize)]
@@ -187,32 +229,8 @@ async fn receipts(
         .lock()
         .unwrap()
         .push(raw_query.0.unwrap_or_default());
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    };
-    match header("x-api-key").split_once(':') {
-        None => {
-            return etsy_error(
-                StatusCode::FORBIDDEN,
-                "Shared secret is required in x-api-key header.",
-            );
-        }
-        Some((key, secret)) if key != KEYSTRING || secret != SHARED_SECRET => {
-            return etsy_error(
-                StatusCode::FORBIDDEN,
-                "Invalid API key: should be in the format 'keystring:shared_secret'.",
-            );
-        }
-        Some(_) => {}
-    }
-    let token = header("authorization")
-        .strip_prefix("Bearer ")
-        .unwrap_or_default();
-    if !state.tokens.access_token_works(token) {
-        return super::fake_etsy_tokens::refused_access_token();
+    if let Some(refusal) = credentials_refused(&state, &headers) {
+        return refusal;
     }
     if let Some(retry_after) = state.throttled.lock().unwrap().pop_front() {
         // Older docs: no x-limit-* headers on a 429.

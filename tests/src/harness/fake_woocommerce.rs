@@ -34,8 +34,7 @@ pub struct RegisteredWebhook {
 
 #[derive(Default)]
 pub(super) struct StoreState {
-    /// Keys the store granted through `/wc-auth/v1/authorize` (and did not delete).
-    pub(super) granted_keys: Mutex<Vec<(String, String)>>,
+    pub(super) granted_keys: GrantedKeys,
     /// The key grant flow's switches and record (`fake_woocommerce_auth`).
     pub(super) auth: super::fake_woocommerce_auth::AuthState,
     orders: Mutex<Vec<Value>>,
@@ -60,6 +59,8 @@ pub(super) struct StoreState {
 /// The running fake store; stops when dropped.
 pub struct FakeWooCommerce {
     pub base_url: String,
+    /// The products and variations the REST API lists.
+    pub catalog: super::fake_woocommerce_products::Catalog,
     pub(super) state: Arc<StoreState>,
     server: JoinHandle<()>,
 }
@@ -70,6 +71,7 @@ impl FakeWooCommerce {
             next_webhook_id: AtomicU64::new(42),
             ..StoreState::default()
         });
+        let catalog = super::fake_woocommerce_products::Catalog::new(state.granted_keys.clone());
         let app = Router::new()
             .route("/wp-json/wc/v3/orders", get(list_orders))
             .route("/wp-json/wc/v3/orders/{id}/refunds", get(list_refunds))
@@ -77,6 +79,7 @@ impl FakeWooCommerce {
             .route("/wp-json/wc/v3/webhooks/{id}", put(update_webhook))
             .merge(super::fake_woocommerce_auth::routes())
             .merge(super::fake_woocommerce_orders::routes())
+            .merge(super::fake_woocommerce_products::routes(catalog.clone()))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -89,6 +92,7 @@ impl FakeWooCommerce {
         });
         FakeWooCommerce {
             base_url,
+            catalog,
             state,
             server,
         }
@@ -223,6 +227,9 @@ pub(super) fn rest_error(status: StatusCode, code: &str, message: &str) -> Respo
     (status, Json(body)).into_response()
 }
 
+/// Keys the store granted through `/wc-auth/v1/authorize` (and did not delete).
+pub(super) type GrantedKeys = Arc<Mutex<Vec<(String, String)>>>;
+
 /// HTTP Basic with the consumer key and secret, or the same pair as query parameters.
 pub(super) fn authorised(
     state: &StoreState,
@@ -230,18 +237,23 @@ pub(super) fn authorised(
     query_key: Option<&str>,
     query_secret: Option<&str>,
 ) -> bool {
-    let granted = state
-        .granted_keys
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|(key, secret)| {
-            let basic = format!("Basic {}", BASE64.encode(format!("{key}:{secret}")));
-            headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                == Some(basic.as_str())
-        });
+    key_authorised(&state.granted_keys, headers, query_key, query_secret)
+}
+
+/// [`authorised`], for a handler that holds only the granted keys.
+pub(super) fn key_authorised(
+    granted_keys: &GrantedKeys,
+    headers: &HeaderMap,
+    query_key: Option<&str>,
+    query_secret: Option<&str>,
+) -> bool {
+    let granted = granted_keys.lock().unwrap().iter().any(|(key, secret)| {
+        let basic = format!("Basic {}", BASE64.encode(format!("{key}:{secret}")));
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            == Some(basic.as_str())
+    });
     let expected = format!(
         "Basic {}",
         BASE64.encode(format!("{CONSUMER_KEY}:{CONSUMER_SECRET}"))

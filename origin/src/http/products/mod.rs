@@ -4,6 +4,7 @@
 
 pub mod codes;
 pub mod files;
+pub mod picks;
 
 use axum::extract::{Path, State};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -60,6 +61,11 @@ pub struct ProductIn {
     /// A low-stock warning shows when available codes fall to this number.
     pub low_stock_threshold: Option<i64>,
     pub mappings: Option<PlatformMappings>,
+    /// Mapping by picking: entry ids of `GET /api/v1/connections/{id}/listings` (`data[].id`,
+    /// `data[].variations[].id`), at most one per platform; each sets its platform's fields
+    /// of `mappings`, which must then leave that platform out.
+    #[serde(default)]
+    pub listing_ids: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -76,6 +82,11 @@ pub struct ProductUpdate {
     pub low_stock_threshold: Option<i64>,
     /// Replaces all mappings.
     pub mappings: Option<PlatformMappings>,
+    /// Mapping by picking: entry ids of `GET /api/v1/connections/{id}/listings`, at most one
+    /// per platform; each replaces its platform's fields (of `mappings` when sent, else of
+    /// the stored mappings), the other platforms' stay.
+    #[serde(default)]
+    pub listing_ids: Vec<String>,
     /// `active` or `archived`.
     pub status: Option<String>,
 }
@@ -283,6 +294,12 @@ pub async fn create_product(
     check_text("sku", &input.sku, 100)?;
     check_text("name", &input.name, 300)?;
     let threshold = check_threshold(input.low_stock_threshold.unwrap_or(0))?;
+    let typed = input.mappings.is_some();
+    let mappings = picks::picked_mappings(
+        input.mappings.unwrap_or_default(),
+        typed,
+        &input.listing_ids,
+    )?;
     check_template(&state, &auth, input.template_id.as_deref()).await?;
     let now = now_ms();
     let row = ProductRow {
@@ -294,8 +311,7 @@ pub async fn create_product(
         status: "active".to_owned(),
         template_id: input.template_id,
         low_stock_threshold: threshold,
-        mappings: serde_json::to_string(&input.mappings.unwrap_or_default())
-            .map_err(ApiError::internal)?,
+        mappings: serde_json::to_string(&mappings).map_err(ApiError::internal)?,
         created_at: now,
         updated_at: now,
     };
@@ -346,8 +362,14 @@ pub async fn update_product(
     if let Some(threshold) = input.low_stock_threshold {
         row.low_stock_threshold = check_threshold(threshold)?;
     }
-    let remapped = input.mappings.is_some() || input.status.is_some();
-    if let Some(mappings) = input.mappings {
+    let remapped =
+        input.mappings.is_some() || !input.listing_ids.is_empty() || input.status.is_some();
+    if input.mappings.is_some() || !input.listing_ids.is_empty() {
+        let typed = input.mappings.is_some();
+        let base = input
+            .mappings
+            .unwrap_or_else(|| PlatformMappings::from_stored(&row.mappings));
+        let mappings = picks::picked_mappings(base, typed, &input.listing_ids)?;
         row.mappings = serde_json::to_string(&mappings).map_err(ApiError::internal)?;
     }
     if let Some(status) = input.status {
