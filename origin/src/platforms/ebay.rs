@@ -1,5 +1,6 @@
 //! eBay notifications (what arrives at the webhook) and Fulfillment API orders (what we fetch
-//! for an `ORDER_CONFIRMATION`: the notification itself names no buyer).
+//! for an `ORDER_CONFIRMATION`: the notification itself names no buyer). The reconciliation
+//! poll's `getOrders` pages are read in `ebay_orders`.
 
 use serde_json::Value;
 use shared::internal::Platform;
@@ -85,7 +86,11 @@ pub fn parse_notification(body: &[u8]) -> Result<EbayNotification, ParseError> {
 
 /// Reads `GET /sell/fulfillment/v1/order/{orderId}`.
 pub fn parse_order(body: &[u8]) -> Result<PlatformOrder, ParseError> {
-    let order = parse_json(body)?;
+    read_order(&parse_json(body)?)
+}
+
+/// Reads one Fulfillment API `Order` (what `getOrder` answers and `getOrders` lists).
+pub(super) fn read_order(order: &Value) -> Result<PlatformOrder, ParseError> {
     let order_id = non_empty(&order["orderId"]).ok_or(field("orderId", "a string"))?;
     let items = order["lineItems"]
         .as_array()
@@ -101,7 +106,7 @@ pub fn parse_order(body: &[u8]) -> Result<PlatformOrder, ParseError> {
     Ok(PlatformOrder {
         platform: Platform::Ebay,
         order_id,
-        state: state_of(&order),
+        state: state_of(order),
         buyer_email: non_empty(&registration["email"]).or_else(|| non_empty(&ship_to["email"])),
         buyer_name: non_empty(&registration["fullName"])
             .or_else(|| non_empty(&ship_to["fullName"])),
@@ -196,8 +201,8 @@ pub fn parse_user(body: &[u8]) -> Result<EbayUser, ParseError> {
 /// eBay's Fulfillment API (and, on its own base, the Identity API), called with the seller's
 /// user token.
 pub struct EbayClient {
-    http: Outbound,
-    base_url: BaseUrl,
+    pub(super) http: Outbound,
+    pub(super) base_url: BaseUrl,
 }
 
 impl EbayClient {

@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod ebay;
+pub mod ebay_orders;
 pub mod etsy;
 pub mod outbound;
 pub mod woocommerce;

@@ -1,7 +1,8 @@
 //! A local stand-in for eBay's OAuth token and notification public-key endpoints, the
-//! Fulfillment API's `getOrder` and the Identity API's `getUser`, answering with the shapes in
-//! `fixtures/ebay/` and `PLATFORMS.md` §1.4. Its base URL is passed to the worker as `EBAY_API_BASE_URL`;
-//! it can be switched to failing (500, like eBay's `195000`) to test the key service being down.
+//! Fulfillment API's `getOrder` (and `getOrders`, in `fake_ebay_orders`) and the Identity
+//! API's `getUser`, answering with the shapes in `fixtures/ebay/` and `PLATFORMS.md` §1.4. Its
+//! base URL is passed to the worker as `EBAY_API_BASE_URL`; it can be switched to failing
+//! (500, like eBay's `195000`) to test the key service being down.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -32,6 +33,7 @@ struct FakeState {
     order_requests: AtomicUsize,
     /// What getOrder answers instead of the fixture (its `orderId` still the asked one).
     order: Mutex<Option<serde_json::Value>>,
+    orders: Arc<super::fake_ebay_orders::EbayOrders>,
 }
 
 /// The seller's user token the Fulfillment API accepts.
@@ -61,6 +63,7 @@ impl FakeEbay {
             )
             .route("/sell/fulfillment/v1/order/{order_id}", get(get_order))
             .route("/commerce/identity/v1/user/", get(get_user))
+            .merge(super::fake_ebay_orders::routes(state.orders.clone()))
             .with_state(state.clone());
         let (base_url, server) = super::serve_on_loopback("the fake eBay API", app).await;
         FakeEbay {
@@ -100,6 +103,11 @@ impl FakeEbay {
 
     pub fn order_requests(&self) -> usize {
         self.state.order_requests.load(Ordering::SeqCst)
+    }
+
+    /// The orders `getOrders` lists (`fake_ebay_orders`).
+    pub fn orders(&self) -> &super::fake_ebay_orders::EbayOrders {
+        &self.state.orders
     }
 }
 

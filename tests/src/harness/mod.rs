@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod fake_ebay;
+pub mod fake_ebay_orders;
 pub mod fake_etsy;
 pub mod fake_smtp;
 pub mod fake_woocommerce;
