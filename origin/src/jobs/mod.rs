@@ -7,7 +7,7 @@
 //! * [`events`]: event intake (platform payloads → orders in the ledger, refunds, deletions)
 //! * [`sends`]: rendering and sending delivery emails, and resuming units waiting for stock
 //!   or tokens
-//! * [`pollers`]: Etsy receipts and WooCommerce reconciliation
+//! * [`pollers`]: Etsy receipts, WooCommerce and eBay reconciliation
 //! * [`retention`]: pruning what is kept only for a while (event bodies, audit, links)
 
 pub mod events;

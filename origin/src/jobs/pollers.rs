@@ -1,11 +1,14 @@
-//! The pollers: Etsy receipts (Etsy has no push for most apps) and WooCommerce reconciliation
-//! (WooCommerce never retries a failed webhook). Each runs from a leased `pollers` row whose
+//! The pollers: Etsy receipts (Etsy has no push for most apps), WooCommerce reconciliation
+//! (WooCommerce never retries a failed webhook) and eBay reconciliation ([`ebay`]: eBay retries
+//! notifications but does not promise them). Each runs from a leased `pollers` row whose
 //! checkpoint survives restarts; what it finds is stored as events, deduplicated with what the
 //! webhooks delivered, and processed like them.
 //!
 //! A run is bounded whatever the platform answers: at most `poll_max_pages` pages and until
 //! its deadline, after which it stops and leaves the page (or offset) it reached on its row
 //! for the next run. Only the holder of the poller's newest claim records the outcome.
+
+mod ebay;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -45,6 +48,7 @@ pub async fn run(pipeline: &Pipeline, poller: PollerRow) {
         match poller.platform.as_str() {
             "etsy" => poll_etsy(pipeline, &poller, bound).await,
             "woocommerce" => reconcile_woocommerce(pipeline, &poller, bound).await,
+            "ebay" => ebay::reconcile_ebay(pipeline, &poller, bound).await,
             _ => Err(ProcessError::Permanent(
                 "no poller for this platform".into(),
             )),
@@ -153,10 +157,10 @@ impl Sweep {
 }
 
 fn interval_ms(pipeline: &Pipeline, platform: &str) -> i64 {
-    let interval = if platform == "etsy" {
-        pipeline.settings.etsy_poll_interval
-    } else {
-        pipeline.settings.woo_reconcile_interval
+    let interval = match platform {
+        "etsy" => pipeline.settings.etsy_poll_interval,
+        "ebay" => pipeline.settings.ebay_reconcile_interval,
+        _ => pipeline.settings.woo_reconcile_interval,
     };
     i64::try_from(interval.as_millis()).unwrap_or(i64::MAX / 2)
 }

@@ -11,6 +11,7 @@ mod bounded_work;
 mod cli;
 mod connection_binding;
 mod docs;
+mod ebay_reconciliation;
 mod edge_signature;
 mod erasure;
 mod idempotency;
