@@ -54,9 +54,10 @@ pub fn order_scope(platform: Platform, connection_id: Option<&str>) -> &str {
 /// * eBay (a notification): `notification.notificationId`, which eBay's retries reuse.
 /// * eBay (a Fulfillment API order, as `getOrder` answers it and `getOrders` lists it): order
 ///   id + `lastModifiedDate`, so an order the reconciliation poll reads again unchanged is one
-///   event and its cancellation or refund another. (What delivers the order once, whether a
-///   notification or the poll brought it, is the ledger: an order is one row per
-///   marketplace order id.)
+///   event and its cancellation or refund another. An `ORDER_CONFIRMATION`'s `getOrder`
+///   answer is stored under it too, so the notification and the poll reading the same state
+///   of an order make one event (and the ledger, one row per marketplace order id, delivers
+///   it once whatever the states read).
 /// * Etsy (a receipt of `getShopReceipts`; Etsy pushes nothing): receipt id + status, so a
 ///   receipt seen again unchanged is one event and its cancellation another.
 pub fn platform_identity(platform: Platform, json: &Value) -> Option<String> {

@@ -182,23 +182,47 @@ async fn store_polled(
     identity: String,
     order: &PlatformOrder,
 ) -> Result<bool, ProcessError> {
+    let seen = Observation {
+        tenant_id: &poller.tenant_id,
+        connection_id: &poller.connection_id,
+        seen_by: &poller.id,
+    };
+    store_observed(pipeline, seen, identity, order).await
+}
+
+/// Who read an order from its platform: the connection, and the poller (or the event) that
+/// read it.
+pub(super) struct Observation<'a> {
+    pub tenant_id: &'a str,
+    pub connection_id: &'a str,
+    pub seen_by: &'a str,
+}
+
+/// Stores an order read from its platform as an event under the platform's `identity`, to be
+/// taken in like any event; whether it was new (the same state read twice is one event).
+pub(super) async fn store_observed(
+    pipeline: &Pipeline,
+    seen: Observation<'_>,
+    identity: String,
+    order: &PlatformOrder,
+) -> Result<bool, ProcessError> {
     let now = now_ms();
     let platform = order.platform;
-    let headers = BTreeMap::from([(POLLED_HEADER.to_owned(), poller.id.clone())]);
+    let headers = BTreeMap::from([(POLLED_HEADER.to_owned(), seen.seen_by.to_owned())]);
     let event = EventRow {
         id: new_id("evt"),
-        tenant_id: poller.tenant_id.clone(),
-        platform: poller.platform.clone(),
+        tenant_id: seen.tenant_id.to_owned(),
+        platform: platform.as_str().to_owned(),
         status: "received".into(),
-        dedupe_key: event_key(platform, Some(&poller.connection_id), &identity),
-        edge_event_id: format!("poll:{}:{identity}", poller.connection_id),
+        dedupe_key: event_key(platform, Some(seen.connection_id), &identity),
+        edge_event_id: format!("poll:{}:{identity}", seen.connection_id),
         headers: serde_json::to_string(&headers).unwrap_or_default(),
         body: serde_json::to_string(order).map_err(|e| ProcessError::Permanent(e.to_string()))?,
         received_at: now,
         stored_at: now,
         attempts: 1,
         last_error: None,
-        connection_id: Some(poller.connection_id.clone()),
+        connection_id: Some(seen.connection_id.to_owned()),
     };
     Ok(pipeline.store.insert_polled_event(&event).await?)
 }

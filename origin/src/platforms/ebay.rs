@@ -6,6 +6,7 @@ use serde_json::Value;
 use shared::internal::Platform;
 
 use super::client::PlatformError;
+use super::ebay_orders::{PolledEbayOrder, read_polled};
 use super::outbound::{BaseUrl, Outbound};
 use super::{ParseError, field, non_empty, parse_json, quantity};
 use crate::domain::orders::{ListingRef, OrderState, PlatformItem, PlatformOrder};
@@ -218,6 +219,16 @@ impl EbayClient {
         user_token: &str,
         order_id: &str,
     ) -> Result<PlatformOrder, PlatformError> {
+        Ok(self.get_order_observed(user_token, order_id).await?.order)
+    }
+
+    /// [`EbayClient::get_order`], with the identity of the order's state as read (the one
+    /// the reconciliation poll's `getOrders` gives it).
+    pub async fn get_order_observed(
+        &self,
+        user_token: &str,
+        order_id: &str,
+    ) -> Result<PolledEbayOrder, PlatformError> {
         // The id goes into the path: only what eBay order ids are made of.
         if order_id.is_empty()
             || !order_id
@@ -237,7 +248,7 @@ impl EbayClient {
             )
             .bearer_auth(user_token);
         let (_, body) = self.http.send(request).await?;
-        Ok(parse_order(&body)?)
+        Ok(read_polled(&parse_json(&body)?)?)
     }
 
     /// `GET /commerce/identity/v1/user/`: whose token this is (the client's base must be the

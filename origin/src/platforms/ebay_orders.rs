@@ -15,7 +15,7 @@ use crate::domain::orders::PlatformOrder;
 /// Orders per request: the most `getOrders` accepts (more is refused with a 400).
 pub const ORDERS_PER_PAGE: u32 = 200;
 
-/// One order of a `getOrders` page.
+/// One order as `getOrders` lists it (or `getOrder` answers it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolledEbayOrder {
     /// The event identity ([`platform_identity`]).
@@ -55,17 +55,19 @@ pub fn parse_orders_page(body: &[u8]) -> Result<EbayOrdersPage, ParseError> {
     })
 }
 
-fn read_polled(order: &Value) -> Result<PolledEbayOrder, ParseError> {
-    let identity = platform_identity(Platform::Ebay, order)
-        .ok_or(field("orders[].lastModifiedDate", "a date"))?;
+/// Reads one Fulfillment API `Order` with its identity and modification time.
+pub(super) fn read_polled(order: &Value) -> Result<PolledEbayOrder, ParseError> {
+    let read = read_order(order)?;
+    let identity =
+        platform_identity(Platform::Ebay, order).ok_or(field("lastModifiedDate", "a date"))?;
     let modified_at = order["lastModifiedDate"]
         .as_str()
         .and_then(|date| chrono::DateTime::parse_from_rfc3339(date).ok())
         .map(|date| date.timestamp())
-        .ok_or(field("orders[].lastModifiedDate", "an ISO 8601 date"))?;
+        .ok_or(field("lastModifiedDate", "an ISO 8601 date"))?;
     Ok(PolledEbayOrder {
         identity,
-        order: read_order(order)?,
+        order: read,
         modified_at,
     })
 }
@@ -138,9 +140,12 @@ mod tests {
         let last = json!({"href": "h", "total": 0, "limit": 200, "offset": 0, "orders": []});
         let last = parse_orders_page(last.to_string().as_bytes()).unwrap();
         assert!(last.orders.is_empty() && !last.has_next);
+        let mut undated: Value = serde_json::from_str(ORDER).unwrap();
+        undated.as_object_mut().unwrap().remove("lastModifiedDate");
+        let undated = json!({"total": 1, "orders": [undated]});
         assert_eq!(
-            parse_orders_page(br#"{"orders":[{"orderId":"1"}],"total":1}"#),
-            Err(field("orders[].lastModifiedDate", "a date"))
+            parse_orders_page(undated.to_string().as_bytes()),
+            Err(field("lastModifiedDate", "a date"))
         );
     }
 

@@ -162,7 +162,9 @@ async fn an_order_by_notification_and_by_poll_is_delivered_once(backend: Backend
     code_product(&app, &tenant, json!({"ebay_sku": "EBOOK-RUST-PDF"}), 3).await;
     // getOrders lists the order the notification names, as getOrder answers it.
     let mut order: Value = serde_json::from_str(GET_ORDER).unwrap();
-    order["lastModifiedDate"] = ebay_date(unix_now() - 30).into();
+    let modified = ebay_date(unix_now() - 30);
+    order["lastModifiedDate"] = modified.clone().into();
+    ebay.set_order(order.clone());
     ebay.orders().put_order(order);
     connect(&app, &tenant).await;
     ingest(&app, &tenant, "ebay", "evt_notification", EBAY_ORDER).await;
@@ -189,6 +191,19 @@ async fn an_order_by_notification_and_by_poll_is_delivered_once(backend: Backend
         })
         .count();
     assert_eq!(emails, 1, "one email");
+    // The notification, and the order's state read by getOrder and by the polls: one event.
+    let (_, events) = app.get("/api/v1/events?platform=ebay", &tenant.key).await;
+    let events = events["data"].as_array().unwrap();
+    let keys: Vec<&str> = events
+        .iter()
+        .map(|e| e["dedupe_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(events.len(), 2, "{keys:?}");
+    assert!(
+        keys.contains(&format!("ebay:order:13-12345-67890:{modified}").as_str()),
+        "{keys:?}"
+    );
+    assert!(ebay.order_requests() >= 1, "the notification read getOrder");
 }
 
 async fn cancellations_and_refunds_the_poll_finds_revoke(backend: Backend) {
