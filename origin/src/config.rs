@@ -247,6 +247,9 @@ pub struct PipelineArgs {
     /// Seconds between WooCommerce reconciliation polls per connection with API keys.
     #[arg(long, env = "WOO_RECONCILE_INTERVAL_SECS", default_value_t = 300)]
     pub woo_reconcile_interval_secs: u64,
+    /// Seconds between eBay reconciliation polls (`getOrders`) per connection with a user token.
+    #[arg(long, env = "EBAY_RECONCILE_INTERVAL_SECS", default_value_t = 600)]
+    pub ebay_reconcile_interval_secs: u64,
     /// How far back the first poll of a new connection looks, in seconds.
     #[arg(long, env = "POLL_INITIAL_LOOKBACK_SECS", default_value_t = 86_400)]
     pub poll_initial_lookback_secs: u64,
@@ -331,6 +334,7 @@ pub struct PipelineSettings {
     pub etsy_shared_secret: Option<SecretString>,
     pub etsy_poll_interval: Duration,
     pub woo_reconcile_interval: Duration,
+    pub ebay_reconcile_interval: Duration,
     pub poll_initial_lookback_secs: i64,
     pub tick: Duration,
     /// Events claimed at once.
@@ -428,6 +432,7 @@ impl PipelineSettings {
             etsy_shared_secret: args.etsy_shared_secret.clone(),
             etsy_poll_interval: Duration::from_secs(args.etsy_poll_interval_secs),
             woo_reconcile_interval: Duration::from_secs(args.woo_reconcile_interval_secs),
+            ebay_reconcile_interval: Duration::from_secs(args.ebay_reconcile_interval_secs),
             poll_initial_lookback_secs: i64::try_from(args.poll_initial_lookback_secs)
                 .unwrap_or(86_400),
             tick: Duration::from_millis(args.pipeline_tick_ms.max(10)),

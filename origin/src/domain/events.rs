@@ -52,6 +52,12 @@ pub fn order_scope(platform: Platform, connection_id: Option<&str>) -> &str {
 ///   is a new one. (`X-WC-Webhook-Delivery-ID` is not used: two deliveries in one second
 ///   share it.)
 /// * eBay (a notification): `notification.notificationId`, which eBay's retries reuse.
+/// * eBay (a Fulfillment API order, as `getOrder` answers it and `getOrders` lists it): order
+///   id + `lastModifiedDate`, so an order the reconciliation poll reads again unchanged is one
+///   event and its cancellation or refund another. An `ORDER_CONFIRMATION`'s `getOrder`
+///   answer is stored under it too, so the notification and the poll reading the same state
+///   of an order make one event (and the ledger, one row per marketplace order id, delivers
+///   it once whatever the states read).
 /// * Etsy (a receipt of `getShopReceipts`; Etsy pushes nothing): receipt id + status, so a
 ///   receipt seen again unchanged is one event and its cancellation another.
 pub fn platform_identity(platform: Platform, json: &Value) -> Option<String> {
@@ -65,10 +71,17 @@ pub fn platform_identity(platform: Platform, json: &Value) -> Option<String> {
             let status = json.get("status").and_then(scalar).unwrap_or_default();
             Some(format!("woocommerce:{id}:{status}:{modified}"))
         }
-        Platform::Ebay => json
-            .pointer("/notification/notificationId")
-            .and_then(scalar)
-            .map(|id| format!("ebay:{id}")),
+        Platform::Ebay => match json.get("notification") {
+            Some(notification) => notification
+                .get("notificationId")
+                .and_then(scalar)
+                .map(|id| format!("ebay:{id}")),
+            None => {
+                let id = json.get("orderId").and_then(scalar)?;
+                let modified = json.get("lastModifiedDate").and_then(scalar)?;
+                Some(format!("ebay:order:{id}:{modified}"))
+            }
+        },
         Platform::Etsy => {
             let receipt = json.get("receipt_id").and_then(scalar)?;
             let status = json.get("status").and_then(scalar)?;
@@ -124,6 +137,30 @@ mod tests {
         let key = dedupe_key(Platform::Ebay, Some("con_e"), EBAY, "evt_a");
         assert!(key.starts_with("ebay:5d0c1f3e-"), "{key}");
         assert_eq!(order_scope(Platform::Etsy, Some("con_e")), "");
+    }
+
+    #[test]
+    fn ebay_orders_are_keyed_by_order_id_and_modification() {
+        let order: Value = serde_json::from_str(include_str!(
+            "../../../fixtures/ebay/get-order.response.json"
+        ))
+        .unwrap();
+        assert_eq!(
+            platform_identity(Platform::Ebay, &order).as_deref(),
+            Some("ebay:order:13-12345-67890:2025-06-19T14:16:58.000Z")
+        );
+        let mut refunded = order.clone();
+        refunded["lastModifiedDate"] = "2025-06-21T09:00:00.000Z".into();
+        assert_ne!(
+            platform_identity(Platform::Ebay, &order),
+            platform_identity(Platform::Ebay, &refunded)
+        );
+        let notification: Value = serde_json::from_str(EBAY).unwrap();
+        assert!(
+            platform_identity(Platform::Ebay, &notification)
+                .unwrap()
+                .starts_with("ebay:5d0c1f3e-")
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use futures_util::StreamExt;
 
+use super::pollers::{Observation, store_observed};
 use super::{POLLED_HEADER, Pipeline, ProcessError};
 use crate::domain::connections::foreign_ebay_seller;
 use crate::domain::events::order_scope;
@@ -212,18 +213,26 @@ impl Pipeline {
                 })?;
                 let client = EbayClient::new(self.http.clone(), &self.settings.ebay_api_base_url)
                     .map_err(|e| ProcessError::Retry(format!("getOrder: {e}")))?;
-                let order = match client.get_order(&token, &order_id).await {
+                let read = match client.get_order_observed(&token, &order_id).await {
                     // "Invalid access token": refreshed now (single-flight), asked once more.
                     Err(PlatformError::Unauthorized { status: 401 }) => {
                         let fresh = self.refresh_now(&connection).await?;
                         let token = fresh.access_token.unwrap_or_default();
-                        client.get_order(&token, &order_id).await
+                        client.get_order_observed(&token, &order_id).await
                     }
                     other => other,
                 };
                 // Every getOrder failure is retried: a fresh order may not be readable yet.
-                let order = order.map_err(|e| ProcessError::Retry(format!("getOrder: {e}")))?;
-                return Ok(Some(order));
+                let read = read.map_err(|e| ProcessError::Retry(format!("getOrder: {e}")))?;
+                // The order as read is stored under the identity the reconciliation poll gives
+                // it and taken in from there: one state of an order, whether the notification
+                // or the poll read it first, is one event.
+                let seen = Observation {
+                    tenant_id,
+                    connection_id: &connection.id,
+                    seen_by: event_id,
+                };
+                store_observed(self, seen, read.identity, &read.order).await?;
             }
             // About a buyer, not a seller: eBay sends it to every app, and the erasure it asks
             // for applies wherever that buyer is. Only this tenant's orders of that buyer are

@@ -7,7 +7,7 @@
 //! * [`events`]: event intake (platform payloads → orders in the ledger, refunds, deletions)
 //! * [`sends`]: rendering and sending delivery emails, and resuming units waiting for stock
 //!   or tokens
-//! * [`pollers`]: Etsy receipts and WooCommerce reconciliation
+//! * [`pollers`]: Etsy receipts, WooCommerce and eBay reconciliation
 //! * [`fulfilments`]: telling the marketplace a delivered order is done
 //! * [`retention`]: pruning what is kept only for a while (event bodies, audit, links)
 //! * [`tokens`]: eBay and Etsy tokens refreshed before they end, or when a call was refused

@@ -1,11 +1,14 @@
-//! The pollers: Etsy receipts (Etsy has no push for most apps) and WooCommerce reconciliation
-//! (WooCommerce never retries a failed webhook). Each runs from a leased `pollers` row whose
+//! The pollers: Etsy receipts (Etsy has no push for most apps), WooCommerce reconciliation
+//! (WooCommerce never retries a failed webhook) and eBay reconciliation ([`ebay`]: eBay retries
+//! notifications but does not promise them). Each runs from a leased `pollers` row whose
 //! checkpoint survives restarts; what it finds is stored as events, deduplicated with what the
 //! webhooks delivered, and processed like them.
 //!
 //! A run is bounded whatever the platform answers: at most `poll_max_pages` pages and until
 //! its deadline, after which it stops and leaves the page (or offset) it reached on its row
 //! for the next run. Only the holder of the poller's newest claim records the outcome.
+
+mod ebay;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -43,6 +46,7 @@ pub async fn run(pipeline: &Pipeline, poller: PollerRow) {
         match poller.platform.as_str() {
             "etsy" => poll_etsy(pipeline, &poller, bound).await,
             "woocommerce" => reconcile_woocommerce(pipeline, &poller, bound).await,
+            "ebay" => ebay::reconcile_ebay(pipeline, &poller, bound).await,
             _ => Err(ProcessError::Permanent(
                 "no poller for this platform".into(),
             )),
@@ -151,10 +155,10 @@ impl Sweep {
 }
 
 fn interval_ms(pipeline: &Pipeline, platform: &str) -> i64 {
-    let interval = if platform == "etsy" {
-        pipeline.settings.etsy_poll_interval
-    } else {
-        pipeline.settings.woo_reconcile_interval
+    let interval = match platform {
+        "etsy" => pipeline.settings.etsy_poll_interval,
+        "ebay" => pipeline.settings.ebay_reconcile_interval,
+        _ => pipeline.settings.woo_reconcile_interval,
     };
     i64::try_from(interval.as_millis()).unwrap_or(i64::MAX / 2)
 }
@@ -176,23 +180,47 @@ async fn store_polled(
     identity: String,
     order: &PlatformOrder,
 ) -> Result<bool, ProcessError> {
+    let seen = Observation {
+        tenant_id: &poller.tenant_id,
+        connection_id: &poller.connection_id,
+        seen_by: &poller.id,
+    };
+    store_observed(pipeline, seen, identity, order).await
+}
+
+/// Who read an order from its platform: the connection, and the poller (or the event) that
+/// read it.
+pub(super) struct Observation<'a> {
+    pub tenant_id: &'a str,
+    pub connection_id: &'a str,
+    pub seen_by: &'a str,
+}
+
+/// Stores an order read from its platform as an event under the platform's `identity`, to be
+/// taken in like any event; whether it was new (the same state read twice is one event).
+pub(super) async fn store_observed(
+    pipeline: &Pipeline,
+    seen: Observation<'_>,
+    identity: String,
+    order: &PlatformOrder,
+) -> Result<bool, ProcessError> {
     let now = now_ms();
     let platform = order.platform;
-    let headers = BTreeMap::from([(POLLED_HEADER.to_owned(), poller.id.clone())]);
+    let headers = BTreeMap::from([(POLLED_HEADER.to_owned(), seen.seen_by.to_owned())]);
     let event = EventRow {
         id: new_id("evt"),
-        tenant_id: poller.tenant_id.clone(),
-        platform: poller.platform.clone(),
+        tenant_id: seen.tenant_id.to_owned(),
+        platform: platform.as_str().to_owned(),
         status: "received".into(),
-        dedupe_key: event_key(platform, Some(&poller.connection_id), &identity),
-        edge_event_id: format!("poll:{}:{identity}", poller.connection_id),
+        dedupe_key: event_key(platform, Some(seen.connection_id), &identity),
+        edge_event_id: format!("poll:{}:{identity}", seen.connection_id),
         headers: serde_json::to_string(&headers).unwrap_or_default(),
         body: serde_json::to_string(order).map_err(|e| ProcessError::Permanent(e.to_string()))?,
         received_at: now,
         stored_at: now,
         attempts: 1,
         last_error: None,
-        connection_id: Some(poller.connection_id.clone()),
+        connection_id: Some(seen.connection_id.to_owned()),
     };
     Ok(pipeline.store.insert_polled_event(&event).await?)
 }

@@ -1,10 +1,12 @@
 //! eBay notifications (what arrives at the webhook) and Fulfillment API orders (what we fetch
-//! for an `ORDER_CONFIRMATION`: the notification itself names no buyer).
+//! for an `ORDER_CONFIRMATION`: the notification itself names no buyer). The reconciliation
+//! poll's `getOrders` pages are read in `ebay_orders`.
 
 use serde_json::Value;
 use shared::internal::Platform;
 
 use super::client::PlatformError;
+use super::ebay_orders::{PolledEbayOrder, read_polled};
 use super::oauth::{TokenAnswer, TokenError, token_request};
 use super::outbound::{BaseUrl, Outbound};
 use super::refusal::{Refusal, answer_or_refusal};
@@ -90,7 +92,11 @@ pub fn parse_notification(body: &[u8]) -> Result<EbayNotification, ParseError> {
 
 /// Reads `GET /sell/fulfillment/v1/order/{orderId}`.
 pub fn parse_order(body: &[u8]) -> Result<PlatformOrder, ParseError> {
-    let order = parse_json(body)?;
+    read_order(&parse_json(body)?)
+}
+
+/// Reads one Fulfillment API `Order` (what `getOrder` answers and `getOrders` lists).
+pub(super) fn read_order(order: &Value) -> Result<PlatformOrder, ParseError> {
     let order_id = non_empty(&order["orderId"]).ok_or(field("orderId", "a string"))?;
     let items = order["lineItems"]
         .as_array()
@@ -106,7 +112,7 @@ pub fn parse_order(body: &[u8]) -> Result<PlatformOrder, ParseError> {
     Ok(PlatformOrder {
         platform: Platform::Ebay,
         order_id,
-        state: state_of(&order),
+        state: state_of(order),
         buyer_email: non_empty(&registration["email"]).or_else(|| non_empty(&ship_to["email"])),
         buyer_name: non_empty(&registration["fullName"])
             .or_else(|| non_empty(&ship_to["fullName"])),
@@ -216,8 +222,8 @@ pub fn parse_user(body: &[u8]) -> Result<EbayUser, ParseError> {
 /// eBay's Fulfillment API (and, on its own base, the Identity API), called with the seller's
 /// user token.
 pub struct EbayClient {
-    http: Outbound,
-    base_url: BaseUrl,
+    pub(super) http: Outbound,
+    pub(super) base_url: BaseUrl,
 }
 
 impl EbayClient {
@@ -233,6 +239,16 @@ impl EbayClient {
         user_token: &str,
         order_id: &str,
     ) -> Result<PlatformOrder, PlatformError> {
+        Ok(self.get_order_observed(user_token, order_id).await?.order)
+    }
+
+    /// [`EbayClient::get_order`], with the identity of the order's state as read (the one
+    /// the reconciliation poll's `getOrders` gives it).
+    pub async fn get_order_observed(
+        &self,
+        user_token: &str,
+        order_id: &str,
+    ) -> Result<PolledEbayOrder, PlatformError> {
         check_order_id(order_id)?;
         let request = self
             .http
@@ -242,7 +258,7 @@ impl EbayClient {
             )
             .bearer_auth(user_token);
         let (_, body) = self.http.send(request).await?;
-        Ok(parse_order(&body)?)
+        Ok(read_polled(&parse_json(&body)?)?)
     }
 
     /// `POST /sell/fulfillment/v1/order/{orderId}/shipping_fulfillment` for `quantity` units of

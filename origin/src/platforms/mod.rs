@@ -10,6 +10,7 @@
 pub mod client;
 pub mod connect;
 pub mod ebay;
+pub mod ebay_orders;
 pub mod etsy;
 pub mod oauth;
 pub mod outbound;

@@ -141,7 +141,7 @@ pub struct PollerRow {
     pub runs: i64,
     pub last_run_at: Option<i64>,
     pub last_error: Option<String>,
-    /// The next page (WooCommerce) or offset (Etsy) of a sweep a run left unfinished; 0 when
+    /// The next page (WooCommerce) or offset (Etsy, eBay) of a sweep a run left unfinished; 0 when
     /// the next run starts a new sweep from `checkpoint`.
     pub continuation: i64,
     /// The newest modification the unfinished sweep has seen.
@@ -317,7 +317,7 @@ pub trait LinkStore: Send + Sync {
 /// The platform pollers' rows and leases.
 #[async_trait]
 pub trait PollerStore: Send + Sync {
-    /// Makes sure every active Etsy and WooCommerce connection has its poller row.
+    /// Makes sure every active Etsy, WooCommerce and eBay connection has its poller row.
     async fn ensure_pollers(&self, now: i64) -> StoreResult<()>;
     /// Leases up to `limit` due pollers until `now + lease_ms` under a new claim token,
     /// round-robin across tenants and never more than `per_tenant` leased at once for one

@@ -13,6 +13,7 @@ mod cli;
 mod connect;
 mod connection_binding;
 mod docs;
+mod ebay_reconciliation;
 mod edge_signature;
 mod erasure;
 mod fulfilment;

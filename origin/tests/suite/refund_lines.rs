@@ -191,6 +191,7 @@ async fn an_ebay_line_refunded_revokes_its_refunded_units_only(backend: Backend)
     // The seller refunds one of the two ebooks (9.99 of 19.98); eBay notifies the order again.
     let mut order: Value = serde_json::from_str(EBAY_GET_ORDER).unwrap();
     order["orderPaymentStatus"] = "PARTIALLY_REFUNDED".into();
+    order["lastModifiedDate"] = "2025-06-21T10:00:00.000Z".into();
     order["lineItems"][1]["refunds"] = json!([{"amount": {"value": "9.99", "currency": "USD"},
         "refundDate": "2025-06-21T10:00:00.000Z", "refundId": "5012345678",
         "refundReferenceId": "ref-1"}]);

@@ -1,7 +1,8 @@
 //! A local stand-in for eBay's OAuth token and notification public-key endpoints, the
-//! Fulfillment API's `getOrder` and the Identity API's `getUser`, answering with the shapes in
-//! `fixtures/ebay/` and `PLATFORMS.md` §1.4. Its base URL is passed to the worker as `EBAY_API_BASE_URL`;
-//! it can be switched to failing (500, like eBay's `195000`) to test the key service being down.
+//! Fulfillment API's `getOrder` (and `getOrders`, in `fake_ebay_orders`) and the Identity
+//! API's `getUser`, answering with the shapes in `fixtures/ebay/` and `PLATFORMS.md` §1.4. Its
+//! base URL is passed to the worker as `EBAY_API_BASE_URL`; it can be switched to failing
+//! (500, like eBay's `195000`) to test the key service being down.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -35,6 +36,7 @@ struct FakeState {
     fulfillments: Arc<super::fake_ebay_fulfillment::Fulfillments>,
     /// Sellers' user tokens and their refresh grant (`fake_ebay_tokens`).
     user_tokens: super::fake_ebay_tokens::UserTokens,
+    orders: Arc<super::fake_ebay_orders::EbayOrders>,
 }
 
 /// The seller's user token the Fulfillment API accepts.
@@ -68,6 +70,7 @@ impl FakeEbay {
             .route("/sell/fulfillment/v1/order/{order_id}", get(get_order))
             .route("/commerce/identity/v1/user/", get(get_user))
             .merge(super::fake_ebay_trading::routes(trading.clone()))
+            .merge(super::fake_ebay_orders::routes(state.orders.clone()))
             .with_state(state.clone())
             .merge(super::fake_ebay_fulfillment::routes(
                 state.fulfillments.clone(),
@@ -152,6 +155,11 @@ impl FakeEbay {
     /// Whether eBay takes `token` as a user token now.
     pub fn user_token_works(&self, token: &str) -> bool {
         self.state.user_tokens.user_of(token).is_some()
+    }
+
+    /// The orders `getOrders` lists (`fake_ebay_orders`).
+    pub fn orders(&self) -> &super::fake_ebay_orders::EbayOrders {
+        &self.state.orders
     }
 }
 

@@ -1,4 +1,4 @@
-//! The platform pollers' rows: one per active Etsy or WooCommerce connection, leased to
+//! The platform pollers' rows: one per active Etsy, WooCommerce or eBay connection, leased to
 //! run under a claim token, finished (by the newest claim only) with their checkpoint.
 
 use async_trait::async_trait;
@@ -15,7 +15,7 @@ impl PollerStore for Backend {
             "INSERT INTO pollers (id, tenant_id, connection_id, platform, checkpoint, \
              next_run_at, lease_until, runs) \
              SELECT 'pol_' || id, tenant_id, id, platform, 0, 0, 0, 0 FROM connections \
-             WHERE status = 'active' AND platform IN ('etsy', 'woocommerce') \
+             WHERE status = 'active' AND platform IN ('etsy', 'woocommerce', 'ebay') \
              ON CONFLICT DO NOTHING",
         )
         .execute(&self.pool)
