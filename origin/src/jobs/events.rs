@@ -172,6 +172,7 @@ impl Pipeline {
                 self.open_ebay(&event.tenant_id, &event.id, &event.body)
                     .await
             }
+            "etsy" => self.open_etsy_webhook(event).await,
             other => Err(ProcessError::Permanent(format!(
                 "no processing for pushed {other} events"
             ))),

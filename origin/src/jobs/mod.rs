@@ -8,8 +8,10 @@
 //! * [`sends`]: rendering and sending delivery emails, and resuming units waiting for stock
 //!   or tokens
 //! * [`pollers`]: Etsy receipts and WooCommerce reconciliation
+//! * [`etsy_push`]: Etsy's `order.paid` webhooks, which fetch the receipt the poller would read
 //! * [`retention`]: pruning what is kept only for a while (event bodies, audit, links)
 
+pub mod etsy_push;
 pub mod events;
 pub mod pollers;
 pub mod retention;

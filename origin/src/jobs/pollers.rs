@@ -10,14 +10,12 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use secrecy::ExposeSecret;
-
 use super::{POLLED_HEADER, Pipeline, ProcessError};
 use crate::domain::events::event_key;
 use crate::domain::orders::PlatformOrder;
 use crate::ids::{new_id, now_ms};
 use crate::platforms::client::PlatformError;
-use crate::platforms::etsy::{EtsyClient, RateBudget, next_poll_delay};
+use crate::platforms::etsy::{RateBudget, next_poll_delay};
 use crate::platforms::woocommerce::WooRestClient;
 use crate::store::EventRow;
 use crate::store::pipeline::{PollerOutcome, PollerRow};
@@ -178,23 +176,52 @@ async fn store_polled(
     identity: String,
     order: &PlatformOrder,
 ) -> Result<bool, ProcessError> {
+    let seen = Observed {
+        tenant_id: &poller.tenant_id,
+        connection_id: &poller.connection_id,
+        how: "poll",
+        source: &poller.id,
+    };
+    store_observed(pipeline, seen, identity, order).await
+}
+
+/// Where an order read from a platform's API came from: a poller, or the fetch a webhook
+/// asked for.
+pub(super) struct Observed<'a> {
+    pub tenant_id: &'a str,
+    pub connection_id: &'a str,
+    /// `poll` or `webhook`.
+    pub how: &'a str,
+    /// The poller's id, or the webhook event's.
+    pub source: &'a str,
+}
+
+/// Stores an order read from a platform's API as an event keyed with the platform's
+/// identity of it (`domain::events`), whoever read it: the same observation read by a poller
+/// and for a webhook is stored once. Whether it was new.
+pub(super) async fn store_observed(
+    pipeline: &Pipeline,
+    seen: Observed<'_>,
+    identity: String,
+    order: &PlatformOrder,
+) -> Result<bool, ProcessError> {
     let now = now_ms();
     let platform = order.platform;
-    let headers = BTreeMap::from([(POLLED_HEADER.to_owned(), poller.id.clone())]);
+    let headers = BTreeMap::from([(POLLED_HEADER.to_owned(), seen.source.to_owned())]);
     let event = EventRow {
         id: new_id("evt"),
-        tenant_id: poller.tenant_id.clone(),
-        platform: poller.platform.clone(),
+        tenant_id: seen.tenant_id.to_owned(),
+        platform: platform.as_str().to_owned(),
         status: "received".into(),
-        dedupe_key: event_key(platform, Some(&poller.connection_id), &identity),
-        edge_event_id: format!("poll:{}:{identity}", poller.connection_id),
+        dedupe_key: event_key(platform, Some(seen.connection_id), &identity),
+        edge_event_id: format!("{}:{}:{identity}", seen.how, seen.connection_id),
         headers: serde_json::to_string(&headers).unwrap_or_default(),
         body: serde_json::to_string(order).map_err(|e| ProcessError::Permanent(e.to_string()))?,
         received_at: now,
         stored_at: now,
         attempts: 1,
         last_error: None,
-        connection_id: Some(poller.connection_id.clone()),
+        connection_id: Some(seen.connection_id.to_owned()),
     };
     Ok(pipeline.store.insert_polled_event(&event).await?)
 }
@@ -212,30 +239,7 @@ async fn poll_etsy(
     let mut secrets = pipeline.open_secrets(&connection)?;
     let shop_id = connection.shop_id.clone().unwrap_or_default();
     let settings = &pipeline.settings;
-    // The connection's own `keystring:shared_secret` wins over the app's configured one.
-    let (keystring, shared_secret) =
-        match secrets.api_key.as_deref().and_then(|k| k.split_once(':')) {
-            Some((k, s)) => (k.to_owned(), s.to_owned()),
-            None => (
-                secrets
-                    .api_key
-                    .clone()
-                    .or_else(|| settings.etsy_api_key.clone())
-                    .unwrap_or_default(),
-                settings
-                    .etsy_shared_secret
-                    .as_ref()
-                    .map(|s| s.expose_secret().to_owned())
-                    .unwrap_or_default(),
-            ),
-        };
-    let client = EtsyClient::new(
-        pipeline.http.clone(),
-        &settings.etsy_api_base_url,
-        &keystring,
-        &shared_secret,
-    )
-    .map_err(|e| ProcessError::Retry(format!("Etsy receipts: {e}")))?;
+    let client = pipeline.etsy_client(&secrets)?;
     let mut sweep = Sweep::of(pipeline, poller, connection.created_at);
     let mut offset = u32::try_from(sweep.continuation).unwrap_or(0);
     let mut refreshed = false;
@@ -269,24 +273,8 @@ async fn poll_etsy(
                 }
             }
             Err(PlatformError::Unauthorized { .. }) if !refreshed => {
-                let refresh_token = secrets.refresh_token.clone().ok_or_else(|| {
-                    ProcessError::Retry(
-                        "Etsy refused the token and there is no refresh token".into(),
-                    )
-                })?;
-                let tokens = client
-                    .refresh(&refresh_token)
-                    .await
-                    .map_err(|e| ProcessError::Retry(format!("Etsy token refresh: {e}")))?;
-                secrets.access_token = Some(tokens.access_token);
-                secrets.refresh_token = Some(tokens.refresh_token);
                 pipeline
-                    .store
-                    .update_connection_secrets(
-                        &connection.id,
-                        &secrets.seal(&pipeline.master_key),
-                        now_ms(),
-                    )
+                    .refresh_etsy(&client, &connection.id, &mut secrets)
                     .await?;
                 refreshed = true;
             }

@@ -13,6 +13,7 @@ mod connection_binding;
 mod docs;
 mod edge_signature;
 mod erasure;
+mod etsy_webhooks;
 mod idempotency;
 mod internal;
 mod internal_limits;

@@ -1,5 +1,9 @@
 //! A local stand-in for Etsy's Open API v3: `getShopReceipts` with its rate-limit headers and
-//! 429s, and the OAuth refresh grant (see `fixtures/etsy/`).
+//! 429s, and the OAuth refresh grant (see `fixtures/etsy/`); `getShopReceipt` and the signed
+//! `order.paid` webhook sender in [`webhooks`].
+
+#[path = "fake_etsy_webhooks.rs"]
+pub mod webhooks;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -29,6 +33,7 @@ struct EtsyState {
     remaining_today: AtomicI64,
     receipt_requests: AtomicUsize,
     refreshes: AtomicUsize,
+    single_receipt_requests: AtomicUsize,
     /// Query strings of every receipts request, in order.
     queries: Mutex<Vec<String>>,
 }
@@ -49,11 +54,13 @@ impl FakeEtsy {
             remaining_today: AtomicI64::new(DAILY_LIMIT),
             receipt_requests: AtomicUsize::new(0),
             refreshes: AtomicUsize::new(0),
+            single_receipt_requests: AtomicUsize::new(0),
             queries: Mutex::default(),
         });
         let app = Router::new()
             .route("/v3/application/shops/{shop_id}/receipts", get(receipts))
             .route("/v3/public/oauth/token", post(refresh))
+            .merge(webhooks::routes())
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -159,32 +166,8 @@ async fn receipts(
         .lock()
         .unwrap()
         .push(raw_query.0.unwrap_or_default());
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    };
-    match header("x-api-key").split_once(':') {
-        None => {
-            return etsy_error(
-                StatusCode::FORBIDDEN,
-                "Shared secret is required in x-api-key header.",
-            );
-        }
-        Some((key, secret)) if key != KEYSTRING || secret != SHARED_SECRET => {
-            return etsy_error(
-                StatusCode::FORBIDDEN,
-                "Invalid API key: should be in the format 'keystring:shared_secret'.",
-            );
-        }
-        Some(_) => {}
-    }
-    let token = header("authorization")
-        .strip_prefix("Bearer ")
-        .unwrap_or_default();
-    if !state.access_tokens.lock().unwrap().contains(token) {
-        return etsy_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    if let Some(refusal) = webhooks::refuse_credentials(&state, &headers) {
+        return refusal;
     }
     if let Some(retry_after) = state.throttled.lock().unwrap().pop_front() {
         // Older docs: no x-limit-* headers on a 429.
