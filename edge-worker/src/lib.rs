@@ -12,6 +12,8 @@ mod bench;
 mod config;
 mod downloads;
 mod ebay_keys;
+mod etsy;
+mod etsy_shops;
 mod limiter;
 mod memory;
 mod origin;
@@ -35,6 +37,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         )
         .get_async("/webhooks/ebay/:tenant", webhooks::ebay_challenge)
         .post_async("/webhooks/ebay/:tenant", webhooks::ebay_notification)
+        .post_async("/webhooks/etsy", etsy::etsy_webhook)
         .get_async("/d/:token", downloads::download)
         .put_async("/api/v1/uploads/:file_id", uploads::upload)
         .on_async("/api/v1/*path", api::forward)
