@@ -13,6 +13,8 @@ mod config;
 mod connect;
 mod downloads;
 mod ebay_keys;
+mod etsy;
+mod etsy_shops;
 mod limiter;
 mod memory;
 mod origin;
@@ -36,6 +38,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         )
         .get_async("/webhooks/ebay/:tenant", webhooks::ebay_challenge)
         .post_async("/webhooks/ebay/:tenant", webhooks::ebay_notification)
+        .post_async("/webhooks/etsy", etsy::etsy_webhook)
         .get_async("/d/:token", downloads::download)
         .post_async("/connect/woocommerce/keys", connect::relay)
         .get_async("/connect/:platform/callback", connect::relay)

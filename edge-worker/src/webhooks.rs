@@ -295,7 +295,7 @@ async fn platform_config<T>(
 }
 
 /// Counts a verified delivery in the tenant's webhook budget; `Err` holds the 429.
-async fn spend_tenant_budget(
+pub(crate) async fn spend_tenant_budget(
     env: &Env,
     tenant_id: &str,
     request_id: &str,
@@ -313,7 +313,7 @@ async fn spend_tenant_budget(
 
 /// The refusal for a request that proved nothing, counted per client address: `code` and
 /// `reason`, or 429 once the address has sent too many such requests.
-async fn unverified(
+pub(crate) async fn unverified(
     env: &Env,
     req: &Request,
     request_id: &str,
@@ -364,15 +364,15 @@ async fn count(
 }
 
 /// Whose a verified delivery is.
-struct Delivery<'a> {
-    tenant_id: &'a str,
-    platform: Platform,
-    /// The connection whose secret verified it (WooCommerce).
-    connection_id: Option<String>,
+pub(crate) struct Delivery<'a> {
+    pub tenant_id: &'a str,
+    pub platform: Platform,
+    /// The connection whose secret verified it (WooCommerce), or the Etsy shop's.
+    pub connection_id: Option<String>,
 }
 
 /// Puts a verified delivery on the Queue; answers only after the Queue has it.
-async fn enqueue(
+pub(crate) async fn enqueue(
     env: &Env,
     delivery: Delivery<'_>,
     headers: BTreeMap<String, String>,

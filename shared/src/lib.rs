@@ -8,10 +8,12 @@ pub mod apikey;
 pub mod ebay;
 pub mod envelope;
 pub mod error;
+pub mod etsy;
 pub mod forward;
 pub mod internal;
 pub mod ratelimit;
 pub mod retry;
+pub mod standard_webhooks;
 pub mod woo;
 
 pub use envelope::{Envelope, ErrorBody};

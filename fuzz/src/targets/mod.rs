@@ -6,6 +6,7 @@ pub mod apikey;
 pub mod ebay;
 pub mod envelope;
 pub mod forward;
+pub mod standard_webhooks;
 pub mod woo;
 
 use crate::engine::Target;
@@ -18,6 +19,7 @@ pub fn all() -> Vec<Target> {
         apikey::target(),
         forward::target(),
         envelope::target(),
+        standard_webhooks::target(),
     ]
 }
 

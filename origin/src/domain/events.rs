@@ -58,8 +58,11 @@ pub fn order_scope(platform: Platform, connection_id: Option<&str>) -> &str {
 ///   answer is stored under it too, so the notification and the poll reading the same state
 ///   of an order make one event (and the ledger, one row per marketplace order id, delivers
 ///   it once whatever the states read).
-/// * Etsy (a receipt of `getShopReceipts`; Etsy pushes nothing): receipt id + status, so a
-///   receipt seen again unchanged is one event and its cancellation another.
+/// * Etsy (a receipt, as `getShopReceipts` lists it or as fetched for a webhook): receipt id +
+///   status, so a receipt seen again unchanged is one event and its cancellation another. A
+///   webhook delivery (`{event_type, resource_url, shop_id}`) is keyed by the receipt it names
+///   and its event type, so Etsy's retries of it are one event; the receipt it makes the
+///   origin fetch is then stored under the receipt's own identity, the one the poller gives it.
 pub fn platform_identity(platform: Platform, json: &Value) -> Option<String> {
     match platform {
         Platform::Woocommerce => {
@@ -82,6 +85,12 @@ pub fn platform_identity(platform: Platform, json: &Value) -> Option<String> {
                 Some(format!("ebay:order:{id}:{modified}"))
             }
         },
+        Platform::Etsy if json.get("receipt_id").is_none() => {
+            let event_type = json.get("event_type").and_then(scalar)?;
+            let url = json.get("resource_url").and_then(Value::as_str)?;
+            let receipt = shared::etsy::receipt_ref(url)?;
+            Some(format!("etsy:{}:webhook:{event_type}", receipt.receipt_id))
+        }
         Platform::Etsy => {
             let receipt = json.get("receipt_id").and_then(scalar)?;
             let status = json.get("status").and_then(scalar)?;
@@ -160,6 +169,19 @@ mod tests {
             platform_identity(Platform::Ebay, &notification)
                 .unwrap()
                 .starts_with("ebay:5d0c1f3e-")
+        );
+    }
+
+    #[test]
+    fn an_etsy_webhook_is_keyed_by_its_receipt_and_event_apart_from_the_receipt() {
+        let webhook = r#"{"event_type":"order.paid","resource_url":"https://openapi.etsy.com/v3/application/shops/12345/receipts/54321","shop_id":12345}"#;
+        let key = dedupe_key(Platform::Etsy, Some("con_e"), webhook, "evt_a");
+        assert_eq!(key, "etsy:54321:webhook:order.paid");
+        assert_eq!(key, dedupe_key(Platform::Etsy, None, webhook, "evt_b"));
+        let receipt = r#"{"receipt_id":54321,"status":"Paid"}"#;
+        assert_eq!(
+            dedupe_key(Platform::Etsy, Some("con_e"), receipt, "evt_c"),
+            "etsy:54321:paid"
         );
     }
 

@@ -14,6 +14,7 @@ pub mod docs;
 pub mod downloads;
 pub mod edge_signature;
 pub mod error;
+pub mod etsy_shops;
 pub mod events;
 pub mod extract;
 pub mod health;
@@ -61,6 +62,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(orders::routes())
         .merge(templates::routes())
         .merge(internal::routes())
+        .merge(etsy_shops::routes())
 }
 
 /// The OpenAPI document of [`api_routes`], as served.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use futures_util::StreamExt;
 
-use super::pollers::{Observation, store_observed};
+use super::pollers::{Observed, store_observed};
 use super::{POLLED_HEADER, Pipeline, ProcessError};
 use crate::domain::connections::foreign_ebay_seller;
 use crate::domain::events::order_scope;
@@ -175,6 +175,7 @@ impl Pipeline {
                 self.open_ebay(&event.tenant_id, &event.id, &event.body)
                     .await
             }
+            "etsy" => self.open_etsy_webhook(event).await,
             other => Err(ProcessError::Permanent(format!(
                 "no processing for pushed {other} events"
             ))),
@@ -227,10 +228,11 @@ impl Pipeline {
                 // The order as read is stored under the identity the reconciliation poll gives
                 // it and taken in from there: one state of an order, whether the notification
                 // or the poll read it first, is one event.
-                let seen = Observation {
+                let seen = Observed {
                     tenant_id,
                     connection_id: &connection.id,
-                    seen_by: event_id,
+                    how: "notification",
+                    source: event_id,
                 };
                 store_observed(self, seen, read.identity, &read.order).await?;
             }

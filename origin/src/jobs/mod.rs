@@ -9,9 +9,11 @@
 //!   or tokens
 //! * [`pollers`]: Etsy receipts, WooCommerce and eBay reconciliation
 //! * [`fulfilments`]: telling the marketplace a delivered order is done
+//! * [`etsy_push`]: Etsy's `order.paid` webhooks, which fetch the receipt the poller would read
 //! * [`retention`]: pruning what is kept only for a while (event bodies, audit, links)
 //! * [`tokens`]: eBay and Etsy tokens refreshed before they end, or when a call was refused
 
+pub mod etsy_push;
 pub mod events;
 pub mod fulfilments;
 pub mod pollers;

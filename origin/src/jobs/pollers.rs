@@ -180,40 +180,45 @@ async fn store_polled(
     identity: String,
     order: &PlatformOrder,
 ) -> Result<bool, ProcessError> {
-    let seen = Observation {
+    let seen = Observed {
         tenant_id: &poller.tenant_id,
         connection_id: &poller.connection_id,
-        seen_by: &poller.id,
+        how: "poll",
+        source: &poller.id,
     };
     store_observed(pipeline, seen, identity, order).await
 }
 
-/// Who read an order from its platform: the connection, and the poller (or the event) that
-/// read it.
-pub(super) struct Observation<'a> {
+/// Where an order read from a platform's API came from: a poller, or the fetch a webhook
+/// asked for.
+pub(super) struct Observed<'a> {
     pub tenant_id: &'a str,
     pub connection_id: &'a str,
-    pub seen_by: &'a str,
+    /// `poll` or `webhook`.
+    pub how: &'a str,
+    /// The poller's id, or the webhook event's.
+    pub source: &'a str,
 }
 
-/// Stores an order read from its platform as an event under the platform's `identity`, to be
-/// taken in like any event; whether it was new (the same state read twice is one event).
+/// Stores an order read from a platform's API as an event keyed with the platform's
+/// identity of it (`domain::events`), whoever read it: the same observation read by a poller
+/// and for a webhook is stored once. Whether it was new.
 pub(super) async fn store_observed(
     pipeline: &Pipeline,
-    seen: Observation<'_>,
+    seen: Observed<'_>,
     identity: String,
     order: &PlatformOrder,
 ) -> Result<bool, ProcessError> {
     let now = now_ms();
     let platform = order.platform;
-    let headers = BTreeMap::from([(POLLED_HEADER.to_owned(), seen.seen_by.to_owned())]);
+    let headers = BTreeMap::from([(POLLED_HEADER.to_owned(), seen.source.to_owned())]);
     let event = EventRow {
         id: new_id("evt"),
         tenant_id: seen.tenant_id.to_owned(),
         platform: platform.as_str().to_owned(),
         status: "received".into(),
         dedupe_key: event_key(platform, Some(seen.connection_id), &identity),
-        edge_event_id: format!("poll:{}:{identity}", seen.connection_id),
+        edge_event_id: format!("{}:{}:{identity}", seen.how, seen.connection_id),
         headers: serde_json::to_string(&headers).unwrap_or_default(),
         body: serde_json::to_string(order).map_err(|e| ProcessError::Permanent(e.to_string()))?,
         received_at: now,

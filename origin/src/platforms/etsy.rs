@@ -1,4 +1,5 @@
-//! Etsy shop receipts, as `getShopReceipts` answers them to the poller.
+//! Etsy shop receipts, as `getShopReceipts` answers them to the poller and `getShopReceipt`
+//! answers one to a webhook's fetch.
 
 use std::time::Duration;
 
@@ -236,6 +237,38 @@ impl EtsyClient {
             remaining_today: number("x-remaining-today"),
         };
         Ok((parse_receipts_page(&body)?, budget))
+    }
+
+    /// One receipt of `shop_id` (`getShopReceipt`), as a webhook names it: both ids must be
+    /// Etsy's numeric ids, so nothing but that receipt's path is ever requested.
+    pub async fn receipt(
+        &self,
+        shop_id: &str,
+        receipt_id: &str,
+        access_token: &str,
+    ) -> Result<EtsyReceipt, PlatformError> {
+        let numeric = |id: &str| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit());
+        if !numeric(shop_id) || !numeric(receipt_id) {
+            return Err(PlatformError::Unreadable(field(
+                "resource_url",
+                "a receipt of a numeric Etsy shop",
+            )));
+        }
+        let path = [
+            "v3",
+            "application",
+            "shops",
+            shop_id,
+            "receipts",
+            receipt_id,
+        ];
+        let request = self
+            .http
+            .get(self.base_url.join(&path))
+            .header("x-api-key", &self.api_key)
+            .bearer_auth(access_token);
+        let (_, body) = self.http.send(request).await?;
+        Ok(read_receipt(&parse_json(&body)?)?)
     }
 }
 

@@ -115,6 +115,9 @@ pub trait ConnectionStore: Send + Sync {
         sealed: &str,
         now: i64,
     ) -> StoreResult<()>;
+    /// Every tenant's Etsy connections of shop `shop_id` (Etsy's one webhook endpoint per app
+    /// is routed by shop): the one lookup of connections not scoped by a tenant.
+    async fn etsy_shop_connections(&self, shop_id: &str) -> StoreResult<Vec<ConnectionRow>>;
     /// Stamps a connection with the time it last brought an event.
     async fn touch_connection(&self, connection_id: &str, now: i64) -> StoreResult<()>;
     async fn set_connection_warning(

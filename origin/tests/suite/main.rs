@@ -16,6 +16,7 @@ mod docs;
 mod ebay_reconciliation;
 mod edge_signature;
 mod erasure;
+mod etsy_webhooks;
 mod fulfilment;
 mod idempotency;
 mod internal;

@@ -1,5 +1,9 @@
 //! A local stand-in for Etsy's Open API v3: `getShopReceipts` with its rate-limit headers and
-//! 429s, and the OAuth refresh grant, rotating (see `fixtures/etsy/` and `fake_etsy_tokens`).
+//! 429s, and the OAuth refresh grant, rotating (see `fixtures/etsy/` and `fake_etsy_tokens`);
+//! `getShopReceipt` and the signed `order.paid` webhook sender in [`webhooks`].
+
+#[path = "fake_etsy_webhooks.rs"]
+pub mod webhooks;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -30,6 +34,7 @@ pub(super) struct EtsyState {
     throttled: Mutex<VecDeque<u64>>,
     remaining_today: AtomicI64,
     receipt_requests: AtomicUsize,
+    single_receipt_requests: AtomicUsize,
     /// Query strings of every receipts request, in order.
     queries: Mutex<Vec<String>>,
     shipments: Arc<super::fake_etsy_shipment::Shipments>,
@@ -52,6 +57,7 @@ impl FakeEtsy {
             throttled: Mutex::default(),
             remaining_today: AtomicI64::new(DAILY_LIMIT),
             receipt_requests: AtomicUsize::new(0),
+            single_receipt_requests: AtomicUsize::new(0),
             queries: Mutex::default(),
             shipments: Arc::new(super::fake_etsy_shipment::Shipments::new(Arc::new(
                 move |token| honoured.access_token_works(token),
@@ -62,6 +68,7 @@ impl FakeEtsy {
             .route("/v3/application/shops/{shop_id}/receipts", get(receipts))
             .route("/v3/public/oauth/token", post(refresh))
             .merge(super::fake_etsy_listings::routes())
+            .merge(webhooks::routes())
             .with_state(state.clone())
             .merge(super::fake_etsy_shipment::routes(state.shipments.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -163,6 +163,15 @@ impl ConnectionStore for Backend {
         Ok(())
     }
 
+    async fn etsy_shop_connections(&self, shop_id: &str) -> StoreResult<Vec<ConnectionRow>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM connections WHERE platform = 'etsy' AND shop_id = $1 ORDER BY id",
+        )
+        .bind(shop_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn touch_connection(&self, connection_id: &str, now: i64) -> StoreResult<()> {
         let _writer = self.write_gate().await;
         sqlx::query("UPDATE connections SET last_event_at = $1 WHERE id = $2")
