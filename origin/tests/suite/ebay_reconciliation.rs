@@ -1,8 +1,8 @@
 //! eBay reconciliation against the fake Fulfillment API's `getOrders`: a paid order whose
 //! `ORDER_CONFIRMATION` never came is delivered from the poll, once; one that came both ways
 //! is delivered once; a cancellation or refund the poll finds revokes; the poll pages by
-//! offset, moves its checkpoint on, and turns a refused token into a warning on the
-//! connection until a run gets through.
+//! offset, moves its checkpoint on, and a token eBay refuses with nothing to refresh it by
+//! asks the seller to reconnect.
 
 use crate::common;
 use crate::order_rules::{actions, wait_order};
@@ -282,7 +282,9 @@ async fn cancellations_and_refunds_the_poll_finds_revoke(backend: Backend) {
     );
 }
 
-async fn a_refused_token_warns_on_the_connection_until_a_run_gets_through(backend: Backend) {
+/// A token eBay refuses, with no refresh token to replace it: the connection waits for the
+/// seller to reconnect, with an alert, and is not polled with it.
+async fn a_refused_token_without_a_refresh_token_asks_the_seller_to_reconnect(backend: Backend) {
     let ebay = FakeEbay::start().await;
     let (app, tenant) = reconciling_app(backend, &ebay, 10).await;
     code_product(&app, &tenant, json!({"ebay_item_id": "315000000003"}), 2).await;
@@ -291,28 +293,29 @@ async fn a_refused_token_warns_on_the_connection_until_a_run_gets_through(backen
         "315000000003",
         unix_now() - 60,
     ));
-    // The stored token has expired: eBay answers 401 to the next requests.
+    // The pasted token has expired and there is no refresh token to get another with.
     ebay.orders().refuse_next(3);
     connect(&app, &tenant).await;
-    wait_until("the warning on the connection", 20, || async {
+    wait_until("the connection waiting for the seller", 20, || async {
         let connection = connection(&app, &tenant).await;
-        match connection["last_error"].as_str() {
-            Some(error) if error.contains("refused the seller's access token") => Ok(()),
+        match connection["status"].as_str() {
+            Some("needs_reconnect") => Ok(()),
             _ => Err(connection.to_string()),
         }
     })
     .await;
+    let (status, body) = app.get("/api/v1/alerts", &tenant.key).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let alerts = body["data"].as_array().unwrap();
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a["kind"] == "connection_needs_reconnect"),
+        "{body}"
+    );
+    // Not polled any more: nothing delivered with a token eBay refuses.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(delivered_count(&app, &tenant).await, 0);
-    // The token is accepted again (as once refreshed): the next run delivers and clears it.
-    wait_until("the order delivered and the warning gone", 30, || async {
-        let connection = connection(&app, &tenant).await;
-        match delivered_count(&app, &tenant).await {
-            1 if connection["last_error"].is_null() => Ok(()),
-            n => Err(format!("{n} delivered, {connection}")),
-        }
-    })
-    .await;
-    assert_eq!(connection(&app, &tenant).await["status"], "active");
 }
 
 /// The fake answers `getOrders` as eBay does: more than 200 a page is a 400 in eBay's error
@@ -385,5 +388,5 @@ on_both_backends!(
     orders_only_the_poll_sees_are_delivered_once_across_pages,
     an_order_by_notification_and_by_poll_is_delivered_once,
     cancellations_and_refunds_the_poll_finds_revoke,
-    a_refused_token_warns_on_the_connection_until_a_run_gets_through,
+    a_refused_token_without_a_refresh_token_asks_the_seller_to_reconnect,
 );
