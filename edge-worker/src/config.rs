@@ -9,10 +9,10 @@
 
 use serde::{Deserialize, Serialize};
 use shared::internal::{EdgeConfig, edge_config_path};
-use worker::{Env, Method, Result};
+use worker::{Env, Result};
 
 use crate::memory::IsolateMap;
-use crate::origin::{self, OriginRequest};
+use crate::origin;
 use crate::settings;
 
 /// The KV namespace holding the edge's caches (tenant configs, eBay keys and token).
@@ -96,36 +96,12 @@ fn known_or_unknown(config: Option<EdgeConfig>) -> TenantConfig {
     config.map_or(TenantConfig::Unknown, TenantConfig::Known)
 }
 
-/// `Some(Some(config))` on 200, `Some(None)` on 404, `None` when the origin did not answer usefully.
+/// `Some(Some(..))` on 200, `Some(None)` on 404, `None` when the origin did not answer usefully.
 async fn fetch_from_origin(
     env: &Env,
     tenant_id: &str,
     request_id: &str,
 ) -> Option<Option<EdgeConfig>> {
-    let path = edge_config_path(tenant_id);
-    let mut response = origin::send(
-        env,
-        OriginRequest {
-            method: Method::Get,
-            path_and_query: &path,
-            body: None,
-            headers: vec![("Accept", "application/json".to_owned())],
-            request_id,
-            timeout_ms: 5_000,
-        },
-    )
-    .await
-    .map_err(|e| worker::console_warn!("edge config for {tenant_id}: origin unreachable: {e}"))
-    .ok()?;
-    match response.status_code() {
-        200 => {
-            let envelope: shared::Envelope<EdgeConfig> = response.json().await.ok()?;
-            Some(envelope.data)
-        }
-        404 => Some(None),
-        status => {
-            worker::console_warn!("edge config for {tenant_id}: origin answered {status}");
-            None
-        }
-    }
+    let what = format!("edge config for {tenant_id}");
+    origin::lookup(env, &edge_config_path(tenant_id), &what, request_id).await
 }

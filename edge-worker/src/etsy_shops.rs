@@ -5,11 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 use shared::etsy::{EtsyShopRoute, etsy_shop_route_path};
-use worker::{Env, Method, Result};
+use worker::{Env, Result};
 
 use crate::config::CACHE_BINDING;
 use crate::memory::IsolateMap;
-use crate::origin::{self, OriginRequest};
+use crate::origin;
 use crate::settings;
 
 /// How long a stale copy is kept for outages.
@@ -79,36 +79,12 @@ pub async fn shop_route(env: &Env, shop_id: &str, request_id: &str) -> Result<Sh
     }
 }
 
-/// `Some(Some(route))` on 200, `Some(None)` on 404, `None` when the origin did not answer usefully.
+/// `Some(Some(..))` on 200, `Some(None)` on 404, `None` when the origin did not answer usefully.
 async fn fetch_from_origin(
     env: &Env,
     shop_id: &str,
     request_id: &str,
 ) -> Option<Option<EtsyShopRoute>> {
-    let path = etsy_shop_route_path(shop_id);
-    let mut response = origin::send(
-        env,
-        OriginRequest {
-            method: Method::Get,
-            path_and_query: &path,
-            body: None,
-            headers: vec![("Accept", "application/json".to_owned())],
-            request_id,
-            timeout_ms: 5_000,
-        },
-    )
-    .await
-    .map_err(|e| worker::console_warn!("route of Etsy shop {shop_id}: origin unreachable: {e}"))
-    .ok()?;
-    match response.status_code() {
-        200 => {
-            let envelope: shared::Envelope<EtsyShopRoute> = response.json().await.ok()?;
-            Some(envelope.data)
-        }
-        404 => Some(None),
-        status => {
-            worker::console_warn!("route of Etsy shop {shop_id}: origin answered {status}");
-            None
-        }
-    }
+    let what = format!("route of Etsy shop {shop_id}");
+    origin::lookup(env, &etsy_shop_route_path(shop_id), &what, request_id).await
 }

@@ -55,6 +55,42 @@ pub async fn send(env: &Env, request: OriginRequest<'_>) -> Result<Response> {
     Fetch::Request(outgoing).send_with_signal(&signal).await
 }
 
+/// Reads one internal resource of the origin (an edge config, a shop's route): `Some(Some(data))`
+/// on 200, `Some(None)` on 404 (the origin knows no such thing), `None` when the origin did not
+/// answer usefully (the caller may then serve a stale copy). `what` names it in warnings.
+pub async fn lookup<T: serde::de::DeserializeOwned>(
+    env: &Env,
+    path: &str,
+    what: &str,
+    request_id: &str,
+) -> Option<Option<T>> {
+    let mut response = send(
+        env,
+        OriginRequest {
+            method: Method::Get,
+            path_and_query: path,
+            body: None,
+            headers: vec![("Accept", "application/json".to_owned())],
+            request_id,
+            timeout_ms: 5_000,
+        },
+    )
+    .await
+    .map_err(|e| worker::console_warn!("{what}: origin unreachable: {e}"))
+    .ok()?;
+    match response.status_code() {
+        200 => {
+            let envelope: shared::Envelope<T> = response.json().await.ok()?;
+            Some(envelope.data)
+        }
+        404 => Some(None),
+        status => {
+            worker::console_warn!("{what}: origin answered {status}");
+            None
+        }
+    }
+}
+
 /// A public request relayed to the origin as a stream, for bodies too large to buffer (file
 /// uploads and downloads). Signed in the streamed form: method, path, query, time and the most
 /// body bytes the origin may read, since the edge never holds the body itself. These routes
