@@ -203,12 +203,7 @@ impl EtsyClient {
         min_last_modified: u64,
         offset: u32,
     ) -> Result<(ReceiptsPage, RateBudget), PlatformError> {
-        if shop_id.is_empty() || !shop_id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(PlatformError::Unreadable(field(
-                "shop_id",
-                "a numeric Etsy shop id",
-            )));
-        }
+        check_shop_id(shop_id)?;
         let request = self
             .http
             .get(
@@ -287,6 +282,17 @@ pub fn next_poll_delay(interval: Duration, budget: RateBudget) -> Duration {
         10..=24 => interval * 2,
         _ => interval,
     }
+}
+
+/// A shop id goes into a path: only digits, as Etsy's ids are.
+pub(super) fn check_shop_id(shop_id: &str) -> Result<(), PlatformError> {
+    if shop_id.is_empty() || !shop_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(PlatformError::Unreadable(field(
+            "shop_id",
+            "a numeric Etsy shop id",
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -101,12 +101,7 @@ impl EtsyClient {
         limit: u32,
         offset: u64,
     ) -> Result<ListingsPage, PlatformError> {
-        if shop_id.is_empty() || !shop_id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(PlatformError::Unreadable(field(
-                "shop_id",
-                "a numeric Etsy shop id",
-            )));
-        }
+        super::check_shop_id(shop_id)?;
         let request = self
             .http
             .get(
