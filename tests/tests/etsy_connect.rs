@@ -186,4 +186,14 @@ async fn an_etsy_shop_connected_through_the_edge_has_its_paid_order_delivered_on
         "charged once: {tenant}"
     );
     assert_eq!(etsy.shipments().shipped().len(), 1);
+
+    // Neither the tokens Etsy granted nor its code reached the log.
+    let log = system.origin.log_text();
+    for secret in [
+        format!("{}.granted", fake_etsy::USER_ID),
+        format!("{}.access", fake_etsy::USER_ID),
+        "etsycode".to_owned(),
+    ] {
+        assert!(!log.contains(&secret), "{secret} logged");
+    }
 }
