@@ -42,6 +42,10 @@ impl Application {
             etsy_api_base_url: settings.pipeline.etsy_api_base_url.clone(),
             etsy_api_key: settings.pipeline.etsy_api_key.clone(),
             etsy_shared_secret: settings.pipeline.etsy_shared_secret.clone(),
+            token_refresh_margin_ms: i64::try_from(
+                settings.pipeline.tokens.refresh_margin.as_millis(),
+            )
+            .unwrap_or(i64::MAX),
         };
         let pipeline = if settings.pipeline.enabled {
             let pipeline = Pipeline::new(

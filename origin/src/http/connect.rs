@@ -1,7 +1,7 @@
 //! The connect flows' start, `POST /api/v1/connections/{platform}/authorize`: a connect
 //! attempt (its `state` single-use, ten minutes, bound to the tenant, the platform and, when
 //! re-authorising, the connection) and the platform page to send the seller to. The returns
-//! are `connect_woocommerce` (and, for the OAuth platforms, `connect_oauth`).
+//! are `connect_woocommerce` and `connect_etsy`.
 
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -149,7 +149,7 @@ pub async fn authorize(
             pages::etsy_connect_url(
                 &settings.etsy_connect_base_url,
                 client_id,
-                &format!("{callback_base}/connect/etsy/callback"),
+                &super::connect_etsy::redirect_uri(&state),
                 &id,
                 &connect::code_challenge_s256(&verifier),
             )

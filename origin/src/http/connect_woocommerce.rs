@@ -296,7 +296,7 @@ pub async fn woocommerce_return(
 }
 
 /// A small page for the seller's browser.
-fn page(status: StatusCode, title: &str, message: &str) -> Response {
+pub(super) fn page(status: StatusCode, title: &str, message: &str) -> Response {
     let (title, message) = (super::docs::escape(title), super::docs::escape(message));
     let html = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\

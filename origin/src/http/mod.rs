@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod auth;
 pub mod connect;
+pub mod connect_etsy;
 pub mod connect_woocommerce;
 pub mod connection_actions;
 pub mod connection_settings;
@@ -54,6 +55,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(connections::routes())
         .merge(connect::routes())
         .merge(connect_woocommerce::routes())
+        .merge(connect_etsy::routes())
         .merge(listings::routes())
         .merge(events::routes())
         .merge(alerts::routes())

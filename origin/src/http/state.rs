@@ -51,6 +51,9 @@ pub struct PlatformApis {
     pub etsy_api_base_url: String,
     pub etsy_api_key: Option<String>,
     pub etsy_shared_secret: Option<SecretString>,
+    /// How long before an access token ends it is refreshed (`TOKEN_REFRESH_MARGIN_SECS`), in
+    /// ms: the first refresh of tokens a connect flow obtained.
+    pub token_refresh_margin_ms: i64,
 }
 
 /// The JSON body limit of one router, carried in each request's extensions so that apps in

@@ -17,6 +17,9 @@ use crate::domain::orders::{ListingRef, OrderState, PlatformItem, PlatformOrder}
 /// Shop listings and their inventory, for the listing picker.
 pub mod listings;
 
+/// The connect flow's code exchange and who connected.
+pub mod connect;
+
 /// One page of receipts; `total` is how many match the query overall, not the page size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceiptsPage {

@@ -1,9 +1,13 @@
 //! A local stand-in for Etsy's Open API v3: `getShopReceipts` with its rate-limit headers and
 //! 429s, and the OAuth refresh grant, rotating (see `fixtures/etsy/` and `fake_etsy_tokens`);
-//! `getShopReceipt` and the signed `order.paid` webhook sender in [`webhooks`].
+//! `getShopReceipt` and the signed `order.paid` webhook sender in [`webhooks`], the connect
+//! flow and `getMe` in [`oauth`].
 
 #[path = "fake_etsy_webhooks.rs"]
 pub mod webhooks;
+
+#[path = "fake_etsy_oauth.rs"]
+pub mod oauth;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -12,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Form, Json, Router};
+use axum::routing::get;
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -38,6 +42,7 @@ pub(super) struct EtsyState {
     /// Query strings of every receipts request, in order.
     queries: Mutex<Vec<String>>,
     shipments: Arc<super::fake_etsy_shipment::Shipments>,
+    oauth: oauth::OAuth,
 }
 
 /// The running fake; stops when dropped.
@@ -63,12 +68,13 @@ impl FakeEtsy {
                 move |token| honoured.access_token_works(token),
             ))),
             listings: Default::default(),
+            oauth: Default::default(),
         });
         let app = Router::new()
             .route("/v3/application/shops/{shop_id}/receipts", get(receipts))
-            .route("/v3/public/oauth/token", post(refresh))
             .merge(super::fake_etsy_listings::routes())
             .merge(webhooks::routes())
+            .merge(oauth::routes())
             .with_state(state.clone())
             .merge(super::fake_etsy_shipment::routes(state.shipments.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -301,11 +307,4 @@ async fn receipts(
         Json(json!({ "count": count, "results": results })),
     )
         .into_response()
-}
-
-async fn refresh(
-    State(state): State<Arc<EtsyState>>,
-    form: Form<super::fake_etsy_tokens::RefreshForm>,
-) -> Response {
-    super::fake_etsy_tokens::refresh(&state.tokens, form).await
 }

@@ -70,6 +70,16 @@ impl EtsyTokens {
         self.issue()
     }
 
+    /// A new token pair, as a granted authorization code answers it: the access token, the
+    /// refresh token (taken by the refresh grant from now on) and the access lifetime.
+    pub(super) fn issue_pair(&self) -> (String, String, u64) {
+        let n = self.issued.load(Ordering::SeqCst);
+        let refresh = format!("{USER_ID}.granted{n}");
+        self.refresh.lock().unwrap().insert(refresh.clone());
+        let access = self.issue();
+        (access, refresh, self.lifetime_secs.load(Ordering::SeqCst))
+    }
+
     pub(super) fn access_token_works(&self, token: &str) -> bool {
         self.access
             .lock()
