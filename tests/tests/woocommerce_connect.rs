@@ -2,7 +2,7 @@
 //! API answers the store's grant page, the fake store's admin approves, the store POSTs the
 //! keys to the edge (through its TLS terminator), the origin makes the connection and
 //! registers its webhooks with the store, and the next paid order the store signs is
-//! delivered.
+//! delivered and then completed in the store.
 
 use std::time::{Duration, Instant};
 
@@ -151,6 +151,19 @@ async fn a_store_connected_in_one_click_has_its_next_paid_order_delivered() {
         emails.iter().any(|e| e.contains("ONE-CLICK-CODE-1")),
         "{emails:?}"
     );
+
+    // The store is told, with the granted keys: the order is completed there, once.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let completed = loop {
+        let applied = store.order_updates().applied();
+        if !applied.is_empty() || Instant::now() > deadline {
+            break applied;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(completed.len(), 1, "{:?}", store.order_updates().calls());
+    assert_eq!(completed[0].order_id, order["id"].to_string());
+    assert_eq!(completed[0].body["status"], "completed");
 
     // The granted keys reached no log.
     let log = system.origin.log_text();
