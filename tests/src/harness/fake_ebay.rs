@@ -80,6 +80,7 @@ impl FakeEbay {
             .with_state(state.clone())
             .merge(super::fake_ebay_fulfillment::routes(
                 state.fulfillments.clone(),
+                state.user_tokens.clone(),
             ));
         let (base_url, server) = super::serve_on_loopback("the fake eBay API", app).await;
         FakeEbay {
