@@ -29,6 +29,11 @@ pub struct ConnectArgs {
     /// Host of eBay's consent page (`/oauth2/authorize`); sandbox `https://auth.sandbox.ebay.com`.
     #[arg(long, env = "EBAY_AUTH_BASE_URL", default_value = DEFAULT_EBAY_AUTH_BASE_URL)]
     pub ebay_auth_base_url: String,
+    /// The app's eBay notification destination id: a seller connected through eBay's consent
+    /// is subscribed to ORDER_CONFIRMATION delivered there. Unset: no subscription is made
+    /// (the app receives the topic already).
+    #[arg(long, env = "EBAY_NOTIFICATION_DESTINATION_ID")]
+    pub ebay_notification_destination_id: Option<String>,
     /// Etsy app keystring (client_id) of the connect flow.
     #[arg(long, env = "ETSY_CLIENT_ID")]
     pub etsy_client_id: Option<String>,
@@ -46,6 +51,7 @@ pub struct ConnectSettings {
     pub ebay_client_secret: Option<SecretString>,
     pub ebay_ru_name: Option<String>,
     pub ebay_auth_base_url: String,
+    pub ebay_notification_destination_id: Option<String>,
     pub etsy_client_id: Option<String>,
     pub etsy_connect_base_url: String,
 }
@@ -59,6 +65,10 @@ impl ConnectSettings {
             ebay_client_secret: args.ebay_client_secret.clone(),
             ebay_ru_name: args.ebay_ru_name.clone(),
             ebay_auth_base_url: trim(&args.ebay_auth_base_url),
+            ebay_notification_destination_id: args
+                .ebay_notification_destination_id
+                .clone()
+                .filter(|id| !id.trim().is_empty()),
             etsy_client_id: args.etsy_client_id.clone(),
             etsy_connect_base_url: trim(&args.etsy_connect_base_url),
         }
@@ -78,6 +88,7 @@ impl Default for ConnectSettings {
             ebay_client_secret: None,
             ebay_ru_name: None,
             ebay_auth_base_url: DEFAULT_EBAY_AUTH_BASE_URL.to_owned(),
+            ebay_notification_destination_id: None,
             etsy_client_id: None,
             etsy_connect_base_url: DEFAULT_ETSY_CONNECT_BASE_URL.to_owned(),
         }

@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod auth;
 pub mod connect;
+pub mod connect_ebay;
 pub mod connect_etsy;
 pub mod connect_woocommerce;
 pub mod connection_actions;
@@ -56,6 +57,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(connect::routes())
         .merge(connect_woocommerce::routes())
         .merge(connect_etsy::routes())
+        .merge(connect_ebay::routes())
         .merge(listings::routes())
         .merge(events::routes())
         .merge(alerts::routes())

@@ -16,6 +16,9 @@ use crate::domain::orders::{ListingRef, OrderState, PlatformItem, PlatformOrder}
 /// The Trading API's `GetMyeBaySelling`, for the listing picker.
 pub mod trading;
 
+/// The consent flow's code exchange and the seller's notification subscription.
+pub mod consent;
+
 /// A notification, identified by eBay's `notificationId` (retries reuse it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EbayNotification {

@@ -11,6 +11,7 @@ mod bounded_work;
 mod buyer_address;
 mod cli;
 mod connect;
+mod connect_ebay;
 mod connect_etsy;
 mod connection_binding;
 mod docs;

@@ -35,7 +35,9 @@ struct FakeState {
     order: Mutex<Option<serde_json::Value>>,
     fulfillments: Arc<super::fake_ebay_fulfillment::Fulfillments>,
     /// Sellers' user tokens and their refresh grant (`fake_ebay_tokens`).
-    user_tokens: super::fake_ebay_tokens::UserTokens,
+    user_tokens: Arc<super::fake_ebay_tokens::UserTokens>,
+    /// The consent page, the code grant and createSubscription (`fake_ebay_oauth`).
+    consents: Arc<super::fake_ebay_oauth::Consents>,
     orders: Arc<super::fake_ebay_orders::EbayOrders>,
 }
 
@@ -71,9 +73,14 @@ impl FakeEbay {
             .route("/commerce/identity/v1/user/", get(get_user))
             .merge(super::fake_ebay_trading::routes(trading.clone()))
             .merge(super::fake_ebay_orders::routes(state.orders.clone()))
+            .merge(super::fake_ebay_oauth::routes(
+                state.consents.clone(),
+                state.user_tokens.clone(),
+            ))
             .with_state(state.clone())
             .merge(super::fake_ebay_fulfillment::routes(
                 state.fulfillments.clone(),
+                state.user_tokens.clone(),
             ));
         let (base_url, server) = super::serve_on_loopback("the fake eBay API", app).await;
         FakeEbay {
@@ -155,6 +162,11 @@ impl FakeEbay {
     /// Whether eBay takes `token` as a user token now.
     pub fn user_token_works(&self, token: &str) -> bool {
         self.state.user_tokens.user_of(token).is_some()
+    }
+
+    /// The consent flow: where it sends the seller, its switches, what it was sent.
+    pub fn consents(&self) -> &super::fake_ebay_oauth::Consents {
+        &self.state.consents
     }
 
     /// The orders `getOrders` lists (`fake_ebay_orders`).
@@ -247,6 +259,9 @@ async fn token(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: St
         headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str());
     if authorised && body.contains("grant_type=refresh_token") {
         return state.user_tokens.refresh(&body);
+    }
+    if authorised && body.contains("grant_type=authorization_code") {
+        return state.consents.exchange(&body, &state.user_tokens);
     }
     if !authorised || !body.contains("grant_type=client_credentials") {
         let body = json!({ "error": "invalid_client", "error_description": "client authentication failed" });

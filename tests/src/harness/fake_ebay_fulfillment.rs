@@ -17,7 +17,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::fake_ebay::SELLER_TOKEN;
+use super::fake_ebay::SELLER_USER_ID;
+use super::fake_ebay_tokens::UserTokens;
 
 /// One `createShippingFulfillment` request as it arrived, and the status it got.
 #[derive(Debug, Clone)]
@@ -66,14 +67,15 @@ impl Fulfillments {
     }
 }
 
-/// The route, merged into the fake eBay API's router.
-pub fn routes(state: Arc<Fulfillments>) -> Router {
+/// The route, merged into the fake eBay API's router; the seller's user tokens are those
+/// `tokens` takes.
+pub(super) fn routes(state: Arc<Fulfillments>, tokens: Arc<UserTokens>) -> Router {
     Router::new()
         .route(
             "/sell/fulfillment/v1/order/{order_id}/shipping_fulfillment",
             post(create_shipping_fulfillment),
         )
-        .with_state(state)
+        .with_state((state, tokens))
 }
 
 fn fulfillment_error(status: StatusCode, error_id: u64, category: &str, message: &str) -> Response {
@@ -83,13 +85,13 @@ fn fulfillment_error(status: StatusCode, error_id: u64, category: &str, message:
 }
 
 async fn create_shipping_fulfillment(
-    State(state): State<Arc<Fulfillments>>,
+    State((state, tokens)): State<(Arc<Fulfillments>, Arc<UserTokens>)>,
     Path(order_id): Path<String>,
     headers: HeaderMap,
     body: String,
 ) -> Response {
     let parsed: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-    let response = answer(&state, &order_id, &headers, &parsed);
+    let response = answer(&state, &tokens, &order_id, &headers, &parsed);
     state.calls.lock().unwrap().push(FulfillmentCall {
         order_id,
         body: parsed,
@@ -98,7 +100,13 @@ async fn create_shipping_fulfillment(
     response
 }
 
-fn answer(state: &Fulfillments, order_id: &str, headers: &HeaderMap, body: &Value) -> Response {
+fn answer(
+    state: &Fulfillments,
+    tokens: &UserTokens,
+    order_id: &str,
+    headers: &HeaderMap,
+    body: &Value,
+) -> Response {
     let header = |name: header::HeaderName| {
         headers
             .get(name)
@@ -118,7 +126,11 @@ fn answer(state: &Fulfillments, order_id: &str, headers: &HeaderMap, body: &Valu
             "System error",
         );
     }
-    if header(header::AUTHORIZATION) != format!("Bearer {SELLER_TOKEN}") {
+    let authorization = header(header::AUTHORIZATION);
+    let user = authorization
+        .strip_prefix("Bearer ")
+        .and_then(|token| tokens.user_of(token));
+    if user.as_deref() != Some(SELLER_USER_ID) {
         let body = json!({ "errors": [{ "errorId": 1001, "domain": "OAuth", "category": "REQUEST",
             "message": "Invalid access token" }]});
         return (StatusCode::UNAUTHORIZED, Json(body)).into_response();

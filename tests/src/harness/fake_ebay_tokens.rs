@@ -68,6 +68,10 @@ impl UserTokens {
         token
     }
 
+    pub(super) fn lifetime_secs(&self) -> u64 {
+        self.lifetime_secs.load(Ordering::SeqCst)
+    }
+
     pub(super) fn set_lifetime(&self, secs: u64) {
         self.lifetime_secs.store(secs, Ordering::SeqCst);
     }

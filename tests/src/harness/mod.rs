@@ -3,6 +3,7 @@
 pub mod api;
 pub mod fake_ebay;
 pub mod fake_ebay_fulfillment;
+pub mod fake_ebay_oauth;
 pub mod fake_ebay_orders;
 pub mod fake_ebay_tokens;
 pub mod fake_ebay_trading;

@@ -55,6 +55,7 @@ impl EdgeSystem {
         let ebay = FakeEbay::start().await;
         let mut origin_env = vec![
             ("EBAY_API_BASE_URL", ebay.base_url.as_str()),
+            ("EBAY_AUTH_BASE_URL", ebay.base_url.as_str()),
             ("PIPELINE_TICK_MS", "50"),
         ];
         origin_env.extend(
