@@ -12,7 +12,7 @@ use reqwest::redirect::Policy;
 use serde_json::{Value, json};
 
 /// The public https address the platforms return to (a TLS terminator in front of the edge).
-const CALLBACK_BASE: &str = "https://connect.edge.test";
+pub(crate) const CALLBACK_BASE: &str = "https://connect.edge.test";
 
 async fn app_with_connect(backend: Backend) -> TestApp {
     TestApp::spawn_settings(backend, |s| {
@@ -49,7 +49,7 @@ async fn authorize(
 
 /// The seller's browser at the store's grant page: where it is sent next (the store's 302),
 /// or the page's status when it stays.
-async fn visit(url: &str) -> Result<String, (StatusCode, String)> {
+pub(crate) async fn visit(url: &str) -> Result<String, (StatusCode, String)> {
     let browser = reqwest::Client::builder()
         .redirect(Policy::none())
         .build()
@@ -64,7 +64,7 @@ async fn visit(url: &str) -> Result<String, (StatusCode, String)> {
 }
 
 /// The return page `location` (under CALLBACK_BASE) shows, reached through the edge.
-async fn return_page(app: &TestApp, location: &str) -> (StatusCode, String) {
+pub(crate) async fn return_page(app: &TestApp, location: &str) -> (StatusCode, String) {
     let path = location
         .strip_prefix(CALLBACK_BASE)
         .unwrap_or_else(|| panic!("{location} is not under {CALLBACK_BASE}"));
@@ -77,7 +77,7 @@ async fn return_page(app: &TestApp, location: &str) -> (StatusCode, String) {
     (response.status(), response.text().await.unwrap())
 }
 
-async fn connections(app: &TestApp, tenant: &Tenant) -> Vec<Value> {
+pub(crate) async fn connections(app: &TestApp, tenant: &Tenant) -> Vec<Value> {
     let (status, body) = app.get("/api/v1/connections", &tenant.key).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["data"].as_array().unwrap().clone()

@@ -4,6 +4,7 @@
 //! what a tampered verifier, a reused state and a decline leave behind.
 
 use crate::common;
+use crate::connect::{CALLBACK_BASE, connections, return_page, visit};
 
 use common::{Backend, Tenant, TestApp};
 use e2e::harness::fake_etsy::oauth::CONNECTED_SHOP_ID;
@@ -12,11 +13,9 @@ use origin::crypto::MasterKey;
 use origin::domain::connections::ConnectionSecrets;
 use origin::ids::now_ms;
 use reqwest::StatusCode;
-use reqwest::redirect::Policy;
 use serde_json::{Value, json};
 
 /// The public https address Etsy returns the seller to.
-const CALLBACK_BASE: &str = "https://connect.edge.test";
 const REDIRECT_URI: &str = "https://connect.edge.test/connect/etsy/callback";
 
 async fn etsy_app(backend: Backend, etsy: &FakeEtsy) -> TestApp {
@@ -48,41 +47,6 @@ async fn start(app: &TestApp, tenant: &Tenant, body: Value) -> (String, String) 
         data["url"].as_str().unwrap().to_owned(),
         data["state"].as_str().unwrap().to_owned(),
     )
-}
-
-/// The seller's browser at Etsy's connect page: where Etsy sends it (its 302), or the page.
-async fn visit(url: &str) -> Result<String, (StatusCode, String)> {
-    let browser = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap();
-    let response = browser.get(url).send().await.unwrap();
-    match response.headers().get("location") {
-        Some(location) if response.status() == StatusCode::FOUND => {
-            Ok(location.to_str().unwrap().to_owned())
-        }
-        _ => Err((response.status(), response.text().await.unwrap())),
-    }
-}
-
-/// The return page `location` shows, reached through the edge.
-async fn return_page(app: &TestApp, location: &str) -> (StatusCode, String) {
-    let path = location
-        .strip_prefix(CALLBACK_BASE)
-        .unwrap_or_else(|| panic!("{location} is not under {CALLBACK_BASE}"));
-    let response = app
-        .client
-        .get(format!("{}{path}", app.base))
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.text().await.unwrap())
-}
-
-async fn connections(app: &TestApp, tenant: &Tenant) -> Vec<Value> {
-    let (status, body) = app.get("/api/v1/connections", &tenant.key).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["data"].as_array().unwrap().clone()
 }
 
 /// Runs `sql` with `state` as `$1` (and `value` as `$2`) on the app's database.
