@@ -16,6 +16,13 @@ pub mod audit {
     pub const FULFILMENT_REFUSED: &str = "fulfilment_refused";
     /// The connection's setting is off: nothing was sent to the platform.
     pub const FULFILMENT_SKIPPED: &str = "fulfilment_skipped";
+    /// A delivery through the platform: the units' codes and links taken and their tokens
+    /// held (not charged) while the call is made.
+    pub const RESERVED: &str = "reserved";
+    /// The platform took the delivery: the held tokens charged, the units sent.
+    pub const DELIVERED_THROUGH_PLATFORM: &str = "delivered_through_platform";
+    /// The platform refused the delivery: codes back in stock, held tokens back on the balance.
+    pub const RELEASED: &str = "released";
 }
 
 /// Statuses of a fulfilment row.
@@ -26,6 +33,18 @@ pub const SKIPPED: &str = "skipped";
 
 /// The whole order, as the `target` of an Etsy or WooCommerce call.
 pub const WHOLE_ORDER: &str = "";
+
+/// Kinds of a fulfilment call: a plain mark of an order delivered by email, or the delivery
+/// itself made through the marketplace (Etsy's `note_to_buyer`, emailed to the buyer by Etsy).
+pub const MARK: &str = "mark";
+pub const DELIVER: &str = "deliver";
+
+/// Whether an order held as `hold_status` on `platform` is delivered through the platform
+/// itself: an Etsy order without a usable buyer email (Etsy withholds it from many apps) gets
+/// its codes and links in the note of its shipment, so it need not wait for the seller.
+pub fn delivers_through_platform(platform: &str, hold_status: &str) -> bool {
+    platform == "etsy" && hold_status == super::review::NEEDS_ADDRESS
+}
 
 /// A connection's settings, stored as a JSON object; an absent field takes its default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

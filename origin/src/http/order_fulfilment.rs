@@ -15,10 +15,15 @@ pub struct FulfilmentOut {
     /// `ebay` (createShippingFulfillment of a line), `etsy` (createReceiptShipment of the
     /// receipt) or `woocommerce` (the order set to `completed`).
     pub platform: String,
+    /// `mark` (the platform told the order is done) or `deliver` (the delivery itself made
+    /// through the platform: an Etsy order without a usable buyer email gets its codes and
+    /// links in the note of its shipment, which Etsy emails to the buyer; its units are
+    /// charged only once Etsy takes it).
+    pub kind: String,
     /// The eBay line the call is about; absent for a whole order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line_item_id: Option<String>,
-    /// Units the call reports delivered.
+    /// Units the call reports delivered (0 for a `deliver` call: its units are the order's).
     pub quantity: i64,
     /// `pending` (due, or retried after a failure), `done`, `refused` (the platform said no
     /// for good, or it kept failing for days) or `skipped` (the connection's
@@ -41,6 +46,7 @@ fn fulfilment_out(row: FulfilmentRow) -> FulfilmentOut {
     FulfilmentOut {
         line_item_id: (!row.target.is_empty()).then_some(row.target),
         platform: row.platform,
+        kind: row.kind,
         quantity: row.quantity,
         status: row.status,
         attempts: row.attempts,

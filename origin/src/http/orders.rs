@@ -356,7 +356,7 @@ pub struct BuyerEmailIn {
 
 #[utoipa::path(put, path = "/api/v1/orders/{id}/buyer-email", tag = "orders", params(("id" = String, Path, description = "Order id")),
     security(("api_key" = ["orders:write"])), request_body = BuyerEmailIn,
-    responses((status = 200, description = "The buyer email set. An order that waited for a usable address (`needs_address`) has its units allocated and charged (1 token each) and emailed by the pipeline; any other order keeps its deliveries (resend to send them to the new address). A `buyer_email` that is not an address an email can go to is refused with 400 VALIDATION_FAILED", body = ApproveOut),
+    responses((status = 200, description = "The buyer email set. An order that waited for a usable address (`needs_address`) has its units allocated and charged (1 token each) and emailed by the pipeline (units already reserved for a delivery through Etsy are emailed with the codes they hold, and the Etsy delivery is dropped); any other order keeps its deliveries (resend to send them to the new address). A `buyer_email` that is not an address an email can go to is refused with 400 VALIDATION_FAILED", body = ApproveOut),
         (status = 409, description = "ORDER_CLOSED: the order is refunded or cancelled; nothing changed", body = super::docs::ErrorEnvelope),
         super::docs::KeyErrors, super::docs::Missing, super::docs::BadInput, super::docs::TooLarge, super::docs::WrongMediaType))]
 pub async fn set_buyer_email(

@@ -10,13 +10,14 @@ use futures_util::StreamExt;
 
 use super::{Pipeline, ProcessError};
 use crate::domain::connections::{ACTIVE, ConnectionSecrets};
-use crate::domain::fulfilment::{ConnectionSettings, Failure, Verdict, verdict};
+use crate::domain::fulfilment::{ConnectionSettings, DELIVER, Failure, Verdict, verdict};
 use crate::ids::now_ms;
 use crate::platforms::client::PlatformError;
 use crate::platforms::ebay::EbayClient;
 use crate::platforms::refusal::Refusal;
 use crate::platforms::woocommerce::WooRestClient;
-use crate::store::fulfilment::{FulfilmentOutcome, FulfilmentRow};
+use crate::store::fulfilment::{FulfilmentOutcome, FulfilmentRow, Reservation};
+use crate::store::pipeline::UnitRef;
 use crate::store::{ConnectionRow, StoreError};
 
 /// Why a call could not be made this time, before the platform said anything.
@@ -67,6 +68,14 @@ impl Pipeline {
             Err(NotNow::Skip(reason)) => return FulfilmentOutcome::Skipped { reason },
             Err(NotNow::Retry(error)) => return self.retry_or_give_up(row, error, None),
         };
+        if row.kind == DELIVER {
+            return match row.platform.as_str() {
+                "etsy" => self.deliver_through_etsy(row, &connection, &secrets).await,
+                other => FulfilmentOutcome::Refused {
+                    error: format!("{other} does not deliver orders itself"),
+                },
+            };
+        }
         let called = match row.platform.as_str() {
             "ebay" => self.call_ebay(row, &secrets).await,
             "etsy" => self.call_etsy(row, &connection, &secrets).await,
@@ -82,33 +91,117 @@ impl Pipeline {
                 platform_ref,
                 note: None,
             },
-            Err(refusal) => {
-                let failure = Failure {
-                    status: refusal.status,
-                    error_id: refusal.error_id,
-                    transient: refusal.error.is_retryable(),
-                    platform: &row.platform,
-                };
-                match verdict(failure) {
-                    Verdict::Done => FulfilmentOutcome::Done {
-                        platform_ref: None,
-                        note: Some(format!("already fulfilled: {}", refusal.describe())),
-                    },
-                    Verdict::Retry => {
-                        let wait = match refusal.error {
-                            PlatformError::RateLimited { retry_after_secs } => {
-                                Some(i64::try_from(retry_after_secs).unwrap_or(60) * 1000)
-                            }
-                            _ => None,
-                        };
-                        self.retry_or_give_up(row, refusal.describe(), wait)
+            Err(refusal) => self.refused_outcome(row, &refusal),
+        }
+    }
+
+    /// What a failed call comes to: done after all, retried, or refused for good.
+    fn refused_outcome(&self, row: &FulfilmentRow, refusal: &Refusal) -> FulfilmentOutcome {
+        let failure = Failure {
+            status: refusal.status,
+            error_id: refusal.error_id,
+            transient: refusal.error.is_retryable(),
+            platform: &row.platform,
+        };
+        match verdict(failure) {
+            Verdict::Done => FulfilmentOutcome::Done {
+                platform_ref: None,
+                note: Some(format!("already fulfilled: {}", refusal.describe())),
+            },
+            Verdict::Retry => {
+                let wait = match refusal.error {
+                    PlatformError::RateLimited { retry_after_secs } => {
+                        Some(i64::try_from(retry_after_secs).unwrap_or(60) * 1000)
                     }
-                    Verdict::Refused => FulfilmentOutcome::Refused {
-                        error: refusal.describe(),
-                    },
+                    _ => None,
+                };
+                self.retry_or_give_up(row, refusal.describe(), wait)
+            }
+            Verdict::Refused => FulfilmentOutcome::Refused {
+                error: refusal.describe(),
+            },
+        }
+    }
+
+    /// An Etsy order without a usable buyer email, delivered in the note of its shipment,
+    /// which Etsy emails to the buyer: its units reserved (codes and links taken, tokens held),
+    /// the note rendered from the seller's template as the email would be, and the receipt
+    /// shipped with it. Recording the outcome charges the units (done) or releases them
+    /// (refused). A retry after an attempt whose outcome was never recorded asks Etsy first
+    /// whether that attempt's shipment landed, so the buyer is not sent the note twice.
+    async fn deliver_through_etsy(
+        &self,
+        row: &FulfilmentRow,
+        connection: &ConnectionRow,
+        secrets: &ConnectionSecrets,
+    ) -> FulfilmentOutcome {
+        let reserved = self
+            .store
+            .reserve_for_platform_delivery(&row.tenant_id, &row.order_id, self.policy(), now_ms())
+            .await;
+        let (units, earlier) = match reserved {
+            Ok(Reservation::Reserved { units, earlier }) => (units, earlier),
+            Ok(Reservation::NotYet(why)) => return self.retry_or_give_up(row, why, None),
+            Ok(Reservation::Gone(reason)) => return FulfilmentOutcome::Skipped { reason },
+            Err(error) => return self.retry_or_give_up(row, error.to_string(), None),
+        };
+        let Some(token) = secrets.access_token.as_deref() else {
+            let why = "the Etsy connection has no access token".to_owned();
+            return self.retry_or_give_up(row, why, None);
+        };
+        let client = match self.etsy_client(secrets) {
+            Ok(client) => client,
+            Err(error) => return self.retry_or_give_up(row, error.to_string(), None),
+        };
+        let shop_id = connection.shop_id.as_deref().unwrap_or_default();
+        if earlier {
+            match client.receipt(shop_id, &row.platform_order_id, token).await {
+                Ok(receipt) if receipt.shipped => {
+                    return FulfilmentOutcome::Done {
+                        platform_ref: None,
+                        note: Some("shipped with its note by an earlier attempt".to_owned()),
+                    };
                 }
+                Ok(_) => {}
+                Err(error) => return self.refused_outcome(row, &Refusal::from(error)),
             }
         }
+        let note = match self.platform_note(row, &units).await {
+            Ok(note) => note,
+            Err(why) => return self.retry_or_give_up(row, why, None),
+        };
+        let shipped = client
+            .create_receipt_shipment(shop_id, token, &row.platform_order_id, Some(&note))
+            .await;
+        match shipped {
+            Ok(()) => FulfilmentOutcome::Done {
+                platform_ref: None,
+                note: Some("delivered in the note of the shipment".to_owned()),
+            },
+            Err(refusal) => self.refused_outcome(row, &refusal),
+        }
+    }
+
+    /// The delivery email's text for these units, as the seller's template renders it.
+    async fn platform_note(
+        &self,
+        row: &FulfilmentRow,
+        units: &[UnitRef],
+    ) -> Result<String, String> {
+        let bundles = self
+            .store
+            .delivery_bundles(units)
+            .await
+            .map_err(|e| e.to_string())?;
+        let bundle = bundles
+            .into_iter()
+            .next()
+            .ok_or_else(|| "the reserved units are gone".to_owned())?;
+        let rendered = self
+            .render(&bundle, row.id.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(rendered.email.text_body)
     }
 
     /// Retried on the delivery emails' backoff (at least `min_wait_ms` away), or refused once
@@ -229,7 +322,7 @@ impl Pipeline {
         let client = self.etsy_client(secrets)?;
         let shop_id = connection.shop_id.as_deref().unwrap_or_default();
         client
-            .create_receipt_shipment(shop_id, token, &row.platform_order_id)
+            .create_receipt_shipment(shop_id, token, &row.platform_order_id, None)
             .await?;
         Ok(None)
     }

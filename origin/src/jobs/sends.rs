@@ -109,7 +109,7 @@ impl Pipeline {
 
     /// Renders the email off the async runtime, within the render deadline: a seller's
     /// template never holds up the workers of other tenants.
-    async fn render(
+    pub(super) async fn render(
         &self,
         bundle: &DeliveryBundle,
         key: String,

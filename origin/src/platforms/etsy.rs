@@ -36,6 +36,8 @@ pub struct EtsyReceipt {
     pub updated_at: u64,
     /// The event identity ([`platform_identity`]).
     pub identity: String,
+    /// `is_shipped`: a shipment was recorded for it (by this app or the seller).
+    pub shipped: bool,
 }
 
 impl EtsyReceipt {
@@ -97,6 +99,7 @@ fn read_receipt(receipt: &Value) -> Result<EtsyReceipt, ParseError> {
         status,
         updated_at,
         identity,
+        shipped: receipt["is_shipped"].as_bool() == Some(true),
     })
 }
 
@@ -167,12 +170,14 @@ impl EtsyClient {
     }
 
     /// `POST /v3/application/shops/{shop_id}/receipts/{receipt_id}/tracking` without tracking
-    /// code or carrier: Etsy marks the receipt shipped (and emails the buyer).
+    /// code or carrier: Etsy marks the receipt shipped and emails the buyer, with
+    /// `note_to_buyer` in that email when given.
     pub async fn create_receipt_shipment(
         &self,
         shop_id: &str,
         access_token: &str,
         receipt_id: &str,
+        note_to_buyer: Option<&str>,
     ) -> Result<(), Refusal> {
         for (name, id) in [("shop_id", shop_id), ("receipt_id", receipt_id)] {
             if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
@@ -192,7 +197,11 @@ impl EtsyClient {
             ]))
             .header("x-api-key", &self.api_key)
             .bearer_auth(access_token)
-            .json(&serde_json::json!({}));
+            .json(&match note_to_buyer {
+                // Etsy emails the note to the buyer with the shipment notice.
+                Some(note) => serde_json::json!({ "note_to_buyer": note }),
+                None => serde_json::json!({}),
+            });
         answer_or_refusal(self.http.execute(request).await?).await?;
         Ok(())
     }

@@ -6,7 +6,9 @@
 use async_trait::async_trait;
 use sqlx::FromRow;
 
+use super::pipeline::UnitRef;
 use super::{ConnectionRow, StoreResult};
+use crate::domain::ledger::DeliveryPolicy;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct FulfilmentRow {
@@ -31,6 +33,22 @@ pub struct FulfilmentRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub done_at: Option<i64>,
+    /// `mark` (tell the platform) or `deliver` (deliver through it: `domain::fulfilment`).
+    pub kind: String,
+}
+
+/// What reserving the units of a delivery through the platform found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// The units reserved (now, or by an earlier attempt): their codes and links taken and
+    /// their tokens held; `earlier` when an earlier attempt reserved them (its call may have
+    /// reached the platform).
+    Reserved { units: Vec<UnitRef>, earlier: bool },
+    /// Not every unit can be reserved yet (no stock, not enough tokens): nothing taken.
+    NotYet(String),
+    /// Nothing is to be delivered this way any more (the seller entered an address, the order
+    /// was refunded, no line is mapped): why.
+    Gone(String),
 }
 
 /// How a claimed call ended, as recorded on its row and in the order's audit trail.
@@ -66,8 +84,19 @@ pub trait FulfilmentStore: Send + Sync {
         lease_ms: i64,
         limit: i64,
     ) -> StoreResult<Vec<FulfilmentRow>>;
+    /// Reserves the units of an order a `deliver` call is for (see [`Reservation`]), in one
+    /// transaction: all of them or none.
+    async fn reserve_for_platform_delivery(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+        policy: DeliveryPolicy,
+        now: i64,
+    ) -> StoreResult<Reservation>;
     /// Records a claimed call's outcome with its audit row, if `claim_token` still holds it;
-    /// false (nothing written) otherwise.
+    /// false (nothing written) otherwise. For a `deliver` call, in the same transaction: done
+    /// charges the held tokens and records the reserved units sent; refused or skipped
+    /// releases them (codes back in stock, tokens back on the balance).
     async fn finish_fulfilment(
         &self,
         id: &str,

@@ -342,7 +342,7 @@ async fn a_call_taken_over_after_its_lease_is_recorded_by_its_new_holder_only(ba
 
 /// An app polling `etsy` every second and a tenant with an Etsy connection (`settings`
 /// given on create when set) whose listing 4242 maps to a product with codes.
-async fn etsy_shop(
+pub(crate) async fn etsy_shop(
     backend: Backend,
     etsy: &FakeEtsy,
     settings: Option<Value>,
@@ -371,13 +371,15 @@ async fn etsy_shop(
     (app, tenant)
 }
 
-fn put_receipt(etsy: &FakeEtsy, receipt_id: u64) {
+pub(crate) fn put_receipt(etsy: &FakeEtsy, receipt_id: u64) {
+    etsy.put_receipt("12345678", paid_receipt(receipt_id));
+}
+
+/// A paid receipt of shop 12345678 for one unit of listing 4242.
+pub(crate) fn paid_receipt(receipt_id: u64) -> Value {
     let page: Value = serde_json::from_str(ETSY_PAGE).unwrap();
     let now = e2e::harness::unix_now();
-    etsy.put_receipt(
-        "12345678",
-        etsy_receipt(&page["results"][0], receipt_id, 4242, now - 10),
-    );
+    etsy_receipt(&page["results"][0], receipt_id, 4242, now - 10)
 }
 
 async fn etsy_marks_the_receipt_shipped_once_and_shows_a_refusal(backend: Backend) {

@@ -18,6 +18,7 @@ mod docs;
 mod ebay_reconciliation;
 mod edge_signature;
 mod erasure;
+mod etsy_note_delivery;
 mod etsy_webhooks;
 mod fulfilment;
 mod idempotency;

@@ -30,7 +30,7 @@ pub const DAILY_LIMIT: i64 = 10_000;
 
 pub(super) struct EtsyState {
     /// shop id → receipts as Etsy would return them.
-    receipts: Mutex<BTreeMap<String, Vec<Value>>>,
+    receipts: Arc<Mutex<BTreeMap<String, Vec<Value>>>>,
     tokens: Arc<super::fake_etsy_tokens::EtsyTokens>,
     /// Shops' listings and inventories.
     pub(super) listings: super::fake_etsy_listings::Shops,
@@ -56,17 +56,30 @@ impl FakeEtsy {
     pub async fn start() -> Self {
         let tokens: Arc<super::fake_etsy_tokens::EtsyTokens> = Arc::default();
         let honoured = tokens.clone();
+        let receipt_store: Arc<Mutex<BTreeMap<String, Vec<Value>>>> = Arc::default();
+        let shipped_receipts = receipt_store.clone();
+        // A shipment Etsy took shows on the receipt as `is_shipped`. Its status and update
+        // time are left as the test set them, so a test's timeline stays its own.
+        let on_shipped = move |shop_id: &str, receipt_id: &str| {
+            let mut shops = shipped_receipts.lock().unwrap();
+            let receipts = shops.get_mut(shop_id).into_iter().flatten();
+            let id = receipt_id.parse::<u64>().ok();
+            for receipt in receipts.filter(|r| r["receipt_id"].as_u64() == id) {
+                receipt["is_shipped"] = json!(true);
+            }
+        };
         let state = Arc::new(EtsyState {
-            receipts: Mutex::default(),
+            receipts: receipt_store,
             tokens: tokens.clone(),
             throttled: Mutex::default(),
             remaining_today: AtomicI64::new(DAILY_LIMIT),
             receipt_requests: AtomicUsize::new(0),
             single_receipt_requests: AtomicUsize::new(0),
             queries: Mutex::default(),
-            shipments: Arc::new(super::fake_etsy_shipment::Shipments::new(Arc::new(
-                move |token| honoured.access_token_works(token),
-            ))),
+            shipments: Arc::new(super::fake_etsy_shipment::Shipments::new(
+                Arc::new(move |token| honoured.access_token_works(token)),
+                Arc::new(on_shipped),
+            )),
             listings: Default::default(),
             oauth: Default::default(),
         });

@@ -32,21 +32,29 @@ pub struct ShipmentCall {
 /// Whether a bearer token is one the fake Etsy API issued and still honours.
 pub type TokenCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
+/// Called with `(shop_id, receipt_id)` for each shipment Etsy took.
+pub type OnShipped = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
 pub struct Shipments {
     calls: Mutex<Vec<ShipmentCall>>,
     /// receipt id → the message of the 409 Etsy answers for it.
     refused: Mutex<HashMap<String, String>>,
     failing_next: AtomicUsize,
+    /// Shipments taken whose answer is then lost (a 500 after the fact).
+    losing_next: AtomicUsize,
     token_valid: TokenCheck,
+    on_shipped: OnShipped,
 }
 
 impl Shipments {
-    pub fn new(token_valid: TokenCheck) -> Self {
+    pub fn new(token_valid: TokenCheck, on_shipped: OnShipped) -> Self {
         Shipments {
             calls: Mutex::default(),
             refused: Mutex::default(),
             failing_next: AtomicUsize::new(0),
+            losing_next: AtomicUsize::new(0),
             token_valid,
+            on_shipped,
         }
     }
 
@@ -68,6 +76,12 @@ impl Shipments {
             .lock()
             .unwrap()
             .insert(receipt_id.to_owned(), message.to_owned());
+    }
+
+    /// The next `count` shipments are taken (and recorded as taken) but answer 500, as when
+    /// the answer is lost on its way back.
+    pub fn lose_next_answers(&self, count: usize) {
+        self.losing_next.store(count, Ordering::SeqCst);
     }
 
     /// The next `count` requests answer 500.
@@ -129,6 +143,14 @@ async fn create_receipt_shipment(
         fields: fields.unwrap_or(Value::Null),
         status: response.status().as_u16(),
     });
+    let lost = response.status() == StatusCode::OK
+        && state
+            .losing_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+    if lost {
+        return etsy_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    }
     response
 }
 
@@ -193,6 +215,7 @@ fn answer(
         return etsy_error(StatusCode::NOT_FOUND, "Receipt not found.");
     };
     let now = super::unix_now();
+    (state.on_shipped)(shop_id, receipt_id);
     Json(json!({
         "receipt_id": receipt,
         "receipt_type": 0,

@@ -4,6 +4,7 @@
 
 use super::batch::Deferred;
 use super::*;
+use crate::domain::fulfilment::audit as fulfilment_audit;
 use crate::domain::ledger::{
     self, Allocation, DeliveryPolicy, UnitNeeds, alerts, audit, can_pay_unit, low_stock_fires,
     low_stock_when_out, low_tokens_fires,
@@ -11,16 +12,26 @@ use crate::domain::ledger::{
 use crate::ids::new_id;
 use crate::store::pipeline::{DeliveryRow, SendLease};
 
+/// How an allocated unit reaches the buyer.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Purpose<'a> {
+    /// By email: charged now, and leased for sending under the lease when given, else due
+    /// for the send loop at once.
+    Email(Option<SendLease<'a>>),
+    /// Through the marketplace (`domain::fulfilment::DELIVER`): `reserved`, its token held
+    /// but not charged until the platform takes the delivery.
+    ThroughPlatform,
+}
+
 /// Allocates one unit in the caller's transaction: a code (CODE/HYBRID), download links
-/// (FILE/HYBRID) and one token, or none of them and a waiting status. An allocated unit is
-/// leased for sending under `lease` when given, else due for the send loop at once.
+/// (FILE/HYBRID) and one token, or none of them and a waiting status.
 pub(super) async fn allocate_unit(
     tx: &mut Tx<'_>,
     deferred: &mut Deferred,
     d: &DeliveryRow,
     policy: DeliveryPolicy,
     now: i64,
-    lease: Option<SendLease<'_>>,
+    purpose: Purpose<'_>,
 ) -> StoreResult<Allocation> {
     let needs = UnitNeeds::of(&d.product_type);
     // The balance first: a unit that cannot be paid for takes no code.
@@ -57,8 +68,12 @@ pub(super) async fn allocate_unit(
     if needs.files {
         links = insert_links(tx, d, policy, now).await?;
     }
+    let (status, lease) = match purpose {
+        Purpose::Email(lease) => ("allocated", lease),
+        Purpose::ThroughPlatform => ("reserved", None),
+    };
     sqlx::query(
-        "UPDATE deliveries SET status = 'allocated', license_code_id = $1, code = $2, \
+        "UPDATE deliveries SET status = $7, license_code_id = $1, code = $2, \
          lease_until = $3, send_claim = $4, updated_at = $5 WHERE id = $6",
     )
     .bind(code.as_ref().map(|c| c.0.as_str()))
@@ -67,31 +82,36 @@ pub(super) async fn allocate_unit(
     .bind(lease.map(|lease| lease.claim))
     .bind(now)
     .bind(&d.id)
+    .bind(status)
     .execute(&mut **tx)
     .await?;
-    let allocated = serde_json::json!({
+    let mut allocated = serde_json::json!({
         "delivery_id": d.id,
         "unit": d.unit,
         "license_code_id": code.as_ref().map(|c| &c.0),
         "download_links": links,
     });
-    let charged = serde_json::json!({
-        "delivery_id": d.id,
-        "tokens_charged": ledger::TOKENS_PER_UNIT,
-        "token_balance": balance,
-    });
-    deferred.audit(
-        &d.tenant_id,
-        &d.order_id,
-        audit::ALLOCATED,
-        allocated.to_string(),
-    );
-    deferred.audit(
-        &d.tenant_id,
-        &d.order_id,
-        audit::CHARGED,
-        charged.to_string(),
-    );
+    if let Purpose::ThroughPlatform = purpose {
+        // Held, not charged: the charge is recorded when the platform takes the delivery.
+        allocated["tokens_held"] = ledger::TOKENS_PER_UNIT.into();
+        allocated["token_balance"] = balance.into();
+        let action = fulfilment_audit::RESERVED;
+        deferred.audit(&d.tenant_id, &d.order_id, action, allocated.to_string());
+    } else {
+        let charged = serde_json::json!({
+            "delivery_id": d.id,
+            "tokens_charged": ledger::TOKENS_PER_UNIT,
+            "token_balance": balance,
+        });
+        let action = audit::ALLOCATED;
+        deferred.audit(&d.tenant_id, &d.order_id, action, allocated.to_string());
+        deferred.audit(
+            &d.tenant_id,
+            &d.order_id,
+            audit::CHARGED,
+            charged.to_string(),
+        );
+    }
     if low_tokens_fires(balance, policy.low_tokens) {
         let detail =
             serde_json::json!({ "token_balance": balance, "threshold": policy.low_tokens });

@@ -7,13 +7,15 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use super::batch::audit_in;
+use super::platform_delivery::{release_in, reserve_in, settle_in};
 use super::*;
 use crate::domain::fulfilment::{
-    DONE, LineState, PENDING, REFUSED, SKIPPED, audit as fulfilment_audit, calls_due,
+    DELIVER, DONE, LineState, PENDING, REFUSED, SKIPPED, audit as fulfilment_audit, calls_due,
 };
+use crate::domain::ledger::DeliveryPolicy;
 use crate::ids::new_id;
 use crate::store::ConnectionRow;
-use crate::store::fulfilment::{FulfilmentOutcome, FulfilmentRow, FulfilmentStore};
+use crate::store::fulfilment::{FulfilmentOutcome, FulfilmentRow, FulfilmentStore, Reservation};
 
 /// One line of an order that has units sent, as `calls_due` reads it.
 #[derive(sqlx::FromRow)]
@@ -165,6 +167,19 @@ impl FulfilmentStore for Backend {
         let Some(row) = row else {
             return Ok(false);
         };
+        if row.kind == DELIVER {
+            let (tenant_id, order_id) = (row.tenant_id.as_str(), row.order_id.as_str());
+            match outcome {
+                FulfilmentOutcome::Done { .. } => {
+                    settle_in(&mut tx, tenant_id, order_id, &row.platform, now).await?;
+                }
+                FulfilmentOutcome::Refused { error: why }
+                | FulfilmentOutcome::Skipped { reason: why } => {
+                    release_in(&mut tx, tenant_id, order_id, why, now).await?;
+                }
+                FulfilmentOutcome::Retry { .. } => {}
+            }
+        }
         let mut detail = json!({
             "fulfilment": row.id, "platform": row.platform, "attempts": row.attempts,
         });
@@ -203,6 +218,23 @@ impl FulfilmentStore for Backend {
         audit_in(&mut tx, &row.tenant_id, &row.order_id, now, action, &detail).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn reserve_for_platform_delivery(
+        &self,
+        tenant_id: &str,
+        order_id: &str,
+        policy: DeliveryPolicy,
+        now: i64,
+    ) -> StoreResult<Reservation> {
+        let _writer = self.write_gate().await;
+        let mut tx = self.begin_write().await?;
+        let reservation = reserve_in(&mut tx, tenant_id, order_id, policy, now).await?;
+        // All or nothing: only a whole reservation is kept.
+        if matches!(reservation, Reservation::Reserved { earlier: false, .. }) {
+            tx.commit().await?;
+        }
+        Ok(reservation)
     }
 
     async fn order_fulfilments(

@@ -4,13 +4,15 @@
 
 use async_trait::async_trait;
 
-use super::allocation::raise_alert;
+use super::allocation::{Purpose, raise_alert};
 use super::batch::{Deferred, audit_in, finish_event_in, refresh_orders};
+use super::platform_delivery::{HeldOrder, queue_platform_delivery};
 use super::refunds::{RefundedLines, refund_lines_in};
 use super::resume::{resume_due, wake_awaiting_stock};
 use super::review::{approve_in, resume_unmapped_in, set_buyer_email_in};
 use super::units::{Line, make_units};
 use super::*;
+use crate::domain::fulfilment::delivers_through_platform;
 use crate::domain::ledger::{DeliveryPolicy, IntakeItem, OrderIntake, audit};
 use crate::domain::resumption::ResumeBackoff;
 use crate::domain::review::{Hold, hold_for, units_to_deliver};
@@ -255,8 +257,14 @@ async fn apply_order_in(
     );
     deferred.audit(&i.tenant_id, &order_id, audit::MAPPED, detail.to_string());
     if let Some(hold) = &hold {
-        let order = (i.platform.as_str(), i.platform_order_id.as_str());
-        raise_hold(tx, deferred, &i.tenant_id, &order_id, order, hold, now).await?;
+        let order = HeldOrder {
+            tenant_id: &i.tenant_id,
+            order_id: &order_id,
+            platform: &i.platform,
+            platform_order_id: &i.platform_order_id,
+            connection_id: &i.connection_id,
+        };
+        raise_hold(tx, deferred, &order, hold, now).await?;
     }
     for item in &i.items {
         let item_id = new_id("itm");
@@ -302,7 +310,16 @@ async fn apply_order_in(
             line_item_id: &item.line_item_id,
             units: units_to_deliver(item.quantity, item.refunded),
         };
-        make_units(tx, deferred, &line, policy, now, Some(lease), &mut outcome).await?;
+        make_units(
+            tx,
+            deferred,
+            &line,
+            policy,
+            now,
+            Purpose::Email(Some(lease)),
+            &mut outcome,
+        )
+        .await?;
     }
     // Allocated units are pending until their email is recorded, which refreshes the
     // statuses; only waiting units change them now.
@@ -314,25 +331,37 @@ async fn apply_order_in(
     Ok(outcome)
 }
 
-/// Records why an order waits for the seller: its trail and its alert.
+/// Records why an order waits for the seller: its trail and its alert; an order its
+/// platform can deliver itself (`domain::fulfilment::delivers_through_platform`) has that
+/// delivery queued.
 pub(super) async fn raise_hold(
     tx: &mut Tx<'_>,
     deferred: &mut Deferred,
-    tenant_id: &str,
-    order_id: &str,
-    (platform, platform_order_id): (&str, &str),
+    order: &HeldOrder<'_>,
     hold: &Hold,
     now: i64,
 ) -> StoreResult<()> {
     let detail = serde_json::json!({ "reason": hold.reason });
-    deferred.audit(tenant_id, order_id, hold.status, detail.to_string());
+    deferred.audit(
+        order.tenant_id,
+        order.order_id,
+        hold.status,
+        detail.to_string(),
+    );
+    let through_platform = delivers_through_platform(order.platform, hold.status);
     let alert = serde_json::json!({
-        "order_id": order_id,
-        "platform": platform,
-        "platform_order_id": platform_order_id,
+        "order_id": order.order_id,
+        "platform": order.platform,
+        "platform_order_id": order.platform_order_id,
         "reason": hold.reason,
+        "delivering_through_platform": through_platform,
     });
-    raise_alert(tx, tenant_id, hold.alert, order_id, &alert, now).await
+    let (tenant_id, order_id) = (order.tenant_id, order.order_id);
+    raise_alert(tx, tenant_id, hold.alert, order_id, &alert, now).await?;
+    if through_platform {
+        queue_platform_delivery(tx, order, now).await?;
+    }
+    Ok(())
 }
 
 /// A known order seen again: the lines it says were refunded on their own are revoked.

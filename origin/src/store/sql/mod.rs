@@ -21,6 +21,7 @@ mod keys;
 mod ledger;
 mod links;
 mod orders;
+mod platform_delivery;
 mod pollers;
 mod products;
 mod quotas;

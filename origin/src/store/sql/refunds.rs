@@ -102,6 +102,15 @@ async fn revoke_units(
     if ids.is_empty() {
         return Ok((0, 0));
     }
+    // A unit reserved for a delivery through the platform was never charged: its held token
+    // goes back.
+    let mut query = QueryBuilder::<Db>::new(
+        "UPDATE tenants SET tokens = tokens + (SELECT COUNT(*) FROM deliveries \
+         WHERE status = 'reserved'",
+    );
+    push_id_list(&mut query, "id", ids);
+    query.push(") WHERE id = ").push_bind(tenant_id);
+    query.build().execute(&mut **tx).await?;
     let mut query = QueryBuilder::<Db>::new(
         "UPDATE license_codes SET status = 'revoked' WHERE status = 'allocated' AND tenant_id = ",
     );

@@ -3,7 +3,7 @@
 //! another's; a unit that still cannot proceed is backed off. The events that unblock units
 //! (codes imported, tokens added) make them due at once.
 
-use super::allocation::allocate_unit;
+use super::allocation::{Purpose, allocate_unit};
 use super::batch::{Deferred, refresh_orders};
 use super::*;
 use crate::domain::ledger::{Allocation, DeliveryPolicy};
@@ -45,8 +45,15 @@ pub(super) async fn resume_due(
         .await?;
         let Some(delivery) = delivery else { continue };
         let mut deferred = Deferred::default();
-        let allocation =
-            allocate_unit(&mut tx, &mut deferred, &delivery, policy, now, Some(lease)).await?;
+        let allocation = allocate_unit(
+            &mut tx,
+            &mut deferred,
+            &delivery,
+            policy,
+            now,
+            Purpose::Email(Some(lease)),
+        )
+        .await?;
         deferred.write(&mut tx, now).await?;
         if allocation == Allocation::Allocated {
             sqlx::query("UPDATE deliveries SET resume_at = 0, resume_attempts = 0 WHERE id = $1")

@@ -5,9 +5,10 @@
 
 use std::collections::BTreeSet;
 
-use super::allocation::clear_alert;
+use super::allocation::{Purpose, clear_alert};
 use super::batch::{Deferred, audit_in, refresh_orders};
 use super::ledger::raise_hold;
+use super::platform_delivery::{HeldOrder, hand_to_email_in};
 use super::units::{Line, line_item_id, make_units};
 use super::*;
 use crate::domain::intake::match_stored_line;
@@ -24,12 +25,12 @@ const UNMAPPED_PER_CALL: i64 = 1_000;
 
 /// An order's identity as its units are keyed.
 #[derive(sqlx::FromRow)]
-struct OrderKeyRow {
-    status: String,
-    platform: String,
-    platform_order_id: String,
-    connection_id: String,
-    buyer_email: String,
+pub(super) struct OrderKeyRow {
+    pub status: String,
+    pub platform: String,
+    pub platform_order_id: String,
+    pub connection_id: String,
+    pub buyer_email: String,
 }
 
 /// An unmapped line with its order's identity and status.
@@ -128,13 +129,15 @@ pub(super) async fn set_buyer_email_in(
         audit_in(tx, tenant_id, order_id, now, changed.0, &changed.1).await?;
         return Ok(Some(Vec::new()));
     }
+    // Units reserved for a delivery through the platform go by email now.
+    hand_to_email_in(tx, tenant_id, order_id, now).await?;
     let held = (NEEDS_ADDRESS, ORDER_NEEDS_ADDRESS_ALERT);
     let units = release_in(tx, tenant_id, order_id, &order, held, changed, policy, now).await?;
     Ok(Some(units))
 }
 
 /// The order, locked for the rest of the transaction on PostgreSQL.
-async fn lock_order(
+pub(super) async fn lock_order(
     tx: &mut Tx<'_>,
     tenant_id: &str,
     order_id: &str,
@@ -178,8 +181,14 @@ async fn rehold(
     .bind(NEEDS_REVIEW)
     .execute(&mut **tx)
     .await?;
-    let identity = (order.platform.as_str(), order.platform_order_id.as_str());
-    raise_hold(tx, deferred, tenant_id, order_id, identity, hold, now).await
+    let held = HeldOrder {
+        tenant_id,
+        order_id,
+        platform: &order.platform,
+        platform_order_id: &order.platform_order_id,
+        connection_id: &order.connection_id,
+    };
+    raise_hold(tx, deferred, &held, hold, now).await
 }
 
 /// Takes in an order that waited for the seller (`held`: its status and alert): its waiting
@@ -204,15 +213,26 @@ async fn release_in(
     .bind(order_id)
     .execute(&mut **tx)
     .await?;
-    let items: Vec<WaitingItem> = sqlx::query_as(
-        "SELECT id, product_id, product_type, quantity, refunded_quantity, platform_line \
-         FROM order_items WHERE tenant_id = $1 AND order_id = $2 AND delivery_status = $3 \
-         ORDER BY id",
+    let mut deferred = Deferred::default();
+    deferred.audit(tenant_id, order_id, action, detail.to_string());
+    let mut outcome = ApplyOutcome::default();
+    let waiting = WaitingOrder {
+        tenant_id,
+        order_id,
+        order,
+        held,
+    };
+    // No lease: the send loop takes the allocated units at once.
+    let purpose = Purpose::Email(None);
+    make_waiting_units(
+        tx,
+        &mut deferred,
+        &waiting,
+        purpose,
+        policy,
+        now,
+        &mut outcome,
     )
-    .bind(tenant_id)
-    .bind(order_id)
-    .bind(held)
-    .fetch_all(&mut **tx)
     .await?;
     sqlx::query(
         "UPDATE order_items SET delivery_status = 'pending' \
@@ -223,9 +243,49 @@ async fn release_in(
     .bind(held)
     .execute(&mut **tx)
     .await?;
-    let mut deferred = Deferred::default();
-    deferred.audit(tenant_id, order_id, action, detail.to_string());
-    let mut outcome = ApplyOutcome::default();
+    deferred.write(tx, now).await?;
+    clear_alert(tx, tenant_id, alert, order_id).await?;
+    refresh_orders(tx, &[(tenant_id.to_owned(), order_id.to_owned())], now).await?;
+    let allocated = outcome.allocated.into_iter();
+    let refs = allocated.map(|id| (tenant_id.to_owned(), order_id.to_owned(), id));
+    Ok(refs.collect())
+}
+
+/// An order whose lines wait for the seller as `held`.
+pub(super) struct WaitingOrder<'a> {
+    pub tenant_id: &'a str,
+    pub order_id: &'a str,
+    pub order: &'a OrderKeyRow,
+    pub held: &'a str,
+}
+
+/// Makes and allocates, for `purpose`, the units of the order's mapped lines that wait as
+/// `held`; their items keep their status (the caller sets it).
+pub(super) async fn make_waiting_units(
+    tx: &mut Tx<'_>,
+    deferred: &mut Deferred,
+    waiting: &WaitingOrder<'_>,
+    purpose: Purpose<'_>,
+    policy: DeliveryPolicy,
+    now: i64,
+    outcome: &mut ApplyOutcome,
+) -> StoreResult<()> {
+    let WaitingOrder {
+        tenant_id,
+        order_id,
+        order,
+        held,
+    } = *waiting;
+    let items: Vec<WaitingItem> = sqlx::query_as(
+        "SELECT id, product_id, product_type, quantity, refunded_quantity, platform_line \
+         FROM order_items WHERE tenant_id = $1 AND order_id = $2 AND delivery_status = $3 \
+         ORDER BY id",
+    )
+    .bind(tenant_id)
+    .bind(order_id)
+    .bind(held)
+    .fetch_all(&mut **tx)
+    .await?;
     for (item_id, product_id, product_type, quantity, refunded, platform_line) in &items {
         let (Some(product_id), Some(product_type)) = (product_id, product_type) else {
             continue;
@@ -243,15 +303,9 @@ async fn release_in(
             line_item_id: &line_id,
             units: units_to_deliver(*quantity, *refunded),
         };
-        // No lease: the send loop takes the allocated units at once.
-        make_units(tx, &mut deferred, &line, policy, now, None, &mut outcome).await?;
+        make_units(tx, deferred, &line, policy, now, purpose, outcome).await?;
     }
-    deferred.write(tx, now).await?;
-    clear_alert(tx, tenant_id, alert, order_id).await?;
-    refresh_orders(tx, &[(tenant_id.to_owned(), order_id.to_owned())], now).await?;
-    let allocated = outcome.allocated.into_iter();
-    let refs = allocated.map(|id| (tenant_id.to_owned(), order_id.to_owned(), id));
-    Ok(refs.collect())
+    Ok(())
 }
 
 /// Matches the tenant's unmapped lines again (see `LedgerStore::resume_unmapped`).
@@ -340,7 +394,16 @@ pub(super) async fn resume_unmapped_in(
         };
         let mut outcome = ApplyOutcome::default();
         // No lease: the send loop takes the allocated units at once.
-        make_units(tx, &mut deferred, &line, policy, now, None, &mut outcome).await?;
+        make_units(
+            tx,
+            &mut deferred,
+            &line,
+            policy,
+            now,
+            Purpose::Email(None),
+            &mut outcome,
+        )
+        .await?;
         let refs = outcome.allocated.into_iter();
         allocated.extend(refs.map(|id| (tenant_id.to_owned(), order_id.clone(), id)));
         touched.insert((tenant_id.to_owned(), order_id));

@@ -2,13 +2,13 @@
 //! ledger's unique key), each new one allocated and charged. Intake, an approved order and a
 //! line a new mapping resumes all make their units here.
 
-use super::allocation::allocate_unit;
+use super::allocation::{Purpose, allocate_unit};
 use super::batch::Deferred;
 use super::*;
 use crate::domain::ledger::{Allocation, DeliveryPolicy};
 use crate::domain::orders::PlatformItem;
 use crate::ids::new_id;
-use crate::store::pipeline::{ApplyOutcome, DeliveryRow, SendLease};
+use crate::store::pipeline::{ApplyOutcome, DeliveryRow};
 
 /// One mapped line of an order, as its units are keyed and delivered.
 pub(super) struct Line<'a> {
@@ -25,15 +25,15 @@ pub(super) struct Line<'a> {
     pub units: i64,
 }
 
-/// Makes the line's units that do not exist yet and allocates each; the outcome counts the
-/// allocated (leased under `lease` when given) and the waiting ones.
+/// Makes the line's units that do not exist yet and allocates each for `purpose`; the
+/// outcome counts the allocated and the waiting ones.
 pub(super) async fn make_units(
     tx: &mut Tx<'_>,
     deferred: &mut Deferred,
     line: &Line<'_>,
     policy: DeliveryPolicy,
     now: i64,
-    lease: Option<SendLease<'_>>,
+    purpose: Purpose<'_>,
     outcome: &mut ApplyOutcome,
 ) -> StoreResult<()> {
     for unit in 0..line.units {
@@ -59,7 +59,7 @@ pub(super) async fn make_units(
         .fetch_optional(&mut **tx)
         .await?;
         let Some(delivery) = delivery else { continue };
-        match allocate_unit(tx, deferred, &delivery, policy, now, lease).await? {
+        match allocate_unit(tx, deferred, &delivery, policy, now, purpose).await? {
             Allocation::Allocated => outcome.allocated.push(delivery.id),
             _ => outcome.waiting += 1,
         }
