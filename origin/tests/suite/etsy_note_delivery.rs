@@ -42,6 +42,15 @@ async fn address_alerts(app: &TestApp, tenant: &Tenant) -> usize {
         .count()
 }
 
+/// The seller enters the buyer's address.
+async fn enter_address(app: &TestApp, tenant: &Tenant, order: &Value) {
+    let id = order["id"].as_str().unwrap();
+    let path = format!("/api/v1/orders/{id}/buyer-email");
+    let email = json!({ "buyer_email": "buyer@example.com" });
+    let (status, body) = app.call(Method::PUT, &path, &tenant.key, Some(email)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 fn count(order: &Value, action: &str) -> usize {
     actions(order).iter().filter(|a| *a == action).count()
 }
@@ -121,13 +130,7 @@ async fn an_etsy_refusal_gives_the_code_and_the_token_back(backend: Backend) {
     assert_eq!(address_alerts(&app, &tenant).await, 1);
 
     // The seller enters the address: delivered by email, one token.
-    let path = format!(
-        "/api/v1/orders/{}/buyer-email",
-        order["id"].as_str().unwrap()
-    );
-    let email = json!({ "buyer_email": "buyer@example.com" });
-    let (status, body) = app.call(Method::PUT, &path, &tenant.key, Some(email)).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    enter_address(&app, &tenant, &order).await;
     wait_order(&app, &tenant, "7100002", "delivered by email", |o| {
         o["status"] == "delivered"
     })
@@ -147,13 +150,7 @@ async fn an_address_entered_first_sends_the_reserved_code_by_email(backend: Back
     })
     .await;
     assert_eq!(balance(&app, &tenant).await, 9, "the token is held");
-    let path = format!(
-        "/api/v1/orders/{}/buyer-email",
-        order["id"].as_str().unwrap()
-    );
-    let email = json!({ "buyer_email": "buyer@example.com" });
-    let (status, body) = app.call(Method::PUT, &path, &tenant.key, Some(email)).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    enter_address(&app, &tenant, &order).await;
     etsy.shipments().fail_next(0);
     let order = wait_order(&app, &tenant, "7100003", "delivered by email", |o| {
         o["status"] == "delivered" && o["fulfilment"][0]["status"] == "done"
