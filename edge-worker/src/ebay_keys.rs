@@ -5,9 +5,10 @@
 //! expires: in KV, shared by every isolate, and as imported `CryptoKey`s in this isolate's memory.
 //! Losing the memory copy (a new isolate, a panic) only costs a KV read and an import.
 //!
-//! A key id eBay does not know is remembered too (for a few minutes), and each tenant's lookups of
-//! key ids the edge does not have are rate-limited: a notification can name any key id, and each
-//! new one would otherwise be a call to eBay.
+//! A key id eBay does not know is remembered too (for a few minutes), and lookups of key ids the
+//! edge does not have are rate-limited, per tenant on the tenants' own endpoints and once for the
+//! app's endpoint: a notification can name any key id, and each new one would otherwise be a
+//! call to eBay.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -42,20 +43,47 @@ thread_local! {
     static UNKNOWN: IsolateMap<u64> = IsolateMap::new();
 }
 
+/// Whose budget a lookup of a key id the edge does not have is counted in.
+#[derive(Clone, Copy)]
+pub enum LookupBudget<'a> {
+    /// A tenant's own endpoint (`/webhooks/ebay/{tenant}`).
+    Tenant(&'a str),
+    /// The app's one endpoint (`/webhooks/ebay`), which every connected seller shares.
+    App,
+}
+
+impl LookupBudget<'_> {
+    fn limiter_key(self) -> String {
+        match self {
+            LookupBudget::Tenant(tenant_id) => format!("ebay-key-lookup:{tenant_id}"),
+            // Not of the tenants' form (`:` then a tenant id): no tenant shares it.
+            LookupBudget::App => "ebay-key-lookup-app".to_owned(),
+        }
+    }
+
+    /// Whose budget it is, in words.
+    pub fn whose(self) -> &'static str {
+        match self {
+            LookupBudget::Tenant(_) => "this tenant",
+            LookupBudget::App => "this endpoint",
+        }
+    }
+}
+
 /// Why a key could not be had.
 pub enum KeyError {
     /// eBay does not know the kid: the notification was not signed by eBay.
     UnknownKid,
-    /// The tenant's budget of lookups of new key ids is spent; eBay should retry later.
+    /// The budget of lookups of new key ids is spent; eBay should retry later.
     LookupsExhausted,
     /// The token or key service failed; eBay should retry later.
     Unavailable(String),
 }
 
-/// The WebCrypto key for `kid`, from memory, KV, or eBay (counted in `tenant_id`'s lookups).
+/// The WebCrypto key for `kid`, from memory, KV, or eBay (counted in `budget`).
 pub async fn public_key(
     env: &Env,
-    tenant_id: &str,
+    budget: LookupBudget<'_>,
     kid: &str,
 ) -> std::result::Result<CryptoKey, KeyError> {
     let now_ms = worker::Date::now().as_millis();
@@ -81,7 +109,7 @@ pub async fn public_key(
     {
         Some(spki) => spki,
         None => {
-            let spki = look_up(env, &kv, tenant_id, kid, now_ms).await?;
+            let spki = look_up(env, &kv, budget, kid, now_ms).await?;
             if let Ok(put) = kv.put(&kv_key, BASE64.encode(&spki)) {
                 let _ = put.expiration_ttl(KEY_TTL_SECS).execute().await;
             }
@@ -97,11 +125,11 @@ pub async fn public_key(
 }
 
 /// A key the edge does not have: refused at once if eBay said lately it does not know it, else
-/// fetched from eBay within the tenant's lookup budget; a 404 is remembered.
+/// fetched from eBay within the lookup budget; a 404 is remembered.
 async fn look_up(
     env: &Env,
     kv: &worker::kv::KvStore,
-    tenant_id: &str,
+    budget: LookupBudget<'_>,
     kid: &str,
     now_ms: u64,
 ) -> std::result::Result<Vec<u8>, KeyError> {
@@ -110,8 +138,7 @@ async fn look_up(
     if known_unknown || kv.get(&unknown_key).text().await.ok().flatten().is_some() {
         return Err(KeyError::UnknownKid);
     }
-    let lookup_key = format!("ebay-key-lookup:{tenant_id}");
-    match limiter::check(env, &EBAY_KEY_LOOKUP, &lookup_key).await {
+    match limiter::check(env, &EBAY_KEY_LOOKUP, &budget.limiter_key()).await {
         Ok(decision) if !decision.allowed => return Err(KeyError::LookupsExhausted),
         Ok(_) => {}
         Err(e) => return Err(KeyError::Unavailable(format!("key lookup limiter: {e}"))),

@@ -4,7 +4,7 @@
 //! (`ETSY_WEBHOOK_SECRET`, `shared::standard_webhooks`): a bad or stale signature is a 401,
 //! counted per client address like every unverified request. The flat payload is read with
 //! `shared::etsy`, its `shop_id` routed to the tenant whose connection has that shop
-//! (`etsy_shops.rs`), and the event queued for that tenant's origin ingest. A shop no
+//! (`account_routes.rs`), and the event queued for that tenant's origin ingest. A shop no
 //! connection has is acknowledged with a 200 and logged: Etsy would otherwise retry it for
 //! days, and an endpoint that keeps failing is disabled for every shop of the app.
 
@@ -18,7 +18,7 @@ use shared::standard_webhooks::{
 };
 use worker::{Request, Response, Result, RouteContext};
 
-use crate::etsy_shops::{self, ShopRoute};
+use crate::account_routes::{Account, AccountRoute, account_route};
 use crate::webhooks::{Delivery, WEBHOOK_BODY_LIMIT, enqueue, spend_tenant_budget, unverified};
 use crate::{respond, settings};
 
@@ -69,9 +69,10 @@ pub async fn etsy_webhook(mut req: Request, ctx: RouteContext<()>) -> Result<Res
             );
         }
     };
-    let route = match etsy_shops::shop_route(&ctx.env, &webhook.shop_id, &request_id).await? {
-        ShopRoute::Known(route) => route,
-        ShopRoute::Unknown => {
+    let shop = Account::EtsyShop(&webhook.shop_id);
+    let route = match account_route(&ctx.env, shop, &request_id).await? {
+        AccountRoute::Known(route) => route,
+        AccountRoute::Unknown => {
             worker::console_warn!(
                 "{request_id}: Etsy {} for shop {}, which no connection has: acknowledged, not queued",
                 webhook.event_type,
@@ -82,7 +83,7 @@ pub async fn etsy_webhook(mut req: Request, ctx: RouteContext<()>) -> Result<Res
                 &serde_json::json!({ "accepted": false, "reason": "no connection has this shop" }),
             );
         }
-        ShopRoute::Unavailable => {
+        AccountRoute::Unavailable => {
             return respond::error(
                 ErrorCode::UpstreamUnavailable,
                 "the shop's connection cannot be looked up right now; retry later",

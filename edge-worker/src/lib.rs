@@ -7,14 +7,15 @@
 use shared::ErrorCode;
 use worker::{Context, Env, Request, Response, Result, Router, event};
 
+mod account_routes;
 mod api;
 mod bench;
 mod config;
 mod connect;
 mod downloads;
+mod ebay_app;
 mod ebay_keys;
 mod etsy;
-mod etsy_shops;
 mod limiter;
 mod memory;
 mod origin;
@@ -38,6 +39,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         )
         .get_async("/webhooks/ebay/:tenant", webhooks::ebay_challenge)
         .post_async("/webhooks/ebay/:tenant", webhooks::ebay_notification)
+        .get_async("/webhooks/ebay", ebay_app::challenge)
+        .post_async("/webhooks/ebay", ebay_app::notification)
         .post_async("/webhooks/etsy", etsy::etsy_webhook)
         .get_async("/d/:token", downloads::download)
         .post_async("/connect/woocommerce/keys", connect::relay)

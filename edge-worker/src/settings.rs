@@ -1,5 +1,6 @@
 //! The worker's configuration, read from its vars and secrets (documented in `wrangler.toml`).
 
+use shared::ebay::app::{AppEndpoint, AppEndpointError};
 use shared::retry::{FORWARD_RETRY_DELAYS_SECS, parse_retry_schedule};
 use worker::{Env, Error, Result};
 
@@ -39,6 +40,15 @@ pub fn ebay_api_base_url(env: &Env) -> Result<String> {
     Ok(required(env, "EBAY_API_BASE_URL")?
         .trim_end_matches('/')
         .to_owned())
+}
+
+/// The app's eBay notification endpoint: `EBAY_VERIFICATION_TOKEN` (the token set on the
+/// app's notification destination) and `EBAY_ENDPOINT_URL` (the URL registered there, exactly).
+pub fn ebay_app_endpoint(env: &Env) -> std::result::Result<AppEndpoint, AppEndpointError> {
+    AppEndpoint::new(
+        string(env, "EBAY_VERIFICATION_TOKEN").as_deref(),
+        string(env, "EBAY_ENDPOINT_URL").as_deref(),
+    )
 }
 
 /// `EDGE_CONFIG_TTL_SECS`: how stale a cached tenant config may be before it is refetched.

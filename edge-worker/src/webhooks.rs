@@ -1,4 +1,6 @@
-//! Platform webhooks: WooCommerce deliveries, eBay notifications and eBay's endpoint challenge.
+//! Platform webhooks: WooCommerce deliveries, eBay notifications and eBay's endpoint challenge
+//! on a tenant's own routes, and the eBay verification both eBay endpoints share (the app's one
+//! endpoint is `ebay_app.rs`).
 //!
 //! Each delivery is size-checked first, then verified against the tenant's edge config, and only
 //! then counted in the tenant's webhook budget: unsigned junk cannot spend a shop's budget. What
@@ -21,7 +23,7 @@ use shared::woo::{self, creation_ping_webhook_id, verify_woocommerce_signature};
 use worker::{Env, Request, Response, Result, RouteContext};
 
 use crate::config::{self, TenantConfig};
-use crate::ebay_keys::{self, KeyError};
+use crate::ebay_keys::{self, KeyError, LookupBudget};
 use crate::{limiter, queue, respond};
 
 /// Webhook bodies above this are refused with 413 before any verification.
@@ -113,38 +115,17 @@ pub async fn woocommerce(mut req: Request, ctx: RouteContext<()>) -> Result<Resp
     )
 }
 
-/// `GET /webhooks/ebay/{tenantId}?challenge_code=…`: eBay's endpoint verification.
+/// `GET /webhooks/ebay/{tenantId}?challenge_code=…`: eBay's endpoint verification, with the
+/// tenant's own verification token and endpoint.
 pub async fn ebay_challenge(req: Request, ctx: RouteContext<()>) -> Result<Response> {
     let Some(tenant_id) = tenant_param(&ctx) else {
         return no_such_tenant();
     };
-    let url = req.url()?;
-    let code = url
-        .query_pairs()
-        .find(|(name, _)| name == "challenge_code")
-        .map(|(_, value)| value.into_owned())
-        .filter(|code| !code.is_empty());
-    let Some(code) = code else {
-        return respond::error(
-            ErrorCode::InvalidRequest,
-            "the challenge_code query parameter is missing",
-        );
-    };
     let request_id = respond::new_id("req");
-    // A challenge carries no signature: it is counted per client address, never in the
-    // tenant's budget.
-    let client = limiter::client_key(&req, UNVERIFIED_SCOPE)?;
-    if let Err(refusal) = count(
-        &ctx.env,
-        &WEBHOOK_UNVERIFIED,
-        &client,
-        &request_id,
-        TOO_MANY_UNVERIFIED,
-    )
-    .await?
-    {
-        return Ok(refusal);
-    }
+    let code = match ebay_challenge_code(&ctx.env, &req, &request_id).await? {
+        Ok(code) => code,
+        Err(refusal) => return Ok(refusal),
+    };
     let gate = platform_config(&ctx.env, &req, &tenant_id, &request_id, |c| c.ebay).await?;
     let ebay_config = match gate {
         Ok(config) => config,
@@ -155,8 +136,44 @@ pub async fn ebay_challenge(req: Request, ctx: RouteContext<()>) -> Result<Respo
         &ebay_config.verification_token,
         &ebay_config.endpoint_url,
     );
-    // eBay expects this exact object, not the envelope.
-    Response::from_json(&serde_json::json!({ "challengeResponse": answer }))
+    ebay_challenge_answer(&answer)
+}
+
+/// The `challenge_code` of eBay's endpoint challenge, the request counted per client address
+/// (a challenge carries no signature: it never spends a tenant's budget). `Err` holds the
+/// refusal: 400 without a code, 429 once the address has sent too many.
+pub(crate) async fn ebay_challenge_code(
+    env: &Env,
+    req: &Request,
+    request_id: &str,
+) -> Result<std::result::Result<String, Response>> {
+    let url = req.url()?;
+    let code = url
+        .query_pairs()
+        .find(|(name, _)| name == "challenge_code")
+        .map(|(_, value)| value.into_owned())
+        .filter(|code| !code.is_empty());
+    let Some(code) = code else {
+        return Ok(Err(respond::error(
+            ErrorCode::InvalidRequest,
+            "the challenge_code query parameter is missing",
+        )?));
+    };
+    let client = limiter::client_key(req, UNVERIFIED_SCOPE)?;
+    let counted = count(
+        env,
+        &WEBHOOK_UNVERIFIED,
+        &client,
+        request_id,
+        TOO_MANY_UNVERIFIED,
+    )
+    .await?;
+    Ok(counted.map(|()| code))
+}
+
+/// The challenge's answer: eBay expects this exact object, not the envelope.
+pub(crate) fn ebay_challenge_answer(challenge_response: &str) -> Result<Response> {
+    Response::from_json(&serde_json::json!({ "challengeResponse": challenge_response }))
 }
 
 /// `POST /webhooks/ebay/{tenantId}`: 204 when verified and queued, 412 when the signature does
@@ -174,37 +191,9 @@ pub async fn ebay_notification(mut req: Request, ctx: RouteContext<()>) -> Resul
         Ok(config) => config,
         Err(refusal) => return Ok(refusal),
     };
-    let mismatch = ErrorCode::SignatureMismatch;
-    let header = match SignatureHeader::parse(req.headers().get(ebay::SIGNATURE_HEADER)?.as_deref())
-    {
-        Ok(header) => header,
-        Err(e) => return unverified(&ctx.env, &req, &request_id, mismatch, &e.to_string()).await,
-    };
-    match verify_ebay_notification(&ctx.env, &tenant_id, &header, &body).await {
-        Ok(true) => {}
-        Ok(false) => {
-            let reason = "the signature does not match the message";
-            return unverified(&ctx.env, &req, &request_id, mismatch, reason).await;
-        }
-        Err(KeyError::UnknownKid) => {
-            let reason = "the signature names a key eBay does not know";
-            return unverified(&ctx.env, &req, &request_id, mismatch, reason).await;
-        }
-        Err(KeyError::LookupsExhausted) => {
-            // eBay retries a notification it could not deliver; a new key of eBay's own is
-            // looked up then.
-            return respond::error(
-                ErrorCode::RateLimited,
-                "too many lookups of unknown eBay keys for this tenant; retry later",
-            );
-        }
-        Err(KeyError::Unavailable(reason)) => {
-            worker::console_error!("{request_id}: eBay public key unavailable: {reason}");
-            return respond::error(
-                ErrorCode::InternalError,
-                "eBay's public key could not be fetched; retry later",
-            );
-        }
+    let budget = LookupBudget::Tenant(&tenant_id);
+    if let Err(refusal) = verify_ebay_delivery(&ctx.env, &req, &request_id, budget, &body).await? {
+        return Ok(refusal);
     }
     if let Err(refusal) = spend_tenant_budget(&ctx.env, &tenant_id, &request_id).await? {
         return Ok(refusal);
@@ -215,28 +204,85 @@ pub async fn ebay_notification(mut req: Request, ctx: RouteContext<()>) -> Resul
             "the eBay connection is inactive",
         );
     }
-    let mut headers = BTreeMap::new();
-    if let Some(content_type) = req.headers().get("Content-Type")? {
-        headers.insert("content-type".to_owned(), content_type);
-    }
     let delivery = Delivery {
         tenant_id: &tenant_id,
         platform: Platform::Ebay,
         connection_id: None,
     };
-    enqueue(&ctx.env, delivery, headers, body).await?;
+    enqueue(&ctx.env, delivery, ebay_headers(&req)?, body).await?;
     Ok(Response::empty()?.with_status(204))
+}
+
+/// Checks a notification's `X-EBAY-SIGNATURE` against eBay's key, looked up within `budget`.
+/// `Err` holds the refusal: 412 for a signature that does not verify (counted per client
+/// address), 429 when the budget of unknown-key lookups is spent and 500 when eBay's key
+/// service fails (eBay retries both).
+pub(crate) async fn verify_ebay_delivery(
+    env: &Env,
+    req: &Request,
+    request_id: &str,
+    budget: LookupBudget<'_>,
+    body: &[u8],
+) -> Result<std::result::Result<(), Response>> {
+    let mismatch = ErrorCode::SignatureMismatch;
+    let header = match SignatureHeader::parse(req.headers().get(ebay::SIGNATURE_HEADER)?.as_deref())
+    {
+        Ok(header) => header,
+        Err(e) => {
+            return Ok(Err(unverified(
+                env,
+                req,
+                request_id,
+                mismatch,
+                &e.to_string(),
+            )
+            .await?));
+        }
+    };
+    let reason = match verify_ebay_notification(env, budget, &header, body).await {
+        Ok(true) => return Ok(Ok(())),
+        Ok(false) => "the signature does not match the message",
+        Err(KeyError::UnknownKid) => "the signature names a key eBay does not know",
+        Err(KeyError::LookupsExhausted) => {
+            // eBay retries a notification it could not deliver; a new key of eBay's own is
+            // looked up then.
+            let message = format!(
+                "too many lookups of unknown eBay keys for {}; retry later",
+                budget.whose()
+            );
+            return Ok(Err(respond::error(ErrorCode::RateLimited, &message)?));
+        }
+        Err(KeyError::Unavailable(reason)) => {
+            worker::console_error!("{request_id}: eBay public key unavailable: {reason}");
+            return Ok(Err(respond::error(
+                ErrorCode::InternalError,
+                "eBay's public key could not be fetched; retry later",
+            )?));
+        }
+    };
+    Ok(Err(
+        unverified(env, req, request_id, mismatch, reason).await?
+    ))
+}
+
+/// The headers of an eBay notification worth forwarding.
+pub(crate) fn ebay_headers(req: &Request) -> Result<BTreeMap<String, String>> {
+    let mut headers = BTreeMap::new();
+    if let Some(content_type) = req.headers().get("Content-Type")? {
+        headers.insert("content-type".to_owned(), content_type);
+    }
+    Ok(headers)
 }
 
 /// Verifies with WebCrypto over the raw bytes, then over the compact JSON re-serialisation that
 /// eBay's SDKs verify — the same order as `shared::ebay::verify_ebay_signature`.
 pub async fn verify_ebay_notification(
     env: &Env,
-    tenant_id: &str,
+    budget: LookupBudget<'_>,
     header: &SignatureHeader,
     body: &[u8],
 ) -> std::result::Result<bool, KeyError> {
-    let key = ebay_keys::public_key(env, tenant_id, &header.kid).await?;
+    let key = ebay_keys::public_key(env, budget, &header.kid).await?;
     let checked = |e: worker::Error| KeyError::Unavailable(e.to_string());
     let raw = match der_signature_to_raw(&header.signature_der) {
         Ok(raw) => raw,
@@ -367,7 +413,8 @@ async fn count(
 pub(crate) struct Delivery<'a> {
     pub tenant_id: &'a str,
     pub platform: Platform,
-    /// The connection whose secret verified it (WooCommerce), or the Etsy shop's.
+    /// The connection whose secret verified it (WooCommerce), or the one of the account an
+    /// app-wide endpoint routed it by (the Etsy shop's, the eBay user's).
     pub connection_id: Option<String>,
 }
 

@@ -6,7 +6,7 @@
 //! parsed message. We verify the raw bytes first and fall back to that re-serialisation.
 //! This module is the reference implementation; the edge verifies with WebCrypto (cheaper in
 //! Wasm) using [`der_signature_to_raw`] and [`EbayPublicKey::spki_der`], and its tests compare
-//! against this.
+//! against this. What the app's one endpoint reads of a notification is in [`app`].
 
 use base64::Engine as _;
 use base64::alphabet;
@@ -17,6 +17,8 @@ use p256::pkcs8::DecodePublicKey;
 use serde::Deserialize;
 use sha1::{Digest, Sha1};
 use sha2::Sha256;
+
+pub mod app;
 
 pub const SIGNATURE_HEADER: &str = "X-EBAY-SIGNATURE";
 

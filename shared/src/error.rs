@@ -42,6 +42,9 @@ pub enum ErrorCode {
     InsufficientTokens,
     /// The tenant already has as many platform connections as it may.
     TooManyConnections,
+    /// The eBay user or Etsy shop already has an active connection (this tenant's, or another
+    /// tenant's): one platform account belongs to one connection.
+    AccountAlreadyConnected,
     /// The upload would take the tenant's uploaded files past its storage quota (bytes or
     /// files); nothing was stored.
     StorageQuotaExceeded,
@@ -67,7 +70,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 27] = [
+    pub const ALL: [ErrorCode; 28] = [
         ErrorCode::InvalidRequest,
         ErrorCode::ValidationFailed,
         ErrorCode::Unauthorized,
@@ -85,6 +88,7 @@ impl ErrorCode {
         ErrorCode::ConnectionInactive,
         ErrorCode::InsufficientTokens,
         ErrorCode::TooManyConnections,
+        ErrorCode::AccountAlreadyConnected,
         ErrorCode::StorageQuotaExceeded,
         ErrorCode::IdempotencyKeyInUse,
         ErrorCode::IdempotencyKeyReused,
@@ -116,6 +120,7 @@ impl ErrorCode {
             | ErrorCode::KeyLimitReached
             | ErrorCode::ConnectionInactive
             | ErrorCode::TooManyConnections
+            | ErrorCode::AccountAlreadyConnected
             | ErrorCode::StorageQuotaExceeded => 409,
             ErrorCode::IdempotencyKeyInUse => 409,
             ErrorCode::SignatureMismatch => 412,
@@ -149,6 +154,7 @@ impl ErrorCode {
             ErrorCode::ConnectionInactive => "CONNECTION_INACTIVE",
             ErrorCode::InsufficientTokens => "INSUFFICIENT_TOKENS",
             ErrorCode::TooManyConnections => "TOO_MANY_CONNECTIONS",
+            ErrorCode::AccountAlreadyConnected => "ACCOUNT_ALREADY_CONNECTED",
             ErrorCode::StorageQuotaExceeded => "STORAGE_QUOTA_EXCEEDED",
             ErrorCode::IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
             ErrorCode::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
@@ -213,6 +219,8 @@ mod tests {
         assert_eq!(ErrorCode::KeyLimitReached.http_status(), 409);
         // A tenant's limit, like the key cap: the same upload fits another tenant.
         assert_eq!(ErrorCode::StorageQuotaExceeded.http_status(), 409);
+        // A platform account held by a connection conflicts like a full connection list.
+        assert_eq!(ErrorCode::AccountAlreadyConnected.http_status(), 409);
         // As Stripe and Svix answer them: a key in flight conflicts, a reused key is
         // unprocessable for the other request.
         assert_eq!(ErrorCode::IdempotencyKeyInUse.http_status(), 409);

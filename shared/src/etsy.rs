@@ -6,7 +6,6 @@
 //! [`crate::standard_webhooks`]), so the shop is what tells tenants apart. `shop_id` is a JSON
 //! number in the deliveries observed, a string in Etsy's AsyncAPI description: both are read.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The event a paid order sends; the only one the origin fetches a receipt for.
@@ -99,17 +98,10 @@ impl EtsyWebhook {
     }
 }
 
-/// `GET` — which tenant's connection has Etsy shop `shop_id` ([`EtsyShopRoute`]), 404 if none.
+/// `GET` — which tenant's connection has Etsy shop `shop_id`
+/// ([`crate::internal::ConnectionRoute`]), 404 if none.
 pub fn etsy_shop_route_path(shop_id: &str) -> String {
     format!("/internal/v1/etsy/shops/{shop_id}")
-}
-
-/// Where the deliveries for one Etsy shop go.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EtsyShopRoute {
-    pub tenant_id: String,
-    pub connection_id: String,
-    pub active: bool,
 }
 
 #[cfg(test)]

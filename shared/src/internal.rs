@@ -154,6 +154,15 @@ pub struct EbayEdgeConfig {
     pub active: bool,
 }
 
+/// Where the deliveries to an app-wide endpoint for one platform account go (an Etsy shop:
+/// `shared::etsy::etsy_shop_route_path`; an eBay user: `shared::ebay::app::ebay_seller_route_path`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionRoute {
+    pub tenant_id: String,
+    pub connection_id: String,
+    pub active: bool,
+}
+
 /// A verified platform delivery, as queued at the edge and ingested by the origin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForwardedEvent {
@@ -161,8 +170,9 @@ pub struct ForwardedEvent {
     pub edge_event_id: String,
     pub tenant_id: String,
     pub platform: Platform,
-    /// The connection whose secret verified the delivery (WooCommerce); None from an older
-    /// edge or for platforms with one connection per tenant.
+    /// The connection whose secret verified the delivery (WooCommerce), or the one the
+    /// account an app-wide endpoint routes by belongs to (an Etsy shop, an eBay user); None
+    /// from an older edge or from eBay's per-tenant route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_id: Option<String>,
     /// Unix milliseconds when the edge accepted it.

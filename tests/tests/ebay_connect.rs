@@ -66,7 +66,7 @@ async fn an_ebay_seller_connected_in_one_click_has_the_next_order_delivered_acro
     ebay.consents()
         .set_accept_url(&format!("{PUBLIC_HTTPS}/connect/ebay/callback"));
     ebay.set_user_token_lifetime(3);
-    let (tenant, api) = system.tenant("eBay one-click seller");
+    let (_tenant, api) = system.tenant("eBay one-click seller");
     code_product(
         &api,
         "EBAY-LIC",
@@ -134,12 +134,9 @@ async fn an_ebay_seller_connected_in_one_click_has_the_next_order_delivered_acro
 
     let key = EbayTestKey::generate("3c1f8a20-6b7d-4e59-a1c2-0d9e8f7a6b5c");
     ebay.add_key(&key.kid, &key.public_key_pem_one_line());
+    // To the app's one endpoint: where the seller's ORDER_CONFIRMATION subscription delivers.
     let answer = system
-        .send_ebay(
-            &tenant.tenant_id,
-            EBAY_ORDER,
-            Some(&key.signature_header(EBAY_ORDER)),
-        )
+        .send_ebay_to_app(EBAY_ORDER, Some(&key.signature_header(EBAY_ORDER)))
         .await;
     assert_eq!(answer.status(), 204);
 

@@ -5,6 +5,7 @@
 //! its own PEM; and verification accepts only what the fixture's key really signed: the same
 //! key, the same signature (r, s or its mirror s), over exactly the signed bytes (the body, or
 //! for `CompactJson` a body whose compact form is them). No mutated body or signature passes.
+//! The user a body names for the app's endpoint (`shared::ebay::app`) is safe in a lookup path.
 
 use std::sync::OnceLock;
 
@@ -15,6 +16,7 @@ use p256::ecdsa::{Signature, SigningKey};
 use p256::pkcs8::DecodePrivateKey;
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
+use shared::ebay::app::{ebay_seller_route_path, is_plausible_user_id, notified_user};
 use shared::ebay::{
     EbayError, EbayPublicKey, SignatureHeader, SignedForm, compact_json, der_signature_to_raw,
     verify_ebay_signature,
@@ -163,6 +165,15 @@ fn check(case: &Case) -> &'static str {
             "a key reads back from its PEM"
         );
         assert!(key.verifying_key().is_ok());
+    }
+    if let Ok(user) = notified_user(body) {
+        assert!(
+            is_plausible_user_id(&user.user_id),
+            "the userId goes into a URL path: {:?}",
+            user.user_id
+        );
+        let path = ebay_seller_route_path(&user.user_id);
+        assert_eq!(path.matches('/').count(), 5, "one path segment: {path:?}");
     }
     if let Some(compact) = compact_json(body) {
         assert!(

@@ -1,5 +1,6 @@
 //! Platform connections: their secrets (sealed with the master key as one JSON document,
-//! opened only where used), which connection speaks for a platform, and the edge config the
+//! opened only where used), which connection speaks for a platform, who holds a platform
+//! account (one eBay user or Etsy shop belongs to one connection), and the edge config the
 //! edge verifies deliveries with.
 
 use serde::{Deserialize, Serialize};
@@ -164,6 +165,43 @@ pub fn current<'a>(
         .max_by(|a, b| (a.active, a.id).cmp(&(b.active, b.id)))
 }
 
+/// Who holds a platform account (an eBay user, an Etsy shop) that a connect flow was just
+/// granted for a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountHolder {
+    /// No connection has it: a new one may be made.
+    Nobody,
+    /// The tenant's own connection of it (its active one, else its newest): the grant
+    /// re-authorises that one rather than making a second.
+    Tenant(String),
+    /// Another tenant's active connection has it: the grant is refused.
+    OtherTenant,
+}
+
+/// Who holds an account, from every connection of it as `(tenant_id, facts)`. An inactive
+/// connection of another tenant holds nothing: an account whose connection was deactivated or
+/// needs reconnecting may move to the tenant its owner now connects it to.
+pub fn account_holder<'a>(
+    tenant_id: &str,
+    connections: impl IntoIterator<Item = (&'a str, ConnectionFacts<'a>)>,
+) -> AccountHolder {
+    let mut own = Vec::new();
+    let mut held_elsewhere = false;
+    for (tenant, facts) in connections {
+        if tenant == tenant_id {
+            own.push(facts);
+        } else {
+            held_elsewhere |= facts.active;
+        }
+    }
+    let platform = own.first().map(|c| c.platform).unwrap_or_default();
+    match current(own, platform) {
+        Some(mine) if mine.active || !held_elsewhere => AccountHolder::Tenant(mine.id.to_owned()),
+        _ if held_elsewhere => AccountHolder::OtherTenant,
+        _ => AccountHolder::Nobody,
+    }
+}
+
 /// A connection as ingest sees it: `(id, platform, status)`.
 pub type ConnectionState = (String, String, String);
 
@@ -206,7 +244,9 @@ pub fn attribute_event(
 
 /// What the edge verifies a tenant's deliveries with at `now`: each WooCommerce connection
 /// with its store URL, status and the secrets valid now (a rotated one until its overlap
-/// ends), and the current eBay connection's facts.
+/// ends), and the facts of the current eBay connection of the tenant's own route. A connection
+/// made through eBay's consent is notified on the app's one endpoint, answered with the app's
+/// token: it has no verification token of its own and is not served for the tenant's route.
 pub fn edge_config<'a>(
     master_key: &MasterKey,
     tenant_id: String,
@@ -229,22 +269,27 @@ pub fn edge_config<'a>(
         });
     }
     let woocommerce = (!woo.is_empty()).then_some(WooEdgeConfig { connections: woo });
-    let ebay = match current(connections.iter().copied(), "ebay") {
-        Some(connection) => {
-            let secrets = ConnectionSecrets::open(
-                master_key,
-                &tenant_id,
-                connection.id,
-                connection.sealed_secrets,
-            )?;
-            Some(EbayEdgeConfig {
-                verification_token: secrets.verification_token.unwrap_or_default(),
-                endpoint_url: connection.endpoint_url.unwrap_or_default().to_owned(),
-                active: connection.active,
-            })
+    let mut own_route = Vec::new();
+    for connection in connections.iter().filter(|c| c.platform == "ebay") {
+        let secrets = ConnectionSecrets::open(
+            master_key,
+            &tenant_id,
+            connection.id,
+            connection.sealed_secrets,
+        )?;
+        if let Some(token) = secrets.verification_token {
+            own_route.push((*connection, token));
         }
-        None => None,
-    };
+    }
+    let speaking = current(own_route.iter().map(|(c, _)| *c), "ebay").map(|c| c.id);
+    let ebay = own_route
+        .into_iter()
+        .find(|(c, _)| Some(c.id) == speaking)
+        .map(|(connection, verification_token)| EbayEdgeConfig {
+            verification_token,
+            endpoint_url: connection.endpoint_url.unwrap_or_default().to_owned(),
+            active: connection.active,
+        });
     Ok(EdgeConfig {
         tenant_id,
         woocommerce,
@@ -295,6 +340,77 @@ mod tests {
         let inactive = [facts("con_1", "ebay", false), facts("con_2", "ebay", false)];
         assert_eq!(current(inactive, "ebay").map(|c| c.id), Some("con_2"));
         assert!(current(all, "etsy").is_none());
+    }
+
+    #[test]
+    fn an_account_belongs_to_one_connection() {
+        let all = |rows: &[(&'static str, &'static str, bool)]| {
+            rows.iter()
+                .map(|&(tenant, id, active)| (tenant, facts(id, "ebay", active)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(account_holder("t1", all(&[])), AccountHolder::Nobody);
+        // The tenant's own: its active one, else its newest.
+        let own = all(&[("t1", "con_1", true), ("t1", "con_2", false)]);
+        assert_eq!(
+            account_holder("t1", own),
+            AccountHolder::Tenant("con_1".into())
+        );
+        let own = all(&[("t1", "con_1", false), ("t1", "con_2", false)]);
+        assert_eq!(
+            account_holder("t1", own),
+            AccountHolder::Tenant("con_2".into())
+        );
+        // Another tenant's active connection holds it; an inactive one does not.
+        let elsewhere = all(&[("t2", "con_3", true)]);
+        assert_eq!(account_holder("t1", elsewhere), AccountHolder::OtherTenant);
+        let left = all(&[("t2", "con_3", false)]);
+        assert_eq!(account_holder("t1", left), AccountHolder::Nobody);
+        let both = all(&[("t1", "con_1", false), ("t2", "con_3", true)]);
+        assert_eq!(account_holder("t1", both), AccountHolder::OtherTenant);
+        let both = all(&[("t1", "con_1", false), ("t2", "con_3", false)]);
+        assert_eq!(
+            account_holder("t1", both),
+            AccountHolder::Tenant("con_1".into())
+        );
+    }
+
+    #[test]
+    fn the_tenants_ebay_route_serves_only_connections_with_their_own_token() {
+        let key = MasterKey::from_hex(&"ab".repeat(32)).unwrap();
+        let pasted = ConnectionSecrets {
+            verification_token: Some("v".repeat(40)),
+            ..Default::default()
+        }
+        .seal(&key, "t1", "con_1");
+        let consented = ConnectionSecrets {
+            access_token: Some("user-token".into()),
+            ..Default::default()
+        }
+        .seal(&key, "t1", "con_2");
+        let with = |id, sealed_secrets, endpoint_url| ConnectionFacts {
+            id,
+            platform: "ebay",
+            active: true,
+            endpoint_url: Some(endpoint_url),
+            store_url: None,
+            sealed_secrets,
+        };
+        let both = [
+            with("con_1", &pasted, "https://edge.test/webhooks/ebay/t1"),
+            with("con_2", &consented, "https://edge.test/webhooks/ebay"),
+        ];
+        let config = edge_config(&key, "t1".into(), &both, 0).unwrap();
+        assert_eq!(
+            config.ebay,
+            Some(EbayEdgeConfig {
+                verification_token: "v".repeat(40),
+                endpoint_url: "https://edge.test/webhooks/ebay/t1".into(),
+                active: true,
+            })
+        );
+        let config = edge_config(&key, "t1".into(), &both[1..], 0).unwrap();
+        assert_eq!(config.ebay, None, "the app's endpoint is not the tenant's");
     }
 
     #[test]

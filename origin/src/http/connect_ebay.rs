@@ -3,8 +3,10 @@
 //! authorization `code`; the code is exchanged for the seller's tokens, `getUser` says which
 //! seller it is (the connection's `account_id`, which notifications must name), and the
 //! connection is made (or re-authorised) with its tokens sealed and saved through
-//! `TokenStore::save_tokens`. The seller is then subscribed to `ORDER_CONFIRMATION` when the
-//! app has a notification destination; a failure there is a warning on the connection.
+//! `TokenStore::save_tokens` (`connect_ebay_seller`: one seller is one connection). The seller is then subscribed to
+//! `ORDER_CONFIRMATION` on the app's notification destination when there is one, delivered to
+//! the app's one endpoint (`/webhooks/ebay` at the edge, routed by the seller's userId); a
+//! failure there is a warning on the connection.
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -13,20 +15,17 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::connect_ebay_seller::{Granted, connect_seller, reauthorise};
 use super::connect_woocommerce::page;
-use super::connections::open_secrets;
 use super::error::ApiError;
 use super::state::AppState;
 use crate::domain::connect::{self, StateRefusal};
-use crate::domain::connections::{ACTIVE, ConnectionSecrets};
-use crate::domain::fulfilment::ConnectionSettings;
 use crate::domain::tokens::{TokenTimes, times_of};
-use crate::ids::{new_id, now_ms};
+use crate::ids::now_ms;
 use crate::platforms::ebay::EbayClient;
 use crate::platforms::ebay::consent::{ORDER_CONFIRMATION, is_wire_code};
 use crate::platforms::oauth::{TokenAnswer, TokenError};
-use crate::store::tokens::{SaveTokens, TokenSet, TokenState};
-use crate::store::{ConnectAttemptRow, ConnectionRow};
+use crate::store::ConnectAttemptRow;
 use secrecy::ExposeSecret;
 
 /// What the attempt records once the connection is made.
@@ -70,7 +69,7 @@ fn read_query(raw: Option<&str>) -> (Option<String>, Option<String>) {
     responses((status = 200, description = "A page telling the seller their eBay account is connected", content_type = "text/html", body = String),
         (status = 400, description = "A page: the seller declined (nothing changed), or eBay refused the code", content_type = "text/html", body = String),
         (status = 404, description = "A page: no such connect attempt", content_type = "text/html", body = String),
-        (status = 409, description = "A page: the connect link expired or was already used", content_type = "text/html", body = String),
+        (status = 409, description = "A page: the connect link expired or was already used, or (ACCOUNT_ALREADY_CONNECTED, named on the page) the eBay seller already has an active connection of another tenant", content_type = "text/html", body = String),
         (status = 502, description = "A page: eBay could not be reached; start again", content_type = "text/html", body = String)))]
 pub async fn ebay_return(
     State(state): State<AppState>,
@@ -156,34 +155,21 @@ pub async fn ebay_return(
         }
     };
     let times = token_times(&state, &tokens, now);
-    let connection_id = match &attempt.connection_id {
-        Some(id) => {
-            let row = state
-                .store
-                .get_connection(&attempt.tenant_id, id)
-                .await?
-                .ok_or(ApiError::NotFound("connection"))?;
-            let mut secrets = open_secrets(&state, &row)?;
-            with_tokens(&mut secrets, &tokens);
-            let sealed = secrets.seal(&state.master_key, &row.tenant_id, &row.id);
-            state
-                .store
-                .reauthorise_connection(&row.tenant_id, &row.id, &sealed, Some(&user.user_id), now)
-                .await?
-                .ok_or(ApiError::NotFound("connection"))?;
-            save(&state, &row.tenant_id, &row.id, &sealed, times, now).await?;
-            row.id
-        }
-        None => {
-            let Some(id) = create(&state, &attempt, &user.user_id, &tokens, times, now).await?
-            else {
-                finish(&state, &attempt, "too many connections", None).await?;
-                return Ok(start_again(
-                    StatusCode::BAD_REQUEST,
-                    "This account already holds as many connections as it may.",
-                ));
-            };
-            id
+    let granted = Granted {
+        user_id: &user.user_id,
+        tokens: &tokens,
+        times,
+        now,
+    };
+    let made = match &attempt.connection_id {
+        Some(id) => reauthorise(&state, &attempt.tenant_id, id, &granted).await?,
+        None => connect_seller(&state, &attempt.tenant_id, &granted).await?,
+    };
+    let connection_id = match made {
+        Ok(id) => id,
+        Err(not_made) => {
+            finish(&state, &attempt, not_made.outcome, None).await?;
+            return Ok(not_made.page);
         }
     };
     tracing::info!(connection = %connection_id, "eBay seller connected");
@@ -228,84 +214,6 @@ fn token_times(state: &AppState, tokens: &TokenAnswer, now: i64) -> TokenTimes {
     )
 }
 
-fn with_tokens(secrets: &mut ConnectionSecrets, tokens: &TokenAnswer) {
-    secrets.access_token = Some(tokens.access_token.clone());
-    if let Some(refresh) = &tokens.refresh_token {
-        secrets.refresh_token = Some(refresh.clone());
-    }
-}
-
-async fn save(
-    state: &AppState,
-    tenant_id: &str,
-    connection_id: &str,
-    sealed: &str,
-    times: TokenTimes,
-    now: i64,
-) -> Result<(), ApiError> {
-    let set = TokenSet {
-        secrets_sealed: sealed,
-        times,
-    };
-    state
-        .store
-        .save_tokens(tenant_id, connection_id, set, SaveTokens::Replace, now)
-        .await?
-        .ok_or(ApiError::NotFound("connection"))?;
-    Ok(())
-}
-
-/// A new eBay connection of the seller: the notification settings the seller would otherwise
-/// paste are generated (a verification token of eBay's form, the tenant's endpoint at the
-/// edge), and the tokens saved. None when the tenant is at its connection cap.
-async fn create(
-    state: &AppState,
-    attempt: &ConnectAttemptRow,
-    user_id: &str,
-    tokens: &TokenAnswer,
-    times: TokenTimes,
-    now: i64,
-) -> Result<Option<String>, ApiError> {
-    let tenant_id = &attempt.tenant_id;
-    let id = new_id("con");
-    let mut secrets = ConnectionSecrets {
-        // 48 hex digits: within eBay's 32 to 80 characters of [A-Za-z0-9_-].
-        verification_token: Some(crate::crypto::random_hex(24)),
-        ..ConnectionSecrets::default()
-    };
-    let row = ConnectionRow {
-        id: id.clone(),
-        tenant_id: tenant_id.clone(),
-        platform: "ebay".to_owned(),
-        status: ACTIVE.to_owned(),
-        store_url: None,
-        shop_id: None,
-        endpoint_url: Some(format!(
-            "{}/webhooks/ebay/{tenant_id}",
-            state.public_base_url
-        )),
-        account_id: Some(user_id.to_owned()),
-        secrets_sealed: secrets.seal(&state.master_key, tenant_id, &id),
-        last_event_at: None,
-        last_error: None,
-        created_at: now,
-        updated_at: now,
-        settings: ConnectionSettings::default().to_stored(),
-        tokens: TokenState::default(),
-    };
-    if !state
-        .store
-        .insert_connection(&row, state.connections.max_per_tenant)
-        .await?
-    {
-        return Ok(None);
-    }
-    with_tokens(&mut secrets, tokens);
-    let sealed = secrets.seal(&state.master_key, tenant_id, &id);
-    save(state, tenant_id, &id, &sealed, times, now).await?;
-    Ok(Some(id))
-}
-
 async fn finish(
     state: &AppState,
     attempt: &ConnectAttemptRow,
@@ -332,7 +240,7 @@ fn refused_page(refusal: StateRefusal) -> Response {
     page(status, "Not connected", &message)
 }
 
-fn start_again(status: StatusCode, why: &str) -> Response {
+pub(super) fn start_again(status: StatusCode, why: &str) -> Response {
     page(
         status,
         "Not connected",

@@ -12,13 +12,13 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::connect_woocommerce::page;
-use super::connections::open_secrets;
+use super::connect_woocommerce::{already_connected_message, page};
+use super::connections::{account_holder_of, open_secrets};
 use super::error::ApiError;
 use super::extract::ApiQuery;
 use super::state::AppState;
 use crate::domain::connect::{self, StateRefusal};
-use crate::domain::connections::{ACTIVE, ConnectionSecrets};
+use crate::domain::connections::{ACTIVE, AccountHolder, ConnectionSecrets};
 use crate::domain::fulfilment::ConnectionSettings;
 use crate::domain::tokens::{ETSY_REFRESH_TOKEN_LIFETIME_SECS, TokenTimes, times_of};
 use crate::ids::{new_id, now_ms};
@@ -26,7 +26,7 @@ use crate::platforms::etsy::EtsyClient;
 use crate::platforms::etsy::connect::EtsyMe;
 use crate::platforms::oauth::{TokenAnswer, TokenError};
 use crate::store::tokens::{SaveTokens, TokenSet, TokenState};
-use crate::store::{ConnectAttemptRow, ConnectionRow};
+use crate::store::{ConnectAttemptRow, ConnectionRow, PlatformAccount, StoreError};
 
 /// What the attempt records once the shop is connected.
 const CONNECTED: &str = "connected";
@@ -75,6 +75,29 @@ impl Failure {
     }
 }
 
+impl Failure {
+    /// Another connection already has the shop: `ACCOUNT_ALREADY_CONNECTED`.
+    fn already_connected(why: &str) -> Self {
+        Failure::new(StatusCode::CONFLICT, already_connected_message(why))
+    }
+
+    fn held_elsewhere(shop_id: &str) -> Self {
+        Failure::already_connected(&format!(
+            "Etsy shop {shop_id} is already connected to another YourSender account. Disconnect it there, or sign in to Etsy as another shop's owner, and connect again."
+        ))
+    }
+
+    /// A connection write the database refused: the shop has an active connection already.
+    fn of_store(error: StoreError) -> Self {
+        match error {
+            StoreError::AccountAlreadyConnected => Failure::already_connected(
+                "This Etsy shop already has an active connection. Re-authorise that connection instead.",
+            ),
+            other => ApiError::from(other).into(),
+        }
+    }
+}
+
 impl From<ApiError> for Failure {
     fn from(error: ApiError) -> Self {
         tracing::error!(%error, "Etsy connect could not be completed");
@@ -89,7 +112,7 @@ impl From<ApiError> for Failure {
     responses((status = 200, description = "A page telling the seller the shop is connected", content_type = "text/html", body = String),
         (status = 400, description = "A page: the seller declined (nothing changed), or Etsy refused the code", content_type = "text/html", body = String),
         (status = 404, description = "A page: no such connect attempt", content_type = "text/html", body = String),
-        (status = 409, description = "A page: the connect link expired or was already used", content_type = "text/html", body = String),
+        (status = 409, description = "A page: the connect link expired or was already used, or (ACCOUNT_ALREADY_CONNECTED, named on the page) the Etsy shop already has an active connection of another tenant", content_type = "text/html", body = String),
         (status = 502, description = "A page: Etsy could not be reached or answered unreadably", content_type = "text/html", body = String)))]
 pub async fn etsy_return(
     State(state): State<AppState>,
@@ -294,7 +317,7 @@ async fn save(
 }
 
 /// A new connection of the shop, unless the tenant already has one (then that one gets the
-/// tokens: connecting a shop twice makes one connection).
+/// tokens: connecting a shop twice makes one connection) or another tenant has (refused).
 async fn create(
     state: &AppState,
     attempt: &ConnectAttemptRow,
@@ -304,15 +327,13 @@ async fn create(
     now: i64,
 ) -> Result<String, Failure> {
     let tenant_id = &attempt.tenant_id;
-    let held = state
-        .store
-        .etsy_shop_connections(&me.shop_id)
-        .await
-        .map_err(ApiError::from)?
-        .into_iter()
-        .find(|c| &c.tenant_id == tenant_id);
-    if let Some(existing) = held {
-        return reauthorise(state, attempt, &existing.id, me, secrets, times, now).await;
+    let shop = PlatformAccount::EtsyShop(&me.shop_id);
+    match account_holder_of(state, tenant_id, shop).await? {
+        AccountHolder::Tenant(existing) => {
+            return reauthorise(state, attempt, &existing, me, secrets, times, now).await;
+        }
+        AccountHolder::OtherTenant => return Err(Failure::held_elsewhere(&me.shop_id)),
+        AccountHolder::Nobody => {}
     }
     let id = new_id("con");
     let row = ConnectionRow {
@@ -337,7 +358,7 @@ async fn create(
         .store
         .insert_connection(&row, max)
         .await
-        .map_err(ApiError::from)?
+        .map_err(Failure::of_store)?
     {
         return Err(Failure::new(
             StatusCode::CONFLICT,
@@ -382,6 +403,10 @@ async fn reauthorise(
             ),
         ));
     }
+    let shop = PlatformAccount::EtsyShop(&me.shop_id);
+    if account_holder_of(state, &row.tenant_id, shop).await? == AccountHolder::OtherTenant {
+        return Err(Failure::held_elsewhere(&me.shop_id));
+    }
     // Whatever else the connection keeps (its own app key) stays; the tokens are new.
     let kept = open_secrets(state, &row).unwrap_or_default();
     secrets.api_key = kept.api_key.or(secrets.api_key);
@@ -391,7 +416,7 @@ async fn reauthorise(
         .store
         .reauthorise_connection(&row.tenant_id, &row.id, &sealed, Some(&me.user_id), now)
         .await
-        .map_err(ApiError::from)?;
+        .map_err(Failure::of_store)?;
     save(state, &row.tenant_id, &row.id, &secrets, times, now).await?;
     Ok(row.id)
 }

@@ -295,6 +295,22 @@ pub async fn woocommerce_return(
     ))
 }
 
+/// The return page of a grant for a platform account another connection already holds: 409,
+/// with the stable code for the seller to quote.
+pub(super) fn already_connected_page(why: &str) -> Response {
+    page(
+        StatusCode::CONFLICT,
+        "Not connected",
+        &already_connected_message(why),
+    )
+}
+
+/// What [`already_connected_page`] says.
+pub(super) fn already_connected_message(why: &str) -> String {
+    let code = shared::ErrorCode::AccountAlreadyConnected;
+    format!("{why} Nothing was changed. (Error code: {code})")
+}
+
 /// A small page for the seller's browser.
 pub(super) fn page(status: StatusCode, title: &str, message: &str) -> Response {
     let (title, message) = (super::docs::escape(title), super::docs::escape(message));

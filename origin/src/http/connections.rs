@@ -12,13 +12,13 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, ListParams, Page};
 use super::response::{ApiResponse, ApiResult};
 use super::state::AppState;
-use crate::domain::connections::{ACTIVE, ConnectionSecrets};
+use crate::domain::connections::{ACTIVE, AccountHolder, ConnectionSecrets, account_holder};
 use crate::domain::fulfilment::ConnectionSettings;
 use crate::domain::scopes::Scope;
 use crate::domain::tokens::times_of;
 use crate::ids::{new_id, now_ms, rfc3339};
-use crate::store::ConnectionRow;
 use crate::store::tokens::TokenState;
+use crate::store::{ConnectionRow, PlatformAccount};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -126,6 +126,18 @@ pub fn open_secrets(state: &AppState, row: &ConnectionRow) -> Result<ConnectionS
     .map_err(ApiError::internal)
 }
 
+/// Who holds a platform account a connect flow was granted for `tenant_id`, from every
+/// tenant's connections of it.
+pub async fn account_holder_of(
+    state: &AppState,
+    tenant_id: &str,
+    account: PlatformAccount<'_>,
+) -> Result<AccountHolder, ApiError> {
+    let held = state.store.account_connections(account).await?;
+    let holders = held.iter().map(|c| (c.tenant_id.as_str(), c.facts()));
+    Ok(account_holder(tenant_id, holders))
+}
+
 /// The connection as answered.
 pub fn out(state: &AppState, row: ConnectionRow) -> Result<ConnectionOut, ApiError> {
     let secrets = open_secrets(state, &row)?;
@@ -176,7 +188,9 @@ pub async fn list_connections(
 
 #[utoipa::path(post, path = "/api/v1/connections", tag = "connections", request_body = ConnectionIn,
     security(("api_key" = ["connections:write"])),
-    responses((status = 201, description = "Connected", body = ConnectionOut), super::docs::KeyErrors, super::docs::BadInput, super::docs::TooLarge, super::docs::WrongMediaType))]
+    responses((status = 201, description = "Connected", body = ConnectionOut),
+        (status = 409, description = "TOO_MANY_CONNECTIONS: the tenant holds as many connections as it may; ACCOUNT_ALREADY_CONNECTED: the eBay seller (whose access_token was given) or the Etsy shop already has an active connection, this tenant's or another's", body = super::docs::ErrorEnvelope),
+        super::docs::KeyErrors, super::docs::BadInput, super::docs::TooLarge, super::docs::WrongMediaType))]
 pub async fn create_connection(
     auth: Auth,
     State(state): State<AppState>,
@@ -245,12 +259,7 @@ pub async fn create_connection(
             refresh_token,
             ..
         } => {
-            // eBay requires 32 to 80 characters of [A-Za-z0-9_-].
-            let valid = (32..=80).contains(&verification_token.len())
-                && verification_token
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-            if !valid {
+            if !shared::ebay::app::is_verification_token(&verification_token) {
                 return Err(ApiError::validation(
                     "verification_token",
                     "the verification token must be 32 to 80 characters of letters, digits, _ and -",

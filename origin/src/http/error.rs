@@ -54,6 +54,9 @@ pub enum ApiError {
     NotInReview(String),
     #[error("this tenant already has {max} connections, the most it may have")]
     TooManyConnections { max: i64 },
+    /// The eBay user or Etsy shop already has an active connection; which tenant's is not said.
+    #[error("this {0} already has an active connection")]
+    AccountAlreadyConnected(&'static str),
     /// An upload past the tenant's storage quota (`GET /api/v1/tenant` shows use and quota).
     #[error(
         "the upload would pass the tenant's storage quota: {used_bytes} of {quota_bytes} bytes \
@@ -133,6 +136,7 @@ impl ApiError {
             ApiError::NotInReview(_) => ErrorCode::OrderNotInReview,
             ApiError::InsufficientTokens { .. } => ErrorCode::InsufficientTokens,
             ApiError::TooManyConnections { .. } => ErrorCode::TooManyConnections,
+            ApiError::AccountAlreadyConnected(_) => ErrorCode::AccountAlreadyConnected,
             ApiError::StorageQuotaExceeded { .. } => ErrorCode::StorageQuotaExceeded,
             ApiError::IdempotencyKeyInUse => ErrorCode::IdempotencyKeyInUse,
             ApiError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
@@ -170,6 +174,11 @@ impl ApiError {
             ApiError::TooManyConnections { .. } => {
                 body = body.with_hint("delete a connection you no longer use")
             }
+            ApiError::AccountAlreadyConnected(_) => {
+                body = body.with_hint(
+                    "re-authorise the existing connection (POST /api/v1/connections/{platform}/authorize with its connection_id), or deactivate it first",
+                )
+            }
             ApiError::StorageQuotaExceeded { .. } => {
                 body = body.with_hint(
                     "GET /api/v1/tenant shows the storage in use and the quota (data.storage)",
@@ -195,6 +204,9 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::DuplicateSku => ApiError::DuplicateSku,
+            StoreError::AccountAlreadyConnected => {
+                ApiError::AccountAlreadyConnected("eBay user or Etsy shop")
+            }
             StoreError::InsufficientTokens { balance, needed } => {
                 ApiError::InsufficientTokens { balance, needed }
             }

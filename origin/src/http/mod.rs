@@ -3,10 +3,12 @@
 //! exposes `routes()` (every route with its OpenAPI entry, registered together); this module
 //! merges them. Handlers reach the rest of the origin only through [`AppState`].
 
+pub mod account_routes;
 pub mod alerts;
 pub mod auth;
 pub mod connect;
 pub mod connect_ebay;
+pub mod connect_ebay_seller;
 pub mod connect_etsy;
 pub mod connect_woocommerce;
 pub mod connection_actions;
@@ -16,7 +18,6 @@ pub mod docs;
 pub mod downloads;
 pub mod edge_signature;
 pub mod error;
-pub mod etsy_shops;
 pub mod events;
 pub mod extract;
 pub mod health;
@@ -66,7 +67,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(orders::routes())
         .merge(templates::routes())
         .merge(internal::routes())
-        .merge(etsy_shops::routes())
+        .merge(account_routes::routes())
 }
 
 /// The OpenAPI document of [`api_routes`], as served.

@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 
 use super::pollers::{Observed, store_observed};
 use super::{POLLED_HEADER, Pipeline, ProcessError};
-use crate::domain::connections::foreign_ebay_seller;
+use crate::domain::connections::{ConnectionSecrets, foreign_ebay_seller};
 use crate::domain::events::order_scope;
 use crate::domain::intake::{intake, retry_at};
 use crate::domain::orders::{OrderState, PlatformOrder};
@@ -22,7 +22,7 @@ use crate::store::pipeline::{
     ApplyOutcome, ClaimedEvent, OrderIntake, OrderKey, SendClaim, SendLease, UnitRef,
 };
 use crate::store::retention::BuyerErasure;
-use crate::store::{EventRow, StoreError};
+use crate::store::{ConnectionRow, EventRow, StoreError};
 
 impl Pipeline {
     /// Claims and processes one batch of due events, emails included; how many there were.
@@ -171,10 +171,7 @@ impl Pipeline {
                     .map_err(|e| ProcessError::Permanent(e.to_string()))?;
                 Ok(Some(woo.order))
             }
-            "ebay" => {
-                self.open_ebay(&event.tenant_id, &event.id, &event.body)
-                    .await
-            }
+            "ebay" => self.open_ebay(event).await,
             "etsy" => self.open_etsy_webhook(event).await,
             other => Err(ProcessError::Permanent(format!(
                 "no processing for pushed {other} events"
@@ -182,13 +179,9 @@ impl Pipeline {
         }
     }
 
-    async fn open_ebay(
-        &self,
-        tenant_id: &str,
-        event_id: &str,
-        body: &str,
-    ) -> Result<Option<PlatformOrder>, ProcessError> {
-        let notification = parse_notification(body.as_bytes())
+    async fn open_ebay(&self, event: &EventRow) -> Result<Option<PlatformOrder>, ProcessError> {
+        let (tenant_id, event_id) = (event.tenant_id.as_str(), event.id.as_str());
+        let notification = parse_notification(event.body.as_bytes())
             .map_err(|e| ProcessError::Permanent(e.to_string()))?;
         let now = now_ms();
         match notification.kind {
@@ -197,10 +190,12 @@ impl Pipeline {
                 seller_user_id,
                 ..
             } => {
-                let (connection, secrets) = self
-                    .active_connection(tenant_id, "ebay")
-                    .await?
-                    .ok_or_else(|| ProcessError::Retry("no active eBay connection".into()))?;
+                let Some((connection, secrets)) = self.ebay_connection_of(event).await? else {
+                    let reason =
+                        "the eBay connection the notification was routed to no longer exists";
+                    self.store.ignore_event(event_id, reason).await?;
+                    return Ok(None);
+                };
                 // A notification naming another seller is not this tenant's order. One naming
                 // none is fetched with this seller's token, which reads only their orders.
                 if let Some(reason) =
@@ -277,6 +272,31 @@ impl Pipeline {
         }
         self.store.finish_event(event_id).await?;
         Ok(None)
+    }
+
+    /// The connection an eBay order notification is read with: the one the event belongs to
+    /// (from the app's endpoint, the connection of the seller it names; from a tenant's own
+    /// route, the newest active one when it arrived), None when that one is gone; an event
+    /// that belongs to none, the tenant's newest active eBay connection.
+    async fn ebay_connection_of(
+        &self,
+        event: &EventRow,
+    ) -> Result<Option<(ConnectionRow, ConnectionSecrets)>, ProcessError> {
+        let Some(id) = event.connection_id.as_deref() else {
+            return self
+                .active_connection(&event.tenant_id, "ebay")
+                .await?
+                .ok_or_else(|| ProcessError::Retry("no active eBay connection".into()))
+                .map(Some);
+        };
+        let connection = self.store.get_connection(&event.tenant_id, id).await?;
+        match connection.filter(|c| c.platform == "ebay") {
+            Some(connection) => {
+                let secrets = self.open_secrets(&connection)?;
+                Ok(Some((connection, secrets)))
+            }
+            None => Ok(None),
+        }
     }
 
     /// Takes paid orders into the ledger in one transaction (one by one when the batch

@@ -29,8 +29,8 @@ pub use pipeline::{
 pub use postgres::PostgresStore;
 pub use resources::{
     CodeStore, ConnectionStore, EventStore, FileStore, IdempotencyClaim, IdempotencyStore,
-    IdempotentRequest, KeyStore, OrderStore, ProductStore, StoreBackend, StoredAnswer,
-    TemplateStore, TenantStore,
+    IdempotentRequest, KeyStore, OrderStore, PlatformAccount, ProductStore, StoreBackend,
+    StoredAnswer, TemplateStore, TenantStore,
 };
 pub use retention::{QuotaStore, RetentionStore};
 pub use rows::*;
@@ -59,6 +59,10 @@ pub mod prelude {
 pub enum StoreError {
     #[error("a product with this SKU already exists")]
     DuplicateSku,
+    /// A connection write that would give an eBay user or Etsy shop a second active
+    /// connection (the database's one-active-connection-per-account indexes refused it).
+    #[error("the eBay user or Etsy shop already has an active connection")]
+    AccountAlreadyConnected,
     #[error("the tenant's token balance is too low")]
     InsufficientTokens { balance: i64, needed: i64 },
     #[error("no license code is available for this product")]

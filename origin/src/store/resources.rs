@@ -115,9 +115,13 @@ pub trait ConnectionStore: Send + Sync {
         sealed: &str,
         now: i64,
     ) -> StoreResult<()>;
-    /// Every tenant's Etsy connections of shop `shop_id` (Etsy's one webhook endpoint per app
-    /// is routed by shop): the one lookup of connections not scoped by a tenant.
-    async fn etsy_shop_connections(&self, shop_id: &str) -> StoreResult<Vec<ConnectionRow>>;
+    /// Every tenant's connections of one platform account, oldest first (the app-wide
+    /// endpoints are routed by account, and an account belongs to one connection): the one
+    /// lookup of connections not scoped by a tenant.
+    async fn account_connections(
+        &self,
+        account: PlatformAccount<'_>,
+    ) -> StoreResult<Vec<ConnectionRow>>;
     /// Stamps a connection with the time it last brought an event.
     async fn touch_connection(&self, connection_id: &str, now: i64) -> StoreResult<()>;
     async fn set_connection_warning(
@@ -125,6 +129,15 @@ pub trait ConnectionStore: Send + Sync {
         connection_id: &str,
         warning: Option<&str>,
     ) -> StoreResult<()>;
+}
+
+/// A platform account a connection speaks for, whichever tenant's it is.
+#[derive(Debug, Clone, Copy)]
+pub enum PlatformAccount<'a> {
+    /// An Etsy shop, by its numeric id (the connection's `shop_id`).
+    EtsyShop(&'a str),
+    /// An eBay user, by their immutable userId (the connection's `account_id`).
+    EbaySeller(&'a str),
 }
 
 /// Events from the edge and from pollers, stored once per dedupe key.

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 /// The public https address Etsy returns the seller to.
 const REDIRECT_URI: &str = "https://connect.edge.test/connect/etsy/callback";
 
-async fn etsy_app(backend: Backend, etsy: &FakeEtsy) -> TestApp {
+pub(crate) async fn etsy_app(backend: Backend, etsy: &FakeEtsy) -> TestApp {
     etsy.allow_redirect_uri(REDIRECT_URI);
     let base_url = etsy.base_url.clone();
     TestApp::spawn_settings(backend, move |s| {
@@ -37,7 +37,7 @@ fn master_key() -> MasterKey {
 }
 
 /// Starts a connect: the Etsy page to send the seller to and the state.
-async fn start(app: &TestApp, tenant: &Tenant, body: Value) -> (String, String) {
+pub(crate) async fn start(app: &TestApp, tenant: &Tenant, body: Value) -> (String, String) {
     let (status, started) = app
         .post("/api/v1/connections/etsy/authorize", &tenant.key, body)
         .await;

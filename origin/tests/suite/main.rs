@@ -5,6 +5,7 @@
 #[macro_use]
 mod common;
 
+mod account_routes;
 mod api_conformance;
 mod auth;
 mod bounded_work;

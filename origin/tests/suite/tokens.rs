@@ -405,10 +405,20 @@ async fn a_stale_token_set_never_overwrites_a_newer_one(backend: Backend) {
 async fn two_pipelines_on_one_database_refresh_each_connection_once(backend: Backend) {
     let ebay = FakeEbay::start().await;
     let app = ebay_app(backend, &ebay, false).await;
+    // Four tenants' connections with a refresh token each (and no seller named: one eBay seller
+    // is one connection, and the fake knows one seller).
     let mut tenants = Vec::new();
     for _ in 0..4 {
         let tenant = app.tenant(0).await;
-        connect_ebay(&app, &tenant, &ebay.issue_user_token()).await;
+        let (status, body) = app
+            .post(
+                "/api/v1/connections",
+                &tenant.key,
+                json!({"platform": "ebay", "verification_token": "v".repeat(40),
+                       "refresh_token": SELLER_REFRESH_TOKEN}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
         tenants.push(tenant);
     }
     let first = another_pipeline(&app, |p| with_fakes(p, Some(&ebay), None)).await;

@@ -169,6 +169,19 @@ impl EdgeSystem {
         self.post_delivery(&path, &headers, signature, body).await
     }
 
+    /// POSTs an eBay notification to the app's one endpoint (`/webhooks/ebay`), with
+    /// `signature` as `X-EBAY-SIGNATURE`.
+    pub async fn send_ebay_to_app(
+        &self,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> reqwest::Response {
+        let signature = signature.map(|s| ("X-EBAY-SIGNATURE", s));
+        let headers = [("Content-Type", "application/json")];
+        self.post_delivery("/webhooks/ebay", &headers, signature, body)
+            .await
+    }
+
     async fn post_delivery(
         &self,
         path: &str,

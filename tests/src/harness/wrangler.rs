@@ -8,6 +8,10 @@ use tempfile::TempDir;
 use super::process::ManagedProcess;
 use super::{free_port, project_root};
 
+/// The verification token of the app's eBay notification destination, as the worker is given
+/// it (`EBAY_VERIFICATION_TOKEN`) unless a test sets another.
+pub const EBAY_APP_VERIFICATION_TOKEN: &str = "e2e-app-verification-token-0123456789abcdef";
+
 /// Variables passed to the worker with `--var`, and anything else a test wants to vary.
 #[derive(Debug, Default, Clone)]
 pub struct WranglerOptions {
@@ -51,13 +55,16 @@ impl WranglerDev {
             .arg("--show-interactive-dev-session=false")
             .arg("--persist-to")
             .arg(state.path().join("state"));
-        for (name, value) in &options.vars {
+        let base_url = format!("http://127.0.0.1:{port}");
+        for (name, value) in app_endpoint_vars(&base_url, &options.vars)
+            .iter()
+            .chain(&options.vars)
+        {
             command.arg("--var").arg(format!("{name}:{value}"));
         }
 
         let mut process =
             ManagedProcess::spawn("wrangler dev", command, &state.path().join("wrangler.log"));
-        let base_url = format!("http://127.0.0.1:{port}");
         process
             .wait_until_ready(&format!("{base_url}/healthz"), Duration::from_secs(180))
             .await;
@@ -66,6 +73,12 @@ impl WranglerDev {
             process,
             _state: state,
         }
+    }
+
+    /// The app's one eBay notification endpoint, as the worker hashes it in the challenge
+    /// (`EBAY_ENDPOINT_URL`, unless a test set another).
+    pub fn ebay_app_endpoint(&self) -> String {
+        self.url("/webhooks/ebay")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -97,4 +110,25 @@ impl WranglerDev {
     pub fn log_tail(&self) -> String {
         self.process.log_tail()
     }
+
+    /// Everything the worker logged so far (its `console` lines among them).
+    pub fn log_text(&self) -> String {
+        self.process.log_text()
+    }
+}
+
+/// The app's eBay endpoint settings: its verification token and the worker's own
+/// `/webhooks/ebay` (where eBay would reach it), for those `vars` does not set.
+fn app_endpoint_vars(base_url: &str, vars: &[(String, String)]) -> Vec<(String, String)> {
+    [
+        (
+            "EBAY_VERIFICATION_TOKEN",
+            EBAY_APP_VERIFICATION_TOKEN.to_owned(),
+        ),
+        ("EBAY_ENDPOINT_URL", format!("{base_url}/webhooks/ebay")),
+    ]
+    .into_iter()
+    .filter(|(name, _)| !vars.iter().any(|(set, _)| set == name))
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect()
 }

@@ -100,6 +100,7 @@ impl ConnectStore for Backend {
         .bind(tenant_id)
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?)
+        .await
+        .map_err(account_conflict)?)
     }
 }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::*;
 use crate::domain::connections::ConnectionState;
-use crate::store::{ConnectionRow, ConnectionStore};
+use crate::store::{ConnectionRow, ConnectionStore, PlatformAccount};
 
 #[async_trait]
 impl ConnectionStore for Backend {
@@ -37,7 +37,8 @@ impl ConnectionStore for Backend {
         .bind(c.tokens.refresh_expires_at)
         .bind(c.tokens.refresh_due_at)
         .execute(&self.pool)
-        .await?
+        .await
+        .map_err(account_conflict)?
         .rows_affected();
         Ok(inserted == 1)
     }
@@ -163,13 +164,21 @@ impl ConnectionStore for Backend {
         Ok(())
     }
 
-    async fn etsy_shop_connections(&self, shop_id: &str) -> StoreResult<Vec<ConnectionRow>> {
-        Ok(sqlx::query_as(
-            "SELECT * FROM connections WHERE platform = 'etsy' AND shop_id = $1 ORDER BY id",
-        )
-        .bind(shop_id)
-        .fetch_all(&self.pool)
-        .await?)
+    async fn account_connections(
+        &self,
+        account: PlatformAccount<'_>,
+    ) -> StoreResult<Vec<ConnectionRow>> {
+        let (sql, id) = match account {
+            PlatformAccount::EtsyShop(shop_id) => (
+                "SELECT * FROM connections WHERE platform = 'etsy' AND shop_id = $1 ORDER BY id",
+                shop_id,
+            ),
+            PlatformAccount::EbaySeller(user_id) => (
+                "SELECT * FROM connections WHERE platform = 'ebay' AND account_id = $1 ORDER BY id",
+                user_id,
+            ),
+        };
+        Ok(sqlx::query_as(sql).bind(id).fetch_all(&self.pool).await?)
     }
 
     async fn touch_connection(&self, connection_id: &str, now: i64) -> StoreResult<()> {

@@ -185,6 +185,16 @@ where
         .await?)
 }
 
+/// The one unique violation a connection write can hit: a platform account's second active
+/// connection.
+fn account_conflict(error: sqlx::Error) -> StoreError {
+    if is_unique_violation(&error) {
+        StoreError::AccountAlreadyConnected
+    } else {
+        StoreError::Database(error)
+    }
+}
+
 /// A duplicate SKU is the one unique violation a product write can hit.
 fn sku_conflict(error: sqlx::Error) -> StoreError {
     if is_unique_violation(&error) {

@@ -52,7 +52,11 @@ impl TokenStore for Backend {
             query = query.bind(generation);
         }
         let mut tx = self.begin_write().await?;
-        let saved = query.fetch_optional(&mut *tx).await?.map(|(g,)| g);
+        let saved = query
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(account_conflict)?
+            .map(|(g,)| g);
         // A new consent mends the connection: its reconnect alert goes.
         if saved.is_some() && matches!(how, SaveTokens::Replace) {
             sqlx::query("DELETE FROM alerts WHERE tenant_id = $1 AND kind = $2 AND subject = $3")
