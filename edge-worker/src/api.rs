@@ -5,12 +5,12 @@
 
 use shared::ErrorCode;
 use shared::apikey::parse_bearer;
-use shared::internal::{KEY_TENANT_HEADER, REQUEST_ID_HEADER};
+use shared::internal::KEY_TENANT_HEADER;
 use shared::ratelimit::{API_CLIENT, API_KEY, API_TENANT, Decision, rate_limit_headers};
-use worker::{Env, Headers, Method, Request, Response, Result, RouteContext};
+use worker::{Env, Method, Request, Response, Result, RouteContext};
 
 use crate::memory::IsolateMap;
-use crate::origin::{self, OriginRequest};
+use crate::origin;
 use crate::{limiter, respond};
 
 /// API request bodies above this are refused with 413 before they are counted or forwarded.
@@ -123,27 +123,15 @@ pub async fn forward(mut req: Request, ctx: RouteContext<()>) -> Result<Response
             None => return too_large(),
         }
     };
-    let url = req.url()?;
-    let path_and_query = origin::path_and_query(&url);
-    let mut headers = Vec::new();
-    for name in FORWARDED_REQUEST_HEADERS {
-        if let Some(value) = req.headers().get(name)? {
-            headers.push((name, value));
-        }
-    }
-    let answer = origin::send(
+    let answer = origin::relay(
         &ctx.env,
-        OriginRequest {
-            method,
-            path_and_query: &path_and_query,
-            body: body.as_deref(),
-            headers,
-            request_id: &request_id,
-            timeout_ms: origin::DEFAULT_TIMEOUT_MS,
-        },
+        &req,
+        body.as_deref(),
+        &FORWARDED_REQUEST_HEADERS,
+        &request_id,
     )
     .await;
-    let mut origin_answer = match answer {
+    let answer = match answer {
         Ok(answer) => answer,
         Err(e) => {
             worker::console_error!("{request_id}: origin unreachable: {e}");
@@ -154,25 +142,9 @@ pub async fn forward(mut req: Request, ctx: RouteContext<()>) -> Result<Response
         }
     };
 
-    if let (Ok(key), Some(tenant)) = (&parsed, origin_answer.headers().get(KEY_TENANT_HEADER)?) {
+    if let (Ok(key), Some(tenant)) = (&parsed, answer.headers().get(KEY_TENANT_HEADER)?) {
         remember_tenant(&key.hash, &tenant);
     }
-    let headers = Headers::new();
-    for name in FORWARDED_RESPONSE_HEADERS {
-        if let Some(value) = origin_answer.headers().get(name)? {
-            headers.set(name, &value)?;
-        }
-    }
-    headers.set(REQUEST_ID_HEADER, &request_id)?;
-    for (name, value) in &limit_headers {
-        headers.set(name, value)?;
-    }
-    let status = origin_answer.status_code();
-    // A null-body status must not be given a body, even an empty one.
-    let response = if matches!(status, 204 | 205 | 304) {
-        Response::empty()?
-    } else {
-        Response::from_bytes(origin_answer.bytes().await?)?
-    };
-    Ok(response.with_status(status).with_headers(headers))
+    let response = origin::relay_answer(answer, &FORWARDED_RESPONSE_HEADERS, &request_id).await?;
+    respond::with_headers(response, &limit_headers)
 }

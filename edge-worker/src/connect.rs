@@ -5,16 +5,16 @@
 //! back as it is. The state they carry is checked by the origin only.
 
 use shared::ErrorCode;
-use shared::internal::REQUEST_ID_HEADER;
 use shared::ratelimit::{API_CLIENT, rate_limit_headers};
-use worker::{Headers, Method, Request, Response, Result, RouteContext};
+use worker::{Method, Request, Response, Result, RouteContext};
 
-use crate::origin::{self, OriginRequest};
+use crate::origin;
 use crate::{limiter, respond};
 
 /// WooCommerce's key body is a few hundred bytes.
 const KEYS_BODY_LIMIT: usize = 16 * 1024;
 
+const FORWARDED_REQUEST_HEADERS: [&str; 1] = ["Content-Type"];
 const FORWARDED_RESPONSE_HEADERS: [&str; 3] = ["Content-Type", "Location", "Cache-Control"];
 
 /// `POST /connect/woocommerce/keys` and `GET /connect/:platform/callback`.
@@ -39,25 +39,15 @@ pub async fn relay(mut req: Request, ctx: RouteContext<()>) -> Result<Response> 
     } else {
         None
     };
-    let url = req.url()?;
-    let path_and_query = origin::path_and_query(&url);
-    let mut headers = Vec::new();
-    if let Some(value) = req.headers().get("Content-Type")? {
-        headers.push(("Content-Type", value));
-    }
-    let answer = origin::send(
+    let answer = origin::relay(
         &ctx.env,
-        OriginRequest {
-            method,
-            path_and_query: &path_and_query,
-            body: body.as_deref(),
-            headers,
-            request_id: &request_id,
-            timeout_ms: origin::DEFAULT_TIMEOUT_MS,
-        },
+        &req,
+        body.as_deref(),
+        &FORWARDED_REQUEST_HEADERS,
+        &request_id,
     )
     .await;
-    let mut answer = match answer {
+    let answer = match answer {
         Ok(answer) => answer,
         Err(e) => {
             worker::console_error!("{request_id}: origin unreachable for a connect return: {e}");
@@ -67,15 +57,5 @@ pub async fn relay(mut req: Request, ctx: RouteContext<()>) -> Result<Response> 
             );
         }
     };
-    let headers = Headers::new();
-    for name in FORWARDED_RESPONSE_HEADERS {
-        if let Some(value) = answer.headers().get(name)? {
-            headers.set(name, &value)?;
-        }
-    }
-    headers.set(REQUEST_ID_HEADER, &request_id)?;
-    let status = answer.status_code();
-    Ok(Response::from_bytes(answer.bytes().await?)?
-        .with_status(status)
-        .with_headers(headers))
+    origin::relay_answer(answer, &FORWARDED_RESPONSE_HEADERS, &request_id).await
 }

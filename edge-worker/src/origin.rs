@@ -55,6 +55,61 @@ pub async fn send(env: &Env, request: OriginRequest<'_>) -> Result<Response> {
     Fetch::Request(outgoing).send_with_signal(&signal).await
 }
 
+/// Relays a public request to the origin signed (`send`): its method, path and query, `body`
+/// and the request headers named in `headers`. An `Err` means the origin could not be reached.
+pub async fn relay(
+    env: &Env,
+    incoming: &Request,
+    body: Option<&[u8]>,
+    headers: &[&str],
+    request_id: &str,
+) -> Result<Response> {
+    let url = incoming.url()?;
+    let path_and_query = path_and_query(&url);
+    let mut passed = Vec::new();
+    for &name in headers {
+        if let Some(value) = incoming.headers().get(name)? {
+            passed.push((name, value));
+        }
+    }
+    send(
+        env,
+        OriginRequest {
+            method: incoming.method(),
+            path_and_query: &path_and_query,
+            body,
+            headers: passed,
+            request_id,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+        },
+    )
+    .await
+}
+
+/// The client's copy of the origin's `answer` to a relayed request: its status and body, the
+/// answer headers named in `headers` and the request id.
+pub async fn relay_answer(
+    mut answer: Response,
+    headers: &[&str],
+    request_id: &str,
+) -> Result<Response> {
+    let passed = Headers::new();
+    for &name in headers {
+        if let Some(value) = answer.headers().get(name)? {
+            passed.set(name, &value)?;
+        }
+    }
+    passed.set(REQUEST_ID_HEADER, request_id)?;
+    let status = answer.status_code();
+    // A null-body status must not be given a body, even an empty one.
+    let response = if matches!(status, 204 | 205 | 304) {
+        Response::empty()?
+    } else {
+        Response::from_bytes(answer.bytes().await?)?
+    };
+    Ok(response.with_status(status).with_headers(passed))
+}
+
 /// Reads one internal resource of the origin (an edge config, a shop's route): `Some(Some(data))`
 /// on 200, `Some(None)` on 404 (the origin knows no such thing), `None` when the origin did not
 /// answer usefully (the caller may then serve a stale copy). `what` names it in warnings.

@@ -10,7 +10,7 @@ pub use harness::origin::{OriginProcess, Tenant};
 pub use harness::process::ManagedProcess;
 pub use harness::signing::{EbayTestKey, woocommerce_signature};
 pub use harness::system::{
-    EDGE_SECRET, EdgeSystem, SystemOptions, WOO_DELIVERY_HEADERS, accepted_event_id,
+    EDGE_SECRET, EdgeSystem, PUBLIC_HTTPS, SystemOptions, WOO_DELIVERY_HEADERS, accepted_event_id,
     events_matching,
 };
 pub use harness::wrangler::{WranglerDev, WranglerOptions};

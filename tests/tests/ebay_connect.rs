@@ -5,45 +5,19 @@
 //! token is refreshed before the signed ORDER_CONFIRMATION arrives, and the order is still
 //! fetched, delivered and marked shipped on eBay.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use e2e::harness::browser::visit;
 use e2e::harness::fake_ebay::{self, SELLER_USER_ID};
 use e2e::harness::fake_ebay_oauth::RU_NAME;
-use e2e::harness::outbox::read_outbox;
-use e2e::{EbayTestKey, EdgeSystem, OriginApi, SystemOptions};
-use reqwest::Method;
-use reqwest::redirect::Policy;
-use serde_json::{Value, json};
+use e2e::harness::wait_for;
+use e2e::{EbayTestKey, EdgeSystem, PUBLIC_HTTPS, SystemOptions};
+use serde_json::json;
 
-/// The system's public https address, as eBay's RuName has it.
-const PUBLIC_HTTPS: &str = "https://yoursender.test";
 const EBAY_ORDER: &[u8] =
     include_bytes!("../../fixtures/ebay/notification-order-confirmation.body");
-
-async fn code_product(api: &OriginApi, sku: &str, mappings: Value, codes: &[&str]) {
-    let (status, product) = api
-        .call(
-            Method::POST,
-            "/api/v1/products",
-            Some(json!({"sku": sku, "name": format!("Licence {sku}"), "type": "CODE", "mappings": mappings})),
-        )
-        .await;
-    assert_eq!(status, 201, "{product}");
-    let path = format!(
-        "/api/v1/products/{}/codes",
-        product["data"]["id"].as_str().unwrap()
-    );
-    let (status, answer) = api.call(Method::POST, &path, Some(json!(codes))).await;
-    assert_eq!(status, 200, "{answer}");
-}
-
-async fn wait_for(what: &str, mut ready: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(40);
-    while !ready().await {
-        assert!(Instant::now() < deadline, "{what} never happened");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+/// How long each step may take.
+const PATIENCE: Duration = Duration::from_secs(40);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ebay_seller_connected_in_one_click_has_the_next_order_delivered_across_a_refresh() {
@@ -67,61 +41,31 @@ async fn an_ebay_seller_connected_in_one_click_has_the_next_order_delivered_acro
         .set_accept_url(&format!("{PUBLIC_HTTPS}/connect/ebay/callback"));
     ebay.set_user_token_lifetime(3);
     let (_tenant, api) = system.tenant("eBay one-click seller");
-    code_product(
-        &api,
+    api.code_product(
         "EBAY-LIC",
         json!({"ebay_item_id": "296512345678"}),
         &["LIC-1"],
     )
     .await;
-    code_product(
-        &api,
+    api.code_product(
         "EBAY-BOOK",
         json!({"ebay_sku": "EBOOK-RUST-PDF"}),
         &["BOOK-1", "BOOK-2"],
     )
     .await;
 
-    let (status, started) = api
-        .call(
-            Method::POST,
-            "/api/v1/connections/ebay/authorize",
-            Some(json!({})),
-        )
-        .await;
-    assert_eq!(status, 201, "{started}");
-    let browser = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap();
-    let consent = browser
-        .get(started["data"]["url"].as_str().unwrap())
-        .send()
+    let started = api.authorize("ebay", json!({})).await;
+    let location = visit(started["url"].as_str().unwrap())
         .await
-        .unwrap();
-    assert_eq!(consent.status(), 302);
-    let location = consent.headers()["location"].to_str().unwrap().to_owned();
+        .expect("eBay's consent page sends the seller back");
     assert!(location.contains("&code=v%5E1.1%23"), "{location}");
-    let back = browser
-        .get(
-            system
-                .edge
-                .url(location.strip_prefix(PUBLIC_HTTPS).unwrap()),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(back.status(), 200);
-    assert!(
-        back.text()
-            .await
-            .unwrap()
-            .contains("eBay account connected")
-    );
+    let (status, page) = system.return_page(&location).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("eBay account connected"));
 
-    let (_, listed) = api.call(Method::GET, "/api/v1/connections", None).await;
-    let connection = &listed["data"][0];
-    assert_eq!(connection["status"], "active", "{listed}");
+    let connections = api.connections().await;
+    let connection = &connections[0];
+    assert_eq!(connection["status"], "active", "{connections:?}");
     assert_eq!(connection["account_id"], SELLER_USER_ID);
     assert!(connection["last_error"].is_null(), "{connection}");
     let subscriptions = ebay.consents().subscriptions();
@@ -129,7 +73,10 @@ async fn an_ebay_seller_connected_in_one_click_has_the_next_order_delivered_acro
     assert_eq!(subscriptions[0].body["topicId"], "ORDER_CONFIRMATION");
 
     // The first user token ends after three seconds: a refresh replaces it.
-    wait_for("a refresh", async || ebay.user_token_refreshes() >= 1).await;
+    wait_for("a refresh", PATIENCE, async || {
+        (ebay.user_token_refreshes() >= 1).then_some(())
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     let key = EbayTestKey::generate("3c1f8a20-6b7d-4e59-a1c2-0d9e8f7a6b5c");
@@ -140,17 +87,17 @@ async fn an_ebay_seller_connected_in_one_click_has_the_next_order_delivered_acro
         .await;
     assert_eq!(answer.status(), 204);
 
-    wait_for("the order delivered", async || {
-        let (_, page) = api.call(Method::GET, "/api/v1/orders", None).await;
-        page["data"][0]["status"] == "delivered"
+    wait_for("the order delivered", PATIENCE, async || {
+        let orders = api.orders("limit=100").await;
+        (orders.first().is_some_and(|o| o["status"] == "delivered")).then_some(())
     })
     .await;
     assert!(ebay.order_requests() >= 1);
-    wait_for("both lines marked shipped", async || {
-        ebay.fulfillments().created().len() == 2
+    wait_for("both lines marked shipped", PATIENCE, async || {
+        (ebay.fulfillments().created().len() == 2).then_some(())
     })
     .await;
-    let emails = read_outbox(&system.origin.data_dir().join("outbox"));
+    let emails = system.outbox();
     assert!(
         emails
             .iter()

@@ -2,12 +2,11 @@
 //! under `wrangler dev`, and an order whose notification never came, found by the origin's
 //! poll of the fake Fulfillment API's `getOrders`. Each is delivered once.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use e2e::harness::fake_ebay::SELLER_TOKEN;
-use e2e::harness::outbox::read_outbox;
-use e2e::{EbayTestKey, EdgeSystem, OriginApi, SystemOptions};
-use reqwest::Method;
+use e2e::harness::wait_for;
+use e2e::{EdgeSystem, SystemOptions};
 use serde_json::{Value, json};
 
 const EBAY_ORDER: &[u8] =
@@ -35,33 +34,8 @@ fn ebay_date(secs: u64) -> String {
     )
 }
 
-async fn code_product(api: &OriginApi, sku: &str, mappings: Value, codes: &[&str]) {
-    let (status, product) = api
-        .call(
-            Method::POST,
-            "/api/v1/products",
-            Some(json!({"sku": sku, "name": format!("Licence {sku}"), "type": "CODE", "mappings": mappings})),
-        )
-        .await;
-    assert_eq!(status, 201, "{product}");
-    let path = format!(
-        "/api/v1/products/{}/codes",
-        product["data"]["id"].as_str().unwrap()
-    );
-    let (status, answer) = api.call(Method::POST, &path, Some(json!(codes))).await;
-    assert_eq!(status, 200, "{answer}");
-}
-
-async fn delivered(api: &OriginApi) -> Vec<Value> {
-    let (_, page) = api
-        .call(
-            Method::GET,
-            "/api/v1/orders?limit=100&status=delivered",
-            None,
-        )
-        .await;
-    page["data"].as_array().cloned().unwrap_or_default()
-}
+/// How long each step may take.
+const PATIENCE: Duration = Duration::from_secs(40);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notified_order_and_one_only_the_poll_finds_are_each_delivered_once() {
@@ -71,15 +45,13 @@ async fn a_notified_order_and_one_only_the_poll_finds_are_each_delivered_once() 
     };
     let system = EdgeSystem::start(options).await;
     let (tenant, api) = system.tenant("eBay Seller");
-    code_product(
-        &api,
+    api.code_product(
         "EBAY-LIC",
         json!({"ebay_item_id": "296512345678"}),
         &["LIC-1", "LIC-2"],
     )
     .await;
-    code_product(
-        &api,
+    api.code_product(
         "EBAY-BOOK",
         json!({"ebay_sku": "EBOOK-RUST-PDF"}),
         &["BOOK-1", "BOOK-2", "BOOK-3", "BOOK-4"],
@@ -102,56 +74,34 @@ async fn a_notified_order_and_one_only_the_poll_finds_are_each_delivered_once() 
     missed["lineItems"][0]["lineItemCost"] = json!({"value": "9.99", "currency": "USD"});
     system.ebay.orders().put_order(missed);
 
-    let (status, answer) = api
-        .call(
-            Method::POST,
-            "/api/v1/connections",
-            Some(json!({"platform": "ebay", "verification_token": "t".repeat(40),
-                        "endpoint_url": "https://hooks.example.com/ebay", "access_token": SELLER_TOKEN})),
-        )
-        .await;
-    assert_eq!(status, 201, "{answer}");
-    let key = EbayTestKey::generate("3c1f8a20-6b7d-4e59-a1c2-0d9e8f7a6b5c");
-    system
-        .ebay
-        .add_key(&key.kid, &key.public_key_pem_one_line());
-    let answer = system
-        .send_ebay(
-            &tenant.tenant_id,
-            EBAY_ORDER,
-            Some(&key.signature_header(EBAY_ORDER)),
-        )
-        .await;
+    api.connect_ebay_seller(SELLER_TOKEN).await;
+    let answer = system.send_signed_ebay(&tenant.tenant_id, EBAY_ORDER).await;
     assert_eq!(answer.status(), 204);
 
-    let deadline = Instant::now() + Duration::from_secs(40);
-    while delivered(&api).await.len() < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "not both delivered: {:?}",
-            delivered(&api).await
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let delivered = async || api.orders("limit=100&status=delivered").await;
+    wait_for("both delivered", PATIENCE, async || {
+        (delivered().await.len() >= 2).then_some(())
+    })
+    .await;
     // Further polls read both again: nothing doubles.
     let polled = system.ebay.orders().queries().len();
-    while system.ebay.orders().queries().len() < polled + 2 {
-        assert!(Instant::now() < deadline, "no more polls");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    wait_for("two more polls", PATIENCE, async || {
+        (system.ebay.orders().queries().len() >= polled + 2).then_some(())
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut ids: Vec<String> = delivered(&api)
+    let mut ids: Vec<String> = delivered()
         .await
         .iter()
         .map(|o| o["platform_order_id"].as_str().unwrap().to_owned())
         .collect();
     ids.sort();
     assert_eq!(ids, ["13-12345-67890", "13-99999-00001"]);
-    let (_, me) = api.call(Method::GET, "/api/v1/tenant", None).await;
     assert_eq!(
-        me["data"]["token_balance"], 96,
+        api.token_balance().await,
+        96,
         "1 + 2 units notified, 1 polled, once each"
     );
-    let emails = read_outbox(&system.origin.data_dir().join("outbox"));
+    let emails = system.outbox();
     assert_eq!(emails.len(), 2, "one email per order");
 }

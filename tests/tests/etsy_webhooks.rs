@@ -3,36 +3,16 @@
 //! the shop to its tenant and queues it; the origin fetches the receipt from the fake and
 //! delivers it, once. A bad signature is a 401 and leaves nothing stored.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use e2e::harness::error_code;
-use e2e::harness::fake_etsy::webhooks::{WEBHOOK_SECRET, order_paid_body, signed};
+use e2e::harness::fake_etsy::webhooks::{WEBHOOK_SECRET, order_paid_body, paid_receipt, signed};
 use e2e::harness::fake_etsy::{self, FakeEtsy};
+use e2e::harness::{error_code, wait_for};
 use e2e::{EdgeSystem, OriginApi, SystemOptions};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 const SHOP: u64 = 12_345_678;
-const RECEIPTS: &str = include_str!("../../fixtures/etsy/get-shop-receipts.response.json");
-
-/// A paid receipt of listing 4242 (the fixture's first), updated a moment ago.
-fn paid_receipt(receipt_id: u64) -> Value {
-    let mut receipt = serde_json::from_str::<Value>(RECEIPTS).unwrap()["results"][0].clone();
-    let now = e2e::harness::unix_now();
-    receipt["receipt_id"] = receipt_id.into();
-    receipt["status"] = "Paid".into();
-    receipt["is_paid"] = true.into();
-    receipt["update_timestamp"] = now.into();
-    receipt["updated_timestamp"] = now.into();
-    let mut line = receipt["transactions"][0].clone();
-    line["transaction_id"] = (receipt_id * 10).into();
-    line["receipt_id"] = receipt_id.into();
-    line["listing_id"] = 4242.into();
-    line["product_id"] = Value::Null;
-    line["quantity"] = 1.into();
-    receipt["transactions"] = json!([line]);
-    receipt
-}
 
 /// The worker and origin with the fake Etsy behind the origin (polled only hourly, so what
 /// arrives comes by webhook) and the app's webhook secret at the worker.
@@ -54,27 +34,12 @@ async fn etsy_system() -> (FakeEtsy, EdgeSystem) {
 
 /// A code product mapped to Etsy listing 4242 and a connection of shop 12345678.
 async fn connect_shop(api: &OriginApi, etsy: &FakeEtsy) {
-    let (status, product) = api
-        .call(
-            Method::POST,
-            "/api/v1/products",
-            Some(json!({"sku": "ETSY-KEY", "name": "Licence", "type": "CODE",
-                        "mappings": {"etsy_listing_id": 4242}})),
-        )
-        .await;
-    assert_eq!(status, 201, "{product}");
-    let path = format!(
-        "/api/v1/products/{}/codes",
-        product["data"]["id"].as_str().unwrap()
-    );
-    let (status, answer) = api
-        .call(
-            Method::POST,
-            &path,
-            Some(json!(["ETSY-CODE-1", "ETSY-CODE-2"])),
-        )
-        .await;
-    assert_eq!(status, 200, "{answer}");
+    api.code_product(
+        "ETSY-KEY",
+        json!({"etsy_listing_id": 4242}),
+        &["ETSY-CODE-1", "ETSY-CODE-2"],
+    )
+    .await;
     let (status, connection) = api
         .call(
             Method::POST,
@@ -87,21 +52,6 @@ async fn connect_shop(api: &OriginApi, etsy: &FakeEtsy) {
     assert_eq!(status, 201, "{connection}");
 }
 
-async fn orders_when(api: &OriginApi, ready: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, page) = api
-            .call(Method::GET, "/api/v1/orders?limit=100", None)
-            .await;
-        let orders = page["data"].as_array().cloned().unwrap_or_default();
-        if ready(&orders) {
-            return orders;
-        }
-        assert!(Instant::now() < deadline, "orders never got there: {page}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_etsy_order_paid_is_fetched_and_delivered_once() {
     let (etsy, system) = etsy_system().await;
@@ -109,11 +59,10 @@ async fn a_signed_etsy_order_paid_is_fetched_and_delivered_once() {
     connect_shop(&api, &etsy).await;
     // The connection's first poll has run (the next is an hour away): what comes, comes by
     // webhook.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while etsy.receipt_requests() == 0 {
-        assert!(Instant::now() < deadline, "the first poll never ran");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for("the first poll", Duration::from_secs(20), async || {
+        (etsy.receipt_requests() > 0).then_some(())
+    })
+    .await;
     etsy.put_receipt(&SHOP.to_string(), paid_receipt(4_100_001));
     let url = system.edge.url("/webhooks/etsy");
 
@@ -132,20 +81,18 @@ async fn a_signed_etsy_order_paid_is_fetched_and_delivered_once() {
     );
     assert_eq!(etsy.deliver(&url, &retry).await.status(), 200);
 
-    let orders = orders_when(&api, |o| o.len() == 1 && o[0]["status"] == "delivered").await;
+    let orders = api
+        .orders_when(|o| o.len() == 1 && o[0]["status"] == "delivered")
+        .await;
     assert_eq!(orders[0]["platform"], "etsy", "{orders:?}");
     assert!(
         etsy.single_receipt_requests() >= 1,
         "the origin fetched the receipt"
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let orders = orders_when(&api, |_| true).await;
+    let orders = api.orders("limit=100").await;
     assert_eq!(orders.len(), 1, "delivered once: {orders:?}");
-    let (_, tenant) = api.call(Method::GET, "/api/v1/tenant", None).await;
-    assert_eq!(
-        tenant["data"]["token_balance"], 99,
-        "charged once: {tenant}"
-    );
+    assert_eq!(api.token_balance().await, 99, "charged once");
 
     // A shop no connection has: acknowledged (Etsy must not retry it for days), not stored.
     let answer = etsy.post_order_paid(&url, WEBHOOK_SECRET, 999_999, 1).await;
@@ -187,5 +134,5 @@ async fn a_badly_signed_etsy_webhook_is_refused_and_stores_nothing() {
         "nothing stored"
     );
     assert_eq!(etsy.single_receipt_requests(), 0, "nothing fetched");
-    assert!(orders_when(&api, |_| true).await.is_empty());
+    assert!(api.orders("limit=100").await.is_empty());
 }

@@ -90,23 +90,9 @@ async fn sigkill_in_the_middle_of_1000_orders_delivers_each_exactly_once() {
     let tenant = origin.create_tenant("Crash test", ORDERS as u64);
     let client = Client::new();
     let api = OriginApi::new(&origin.base_url, &tenant.api_key, EDGE_SECRET);
-    let (_, product) = api
-        .call(
-            Method::POST,
-            "/api/v1/products",
-            Some(json!({"sku": "CRASH", "name": "Licence", "type": "CODE", "mappings": {"woocommerce_product_id": 501}})),
-        )
-        .await;
-    let product_id = product["data"]["id"].as_str().unwrap();
     let codes: Vec<String> = (0..ORDERS).map(|n| format!("CRASH-{n:05}")).collect();
-    let (status, imported) = api
-        .call(
-            Method::POST,
-            &format!("/api/v1/products/{product_id}/codes"),
-            Some(json!(codes)),
-        )
+    api.code_product("CRASH", json!({"woocommerce_product_id": 501}), &codes)
         .await;
-    assert_eq!(status, 200, "{imported}");
 
     let bodies: Vec<String> = (0..ORDERS).map(|n| event(&tenant.tenant_id, n)).collect();
     let mut stored = vec![false; ORDERS];
@@ -164,11 +150,7 @@ async fn sigkill_in_the_middle_of_1000_orders_delivers_each_exactly_once() {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    let tenant_view = get(&origin, &tenant.api_key, "/api/v1/tenant").await;
-    assert_eq!(
-        tenant_view["data"]["token_balance"], 0,
-        "exactly one token per order"
-    );
+    assert_eq!(api.token_balance().await, 0, "exactly one token per order");
     let mut seen_codes = HashSet::new();
     for id in delivered(&origin, &tenant.api_key).await {
         let order = get(&origin, &tenant.api_key, &format!("/api/v1/orders/{id}")).await;

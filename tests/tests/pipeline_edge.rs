@@ -1,12 +1,12 @@
 //! Paid orders through the whole system: signed platform deliveries at the worker under
 //! `wrangler dev`, queued, forwarded to the real origin, delivered into its outbox.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use e2e::harness::fake_ebay::SELLER_TOKEN;
 use e2e::harness::fake_woocommerce::php_json_encode;
-use e2e::harness::outbox::{download_paths, read_outbox};
-use e2e::{EbayTestKey, EdgeSystem, OriginApi, SystemOptions, WranglerDev, woocommerce_signature};
+use e2e::harness::outbox::download_paths;
+use e2e::{EdgeSystem, OriginApi, SystemOptions, WranglerDev, woocommerce_signature};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -14,39 +14,6 @@ const SECRET: &str = "wcPipelineSecret4Xk9Lm2Qr7";
 const WOO_BODY: &str = include_str!("../../fixtures/woocommerce/order-created.body");
 const EBAY_ORDER: &[u8] =
     include_bytes!("../../fixtures/ebay/notification-order-confirmation.body");
-
-async fn code_product(api: &OriginApi, sku: &str, mappings: Value, codes: &[&str]) {
-    let (status, product) = api
-        .call(
-            Method::POST,
-            "/api/v1/products",
-            Some(json!({"sku": sku, "name": format!("Licence {sku}"), "type": "CODE", "mappings": mappings})),
-        )
-        .await;
-    assert_eq!(status, 201, "{product}");
-    let path = format!(
-        "/api/v1/products/{}/codes",
-        product["data"]["id"].as_str().unwrap()
-    );
-    let (status, answer) = api.call(Method::POST, &path, Some(json!(codes))).await;
-    assert_eq!(status, 200, "{answer}");
-}
-
-/// The tenant's orders once `ready` holds for them (30 s at most).
-async fn orders_when(api: &OriginApi, ready: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, page) = api
-            .call(Method::GET, "/api/v1/orders?limit=100", None)
-            .await;
-        let orders = page["data"].as_array().cloned().unwrap_or_default();
-        if ready(&orders) {
-            return orders;
-        }
-        assert!(Instant::now() < deadline, "orders never got there: {page}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 /// A FILE product mapped to WooCommerce product `product_id`, with `bytes` uploaded through
 /// the edge at `edge`.
@@ -94,15 +61,6 @@ async fn file_product(
     );
 }
 
-async fn balance(api: &OriginApi) -> i64 {
-    let (_, tenant) = api.call(Method::GET, "/api/v1/tenant", None).await;
-    tenant["data"]["token_balance"].as_i64().unwrap()
-}
-
-fn outbox(system: &EdgeSystem) -> Vec<String> {
-    read_outbox(&system.origin.data_dir().join("outbox"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paid_orders_through_the_edge_are_delivered_once() {
     let system = EdgeSystem::start(SystemOptions::default()).await;
@@ -110,15 +68,14 @@ async fn paid_orders_through_the_edge_are_delivered_once() {
     let tenant_id = tenant.tenant_id.as_str();
     api.connect_woocommerce("https://shop.example.com", SECRET)
         .await;
-    code_product(
-        &api,
+    api.code_product(
         "WOO-1",
         json!({"woocommerce_product_id": 501}),
         &["WOO-CODE-1", "WOO-CODE-2"],
     )
     .await;
     file_product(&api, &system.edge, "GUIDE", 777, b"%PDF-1.7 the guide").await;
-    let start = balance(&api).await;
+    let start = api.token_balance().await;
 
     // A code line and a file line, signed over WooCommerce's own bytes, delivered and then
     // replayed 5 times.
@@ -132,13 +89,14 @@ async fn paid_orders_through_the_edge_are_delivered_once() {
             .await;
         assert_eq!(answer.status(), 200);
     }
-    orders_when(&api, |o| o.len() == 1 && o[0]["status"] == "delivered").await;
+    api.orders_when(|o| o.len() == 1 && o[0]["status"] == "delivered")
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let emails = outbox(&system);
+    let emails = system.outbox();
     assert_eq!(emails.len(), 1, "one email for six deliveries");
     assert!(emails[0].contains("WOO-CODE-1"), "{}", emails[0]);
     assert!(emails[0].contains("anna.keller@example.net"));
-    assert_eq!(balance(&api).await, start - 2, "one token per item");
+    assert_eq!(api.token_balance().await, start - 2, "one token per item");
 
     // The download link works through the worker, and a forged one does not.
     let links = download_paths(&emails[0]);
@@ -152,45 +110,27 @@ async fn paid_orders_through_the_edge_are_delivered_once() {
     assert_eq!(refused.status(), 404);
 
     // eBay: a signed ORDER_CONFIRMATION, the order fetched from the fake Fulfillment API.
-    let (status, answer) = api
-        .call(
-            Method::POST,
-            "/api/v1/connections",
-            Some(json!({"platform": "ebay", "verification_token": "t".repeat(40),
-                        "endpoint_url": "https://hooks.example.com/ebay", "access_token": SELLER_TOKEN})),
-        )
-        .await;
-    assert_eq!(status, 201, "{answer}");
-    code_product(
-        &api,
+    api.connect_ebay_seller(SELLER_TOKEN).await;
+    api.code_product(
         "EBAY-1",
         json!({"ebay_item_id": "296512345678"}),
         &["EBAY-CODE-1"],
     )
     .await;
-    let key = EbayTestKey::generate("3c1f8a20-6b7d-4e59-a1c2-0d9e8f7a6b5c");
-    system
-        .ebay
-        .add_key(&key.kid, &key.public_key_pem_one_line());
-    let answer = system
-        .send_ebay(
-            tenant_id,
-            EBAY_ORDER,
-            Some(&key.signature_header(EBAY_ORDER)),
-        )
-        .await;
+    let answer = system.send_signed_ebay(tenant_id, EBAY_ORDER).await;
     assert_eq!(answer.status(), 204);
-    let orders = orders_when(&api, |o| {
-        o.iter()
-            .any(|o| o["platform"] == "ebay" && o["status"] == "delivered")
-    })
-    .await;
+    let orders = api
+        .orders_when(|o| {
+            o.iter()
+                .any(|o| o["platform"] == "ebay" && o["status"] == "delivered")
+        })
+        .await;
     assert_eq!(orders.len(), 2);
     assert!(system.ebay.order_requests() >= 1);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(outbox(&system).iter().any(|e| e.contains("EBAY-CODE-1")));
+    assert!(system.outbox().iter().any(|e| e.contains("EBAY-CODE-1")));
     assert_eq!(
-        balance(&api).await,
+        api.token_balance().await,
         start - 3,
         "two WooCommerce items, one eBay item"
     );

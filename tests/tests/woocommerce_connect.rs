@@ -4,31 +4,15 @@
 //! registers its webhooks with the store, and the next paid order the store signs is
 //! delivered and then completed in the store.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use e2e::harness::browser::visit;
 use e2e::harness::fake_woocommerce::{FakeWooCommerce, php_json_encode};
-use e2e::harness::outbox::read_outbox;
-use e2e::{EdgeSystem, OriginApi, SystemOptions};
-use reqwest::Method;
-use reqwest::redirect::Policy;
+use e2e::harness::wait_for;
+use e2e::{EdgeSystem, PUBLIC_HTTPS, SystemOptions};
 use serde_json::{Value, json};
 
-/// The system's public https address, as the store sees it.
-const PUBLIC_HTTPS: &str = "https://yoursender.test";
 const WOO_BODY: &str = include_str!("../../fixtures/woocommerce/order-created.body");
-
-async fn orders_when(api: &OriginApi, ready: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, page) = api.call(Method::GET, "/api/v1/orders", None).await;
-        let orders = page["data"].as_array().cloned().unwrap_or_default();
-        if ready(&orders) {
-            return orders;
-        }
-        assert!(Instant::now() < deadline, "orders never got there: {page}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_connected_in_one_click_has_its_next_paid_order_delivered() {
@@ -44,31 +28,15 @@ async fn a_store_connected_in_one_click_has_its_next_paid_order_delivered() {
     store.reach_https_through(PUBLIC_HTTPS, &system.edge.url(""));
     let (tenant, api) = system.tenant("One-click shop");
 
-    let (status, started) = api
-        .call(
-            Method::POST,
-            "/api/v1/connections/woocommerce/authorize",
-            Some(json!({ "store_url": store.base_url })),
-        )
+    let started = api
+        .authorize("woocommerce", json!({ "store_url": store.base_url }))
         .await;
-    assert_eq!(status, 201, "{started}");
-    let state = started["data"]["state"].as_str().unwrap();
+    let state = started["state"].as_str().unwrap();
 
     // The seller's browser at the grant page: approved, keys POSTed, sent back.
-    let browser = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap();
-    let grant_page = browser
-        .get(started["data"]["url"].as_str().unwrap())
-        .send()
+    let location = visit(started["url"].as_str().unwrap())
         .await
-        .unwrap();
-    assert_eq!(grant_page.status(), 302, "{:?}", store.grants());
-    let location = grant_page.headers()["location"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+        .unwrap_or_else(|page| panic!("the grant page stayed: {page:?} {:?}", store.grants()));
     assert_eq!(
         location,
         format!("{PUBLIC_HTTPS}/connect/woocommerce/callback?success=1&user_id={state}")
@@ -81,22 +49,13 @@ async fn a_store_connected_in_one_click_has_its_next_paid_order_delivered() {
         "the edge relayed exactly 200"
     );
     assert!(grants[0].kept);
-    let back = browser
-        .get(
-            system
-                .edge
-                .url(location.strip_prefix(PUBLIC_HTTPS).unwrap()),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(back.status(), 200);
-    assert!(back.text().await.unwrap().contains("Store connected"));
+    let (status, page) = system.return_page(&location).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Store connected"));
 
     // The connection is active, with the store's two order webhooks pointing at its own URL.
-    let (_, listed) = api.call(Method::GET, "/api/v1/connections", None).await;
-    let connections = listed["data"].as_array().unwrap();
-    assert_eq!(connections.len(), 1, "{listed}");
+    let connections = api.connections().await;
+    assert_eq!(connections.len(), 1, "{connections:?}");
     let connection = &connections[0];
     assert_eq!(connection["status"], "active");
     assert!(connection["last_error"].is_null(), "{connection}");
@@ -113,25 +72,12 @@ async fn a_store_connected_in_one_click_has_its_next_paid_order_delivered() {
     let secret = webhooks[0].secret.clone().unwrap();
 
     // A paid order, signed by the store with the secret the origin gave it, at the edge.
-    let (status, product) = api
-        .call(
-            Method::POST,
-            "/api/v1/products",
-            Some(
-                json!({"sku": "ONE-CLICK", "name": "Licence", "type": "CODE",
-                        "mappings": {"woocommerce_product_id": 501}}),
-            ),
-        )
-        .await;
-    assert_eq!(status, 201, "{product}");
-    let codes = format!(
-        "/api/v1/products/{}/codes",
-        product["data"]["id"].as_str().unwrap()
-    );
-    let (status, _) = api
-        .call(Method::POST, &codes, Some(json!(["ONE-CLICK-CODE-1"])))
-        .await;
-    assert_eq!(status, 200);
+    api.code_product(
+        "ONE-CLICK",
+        json!({"woocommerce_product_id": 501}),
+        &["ONE-CLICK-CODE-1"],
+    )
+    .await;
     let mut order: Value = serde_json::from_str(WOO_BODY).unwrap();
     let first_line = order["line_items"][0].clone();
     order["line_items"] = json!([first_line]);
@@ -145,22 +91,20 @@ async fn a_store_connected_in_one_click_has_its_next_paid_order_delivered() {
     )
     .await;
     assert_eq!(delivered.status(), 200);
-    orders_when(&api, |o| o.len() == 1 && o[0]["status"] == "delivered").await;
-    let emails = read_outbox(&system.origin.data_dir().join("outbox"));
+    api.orders_when(|o| o.len() == 1 && o[0]["status"] == "delivered")
+        .await;
+    let emails = system.outbox();
     assert!(
         emails.iter().any(|e| e.contains("ONE-CLICK-CODE-1")),
         "{emails:?}"
     );
 
     // The store is told, with the granted keys: the order is completed there, once.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let completed = loop {
+    let completed = wait_for("the order completed", Duration::from_secs(30), async || {
         let applied = store.order_updates().applied();
-        if !applied.is_empty() || Instant::now() > deadline {
-            break applied;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+        (!applied.is_empty()).then_some(applied)
+    })
+    .await;
     assert_eq!(completed.len(), 1, "{:?}", store.order_updates().calls());
     assert_eq!(completed[0].order_id, order["id"].to_string());
     assert_eq!(completed[0].body["status"], "completed");

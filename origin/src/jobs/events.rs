@@ -22,6 +22,7 @@ use crate::store::pipeline::{
     ApplyOutcome, ClaimedEvent, OrderIntake, OrderKey, SendClaim, SendLease, UnitRef,
 };
 use crate::store::retention::BuyerErasure;
+use crate::store::tokens::Reconnect;
 use crate::store::{ConnectionRow, EventRow, StoreError};
 
 impl Pipeline {
@@ -258,9 +259,13 @@ impl Pipeline {
                 let reason = ReconnectReason::AuthorizationRevoked;
                 let mut detail = reason.alert_detail("", "ebay", None);
                 detail["account_id"] = user_id.clone().into();
+                let which = Reconnect::Account {
+                    platform: "ebay",
+                    account_id: &user_id,
+                };
                 let marked = self
                     .store
-                    .account_needs_reconnect(tenant_id, "ebay", &user_id, &detail, now)
+                    .mark_needs_reconnect(tenant_id, which, &detail, now)
                     .await?;
                 if marked == 0 {
                     let reason = "the revocation names an eBay user none of this tenant's active eBay connections speaks for";

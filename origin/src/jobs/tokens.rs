@@ -22,7 +22,7 @@ use crate::domain::tokens::{
 use crate::ids::{new_id, now_ms};
 use crate::platforms::ebay::EbayClient;
 use crate::platforms::oauth::{TokenAnswer, TokenError};
-use crate::store::tokens::{RefreshDeferred, SaveTokens, TokenSet};
+use crate::store::tokens::{Reconnect, RefreshDeferred, SaveTokens, TokenSet};
 use crate::store::{ConnectionRow, StoreError};
 
 /// Connections one pass of the job refreshes at most.
@@ -239,8 +239,11 @@ impl Pipeline {
         {
             let reason = ReconnectReason::RefreshTokenEnding;
             let detail = reason.alert_detail(&row.id, &row.platform, Some(end));
+            let which = Reconnect::Warning {
+                connection_id: &row.id,
+            };
             self.store
-                .warn_reconnect(&row.tenant_id, &row.id, &detail, now_ms())
+                .mark_needs_reconnect(&row.tenant_id, which, &detail, now_ms())
                 .await?;
         }
         tracing::info!(connection = %row.id, platform = %row.platform, "tokens refreshed");
@@ -271,12 +274,15 @@ impl Pipeline {
     async fn refused(&self, row: &ConnectionRow, claim: &str) -> Result<Refreshed, ProcessError> {
         let reason = ReconnectReason::RefreshRefused;
         let detail = reason.alert_detail(&row.id, &row.platform, None);
-        let generation = Some(row.tokens.token_generation);
-        if self
+        let which = Reconnect::Connection {
+            connection_id: &row.id,
+            generation: Some(row.tokens.token_generation),
+        };
+        let marked = self
             .store
-            .mark_needs_reconnect(&row.tenant_id, &row.id, generation, &detail, now_ms())
-            .await?
-        {
+            .mark_needs_reconnect(&row.tenant_id, which, &detail, now_ms())
+            .await?;
+        if marked > 0 {
             tracing::warn!(connection = %row.id, platform = %row.platform, "refresh token refused: the connection needs to be connected again");
             return Ok(Refreshed::NeedsReconnect);
         }
@@ -303,12 +309,15 @@ impl Pipeline {
         reason: ReconnectReason,
     ) -> Result<Refreshed, ProcessError> {
         let detail = reason.alert_detail(&row.id, &row.platform, row.tokens.refresh_expires_at);
-        let generation = Some(row.tokens.token_generation);
-        if self
+        let which = Reconnect::Connection {
+            connection_id: &row.id,
+            generation: Some(row.tokens.token_generation),
+        };
+        let marked = self
             .store
-            .mark_needs_reconnect(&row.tenant_id, &row.id, generation, &detail, now_ms())
-            .await?
-        {
+            .mark_needs_reconnect(&row.tenant_id, which, &detail, now_ms())
+            .await?;
+        if marked > 0 {
             tracing::warn!(connection = %row.id, reason = reason.as_str(), "the connection needs to be connected again");
             return Ok(Refreshed::NeedsReconnect);
         }

@@ -100,15 +100,6 @@ pub trait ConnectionStore: Send + Sync {
         status: &str,
         now: i64,
     ) -> StoreResult<Option<ConnectionRow>>;
-    /// Deactivates the tenant's active `platform` connections speaking for `account_id`; how
-    /// many.
-    async fn deactivate_account(
-        &self,
-        tenant_id: &str,
-        platform: &str,
-        account_id: &str,
-        now: i64,
-    ) -> StoreResult<u64>;
     async fn update_connection_secrets(
         &self,
         connection_id: &str,

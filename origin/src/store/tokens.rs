@@ -64,6 +64,27 @@ pub struct RefreshDeferred<'a> {
     pub retry_at: i64,
 }
 
+/// Which connections need to be connected again.
+#[derive(Debug, Clone, Copy)]
+pub enum Reconnect<'a> {
+    /// One active connection, if its tokens are still those of `generation` (None: whatever
+    /// they are): marked. A refusal of a refresh token another refresh already replaced
+    /// changes nothing.
+    Connection {
+        connection_id: &'a str,
+        generation: Option<i64>,
+    },
+    /// The tenant's active `platform` connections speaking for `account_id` (a revoked
+    /// consent): each marked.
+    Account {
+        platform: &'a str,
+        account_id: &'a str,
+    },
+    /// A warning ahead of time: the connection's alert raised (or refreshed), its status
+    /// unchanged.
+    Warning { connection_id: &'a str },
+}
+
 #[async_trait]
 pub trait TokenStore: Send + Sync {
     /// Saves a connection's token set atomically (secrets, times, a new generation); the new
@@ -105,34 +126,14 @@ pub trait TokenStore: Send + Sync {
     ) -> StoreResult<()>;
     /// Releases `claim` with nothing changed (another refresh already saved newer tokens).
     async fn release_refresh(&self, connection_id: &str, claim: &str) -> StoreResult<()>;
-    /// Marks an active connection `needs_reconnect` and raises its alert with `detail`, in one
-    /// transaction, if its tokens are still those of `generation` (None: whatever they are):
-    /// whether it did. A refusal of a refresh token another refresh already replaced changes
-    /// nothing.
+    /// Raises the `connection_needs_reconnect` alert of each connection `which` names, with
+    /// `detail` (its `connection_id` set to the connection's), and marks those `which` stops
+    /// `needs_reconnect`, in one transaction: how many connections it raised the alert for.
     async fn mark_needs_reconnect(
         &self,
         tenant_id: &str,
-        connection_id: &str,
-        generation: Option<i64>,
-        detail: &serde_json::Value,
-        now: i64,
-    ) -> StoreResult<bool>;
-    /// Marks the tenant's active `platform` connections speaking for `account_id` (a revoked
-    /// consent) `needs_reconnect`, each with its alert; how many.
-    async fn account_needs_reconnect(
-        &self,
-        tenant_id: &str,
-        platform: &str,
-        account_id: &str,
+        which: Reconnect<'_>,
         detail: &serde_json::Value,
         now: i64,
     ) -> StoreResult<u64>;
-    /// Raises (or refreshes) a connection's reconnect alert without changing its status.
-    async fn warn_reconnect(
-        &self,
-        tenant_id: &str,
-        connection_id: &str,
-        detail: &serde_json::Value,
-        now: i64,
-    ) -> StoreResult<()>;
 }

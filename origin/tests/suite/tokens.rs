@@ -20,7 +20,7 @@ use origin::config::PipelineSettings;
 use origin::domain::tokens::TokenTimes;
 use origin::jobs::Pipeline;
 use origin::store::Store;
-use origin::store::tokens::{SaveTokens, TokenSet};
+use origin::store::tokens::{Reconnect, SaveTokens, TokenSet};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -377,11 +377,15 @@ async fn a_stale_token_set_never_overwrites_a_newer_one(backend: Backend) {
     assert_eq!(lost, None);
     // Nor may it mark the connection broken for a refresh token already replaced.
     let detail = json!({"reason": "refresh_token_refused"});
+    let which = Reconnect::Connection {
+        connection_id: id,
+        generation: Some(generation),
+    };
     let marked = store
-        .mark_needs_reconnect(&tenant.id, id, Some(generation), &detail, 12)
+        .mark_needs_reconnect(&tenant.id, which, &detail, 12)
         .await
         .unwrap();
-    assert!(!marked);
+    assert_eq!(marked, 0);
     let stored = store.get_connection(&tenant.id, id).await.unwrap().unwrap();
     assert_eq!(stored.secrets_sealed, row.secrets_sealed);
     assert_eq!(stored.status, "active");

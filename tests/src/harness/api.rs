@@ -1,6 +1,7 @@
-//! Calls a test makes to the origin's public API to set up and inspect data: connections and
-//! stored events. They go to the origin directly, signed like the edge signs, so a test's set-up
-//! never spends the API key's rate limit at the edge.
+//! Calls a test makes to the origin's public API to set up and inspect data: products with
+//! codes, connections, orders, the token balance and stored events. They go to the origin
+//! directly, signed like the edge signs, so a test's set-up never spends the API key's rate
+//! limit at the edge.
 
 use std::time::{Duration, Instant};
 
@@ -71,6 +72,23 @@ impl OriginApi {
         self.create_connection(body).await
     }
 
+    /// Connects an eBay seller by a pasted user `access_token` (its notifications at a made-up
+    /// endpoint); returns the id.
+    pub async fn connect_ebay_seller(&self, access_token: &str) -> String {
+        let body = json!({"platform": "ebay", "verification_token": "t".repeat(40),
+                          "endpoint_url": "https://hooks.example.com/ebay", "access_token": access_token});
+        self.create_connection(body).await
+    }
+
+    /// Starts a connect flow (`POST /api/v1/connections/{platform}/authorize`); the answer's
+    /// `data`: the platform page's `url` and the attempt's `state`.
+    pub async fn authorize(&self, platform: &str, body: Value) -> Value {
+        let path = format!("/api/v1/connections/{platform}/authorize");
+        let (status, answer) = self.call(reqwest::Method::POST, &path, Some(body)).await;
+        assert_eq!(status, 201, "authorize {platform}: {answer}");
+        answer["data"].clone()
+    }
+
     async fn create_connection(&self, body: Value) -> String {
         let (status, answer) = self
             .call(reqwest::Method::POST, "/api/v1/connections", Some(body))
@@ -81,6 +99,15 @@ impl OriginApi {
             .map(str::to_owned)
             .or_else(|| answer["data"]["id"].as_i64().map(|id| id.to_string()))
             .unwrap_or_else(|| panic!("no connection id in {answer}"))
+    }
+
+    /// The tenant's connections.
+    pub async fn connections(&self) -> Vec<Value> {
+        let (status, answer) = self
+            .call(reqwest::Method::GET, "/api/v1/connections", None)
+            .await;
+        assert_eq!(status, 200, "list connections: {answer}");
+        answer["data"].as_array().cloned().unwrap_or_default()
     }
 
     pub async fn deactivate_connection(&self, id: &str) {
@@ -107,6 +134,60 @@ impl OriginApi {
         let path = format!("/api/v1/connections/{id}");
         let (status, answer) = self.call(reqwest::Method::DELETE, &path, None).await;
         assert_eq!(status, 200, "delete connection: {answer}");
+    }
+
+    /// A CODE product `sku` mapped by `mappings`, with `codes` imported; returns its id.
+    pub async fn code_product(
+        &self,
+        sku: &str,
+        mappings: Value,
+        codes: &[impl serde::Serialize],
+    ) -> String {
+        let product = json!({"sku": sku, "name": format!("Licence {sku}"), "type": "CODE",
+                             "mappings": mappings});
+        let (status, answer) = self
+            .call(reqwest::Method::POST, "/api/v1/products", Some(product))
+            .await;
+        assert_eq!(status, 201, "create product: {answer}");
+        let id = answer["data"]["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/v1/products/{id}/codes");
+        let (status, answer) = self
+            .call(reqwest::Method::POST, &path, Some(json!(codes)))
+            .await;
+        assert_eq!(status, 200, "import codes: {answer}");
+        id
+    }
+
+    /// `GET /api/v1/orders?{query}`: one page of the tenant's orders.
+    pub async fn orders(&self, query: &str) -> Vec<Value> {
+        let path = format!("/api/v1/orders?{query}");
+        let (status, answer) = self.call(reqwest::Method::GET, &path, None).await;
+        assert_eq!(status, 200, "list orders: {answer}");
+        answer["data"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The tenant's orders (the first 100) once `ready` holds for them, 30 s at most.
+    pub async fn orders_when(&self, ready: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        super::wait_for(
+            "the orders as expected",
+            Duration::from_secs(30),
+            async || {
+                let orders = self.orders("limit=100").await;
+                ready(&orders).then_some(orders)
+            },
+        )
+        .await
+    }
+
+    /// The tenant's token balance.
+    pub async fn token_balance(&self) -> i64 {
+        let (status, answer) = self
+            .call(reqwest::Method::GET, "/api/v1/tenant", None)
+            .await;
+        assert_eq!(status, 200, "tenant: {answer}");
+        answer["data"]["token_balance"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no token balance in {answer}"))
     }
 
     /// `GET /api/v1/events?{query}`: the stored events.

@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde_json::json;
+use serde_json::{Value, json};
 use shared::standard_webhooks::{
     ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookSecret, sign,
 };
@@ -64,6 +64,28 @@ pub struct SignedDelivery {
     pub timestamp: u64,
     pub signature: String,
     pub body: String,
+}
+
+const RECEIPTS: &str = include_str!("../../../fixtures/etsy/get-shop-receipts.response.json");
+
+/// A paid receipt of listing 4242 (the fixture's first), updated a moment ago: what an
+/// `order.paid` names once [`FakeEtsy::put_receipt`] holds it.
+pub fn paid_receipt(receipt_id: u64) -> Value {
+    let mut receipt = serde_json::from_str::<Value>(RECEIPTS).unwrap()["results"][0].clone();
+    let now = super::super::unix_now();
+    receipt["receipt_id"] = receipt_id.into();
+    receipt["status"] = "Paid".into();
+    receipt["is_paid"] = true.into();
+    receipt["update_timestamp"] = now.into();
+    receipt["updated_timestamp"] = now.into();
+    let mut line = receipt["transactions"][0].clone();
+    line["transaction_id"] = (receipt_id * 10).into();
+    line["receipt_id"] = receipt_id.into();
+    line["listing_id"] = 4242.into();
+    line["product_id"] = Value::Null;
+    line["quantity"] = 1.into();
+    receipt["transactions"] = json!([line]);
+    receipt
 }
 
 /// The flat `order.paid` envelope Etsy sends for `receipt_id` of `shop_id` (a JSON number).

@@ -1,6 +1,7 @@
 //! Reusable pieces for starting and stopping the system under test.
 
 pub mod api;
+pub mod browser;
 pub mod fake_ebay;
 pub mod fake_ebay_fulfillment;
 pub mod fake_ebay_oauth;
@@ -27,6 +28,7 @@ pub mod wrangler;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 /// The repository root (where `wrangler.toml` and `node_modules/` live).
 pub fn project_root() -> PathBuf {
@@ -84,4 +86,21 @@ pub fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("the clock is after 1970")
         .as_secs()
+}
+
+/// Asks `check` every 200 ms until it finds something, and returns that; fails the test,
+/// naming `what`, when `timeout` passes first.
+pub async fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{what} never happened");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -5,10 +5,16 @@ use super::api::OriginApi;
 use super::fake_ebay::{self, FakeEbay};
 use super::fault_proxy::FaultProxy;
 use super::origin::{OriginProcess, Tenant};
+use super::signing::EbayTestKey;
 use super::wrangler::{WranglerDev, WranglerOptions};
 
 /// The secret the worker signs with and the origin checks, in tests.
 pub const EDGE_SECRET: &str = "e2e-edge-shared-secret-0123456789abcdef";
+/// The system's public https address, as the platforms' apps and the stores know it (a TLS
+/// terminator in front of the worker): where the connect flows send the seller back to.
+pub const PUBLIC_HTTPS: &str = "https://yoursender.test";
+/// The key id eBay signs [`EdgeSystem::send_signed_ebay`] notifications with.
+const EBAY_KEY_ID: &str = "3c1f8a20-6b7d-4e59-a1c2-0d9e8f7a6b5c";
 
 /// What varies between systems.
 #[derive(Debug, Clone)]
@@ -106,6 +112,17 @@ impl EdgeSystem {
         let api = OriginApi::new(&self.origin.base_url, &tenant.api_key, EDGE_SECRET);
         (tenant, api)
     }
+
+    /// The emails the origin has sent (its outbox), decoded.
+    pub fn outbox(&self) -> Vec<String> {
+        super::outbox::read_outbox(&self.origin.data_dir().join("outbox"))
+    }
+
+    /// The page a connect flow's `location` (under [`PUBLIC_HTTPS`]) shows, reached through
+    /// the worker: its status and text.
+    pub async fn return_page(&self, location: &str) -> (reqwest::StatusCode, String) {
+        super::browser::return_page(&self.edge.url(""), PUBLIC_HTTPS, location).await
+    }
 }
 
 /// The delivery headers WooCommerce 9.x sends besides the signature (fixtures/woocommerce).
@@ -179,6 +196,15 @@ impl EdgeSystem {
         let signature = signature.map(|s| ("X-EBAY-SIGNATURE", s));
         let headers = [("Content-Type", "application/json")];
         self.post_delivery("/webhooks/ebay", &headers, signature, body)
+            .await
+    }
+
+    /// POSTs an eBay notification to the worker signed as eBay signs it, with a key the fake
+    /// eBay publishes.
+    pub async fn send_signed_ebay(&self, tenant_id: &str, body: &[u8]) -> reqwest::Response {
+        let key = EbayTestKey::generate(EBAY_KEY_ID);
+        self.ebay.add_key(&key.kid, &key.public_key_pem_one_line());
+        self.send_ebay(tenant_id, body, Some(&key.signature_header(body)))
             .await
     }
 

@@ -127,27 +127,6 @@ impl ConnectionStore for Backend {
         .await?)
     }
 
-    async fn deactivate_account(
-        &self,
-        tenant_id: &str,
-        platform: &str,
-        account_id: &str,
-        now: i64,
-    ) -> StoreResult<u64> {
-        let _writer = self.write_gate().await;
-        Ok(sqlx::query(
-            "UPDATE connections SET status = 'inactive', updated_at = $1 \
-             WHERE tenant_id = $2 AND platform = $3 AND account_id = $4 AND status = 'active'",
-        )
-        .bind(now)
-        .bind(tenant_id)
-        .bind(platform)
-        .bind(account_id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
-    }
-
     async fn update_connection_secrets(
         &self,
         connection_id: &str,

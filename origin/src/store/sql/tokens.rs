@@ -9,7 +9,7 @@ use super::allocation::raise_alert;
 use super::*;
 use crate::domain::tokens::{NEEDS_RECONNECT, NEEDS_RECONNECT_ALERT};
 use crate::store::ConnectionRow;
-use crate::store::tokens::{RefreshDeferred, SaveTokens, TokenSet, TokenStore};
+use crate::store::tokens::{Reconnect, RefreshDeferred, SaveTokens, TokenSet, TokenStore};
 
 #[async_trait]
 impl TokenStore for Backend {
@@ -153,64 +153,41 @@ impl TokenStore for Backend {
     async fn mark_needs_reconnect(
         &self,
         tenant_id: &str,
-        connection_id: &str,
-        generation: Option<i64>,
-        detail: &serde_json::Value,
-        now: i64,
-    ) -> StoreResult<bool> {
-        let _writer = self.write_gate().await;
-        let mut tx = self.begin_write().await?;
-        let sql = format!(
-            "UPDATE connections SET status = '{NEEDS_RECONNECT}', updated_at = $1, \
-             refresh_claim = NULL, refresh_lease_until = 0 \
-             WHERE tenant_id = $2 AND id = $3 AND status = 'active' \
-             AND ($4 IS NULL OR token_generation = $4) RETURNING id"
-        );
-        let marked: Option<(String,)> = sqlx::query_as(&sql)
-            .bind(now)
-            .bind(tenant_id)
-            .bind(connection_id)
-            .bind(generation)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if marked.is_some() {
-            raise_alert(
-                &mut tx,
-                tenant_id,
-                NEEDS_RECONNECT_ALERT,
-                connection_id,
-                detail,
-                now,
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(marked.is_some())
-    }
-
-    async fn account_needs_reconnect(
-        &self,
-        tenant_id: &str,
-        platform: &str,
-        account_id: &str,
+        which: Reconnect<'_>,
         detail: &serde_json::Value,
         now: i64,
     ) -> StoreResult<u64> {
         let _writer = self.write_gate().await;
         let mut tx = self.begin_write().await?;
-        let sql = format!(
-            "UPDATE connections SET status = '{NEEDS_RECONNECT}', updated_at = $1, \
-             refresh_claim = NULL, refresh_lease_until = 0 \
-             WHERE tenant_id = $2 AND platform = $3 AND account_id = $4 AND status = 'active' \
-             RETURNING id"
-        );
-        let marked: Vec<(String,)> = sqlx::query_as(&sql)
-            .bind(now)
-            .bind(tenant_id)
-            .bind(platform)
-            .bind(account_id)
-            .fetch_all(&mut *tx)
-            .await?;
+        let marked: Vec<(String,)> = match which {
+            Reconnect::Warning { connection_id } => vec![(connection_id.to_owned(),)],
+            Reconnect::Connection {
+                connection_id,
+                generation,
+            } => {
+                let sql = stop_active("id = $3 AND ($4 IS NULL OR token_generation = $4)");
+                sqlx::query_as(&sql)
+                    .bind(now)
+                    .bind(tenant_id)
+                    .bind(connection_id)
+                    .bind(generation)
+                    .fetch_all(&mut *tx)
+                    .await?
+            }
+            Reconnect::Account {
+                platform,
+                account_id,
+            } => {
+                let sql = stop_active("platform = $3 AND account_id = $4");
+                sqlx::query_as(&sql)
+                    .bind(now)
+                    .bind(tenant_id)
+                    .bind(platform)
+                    .bind(account_id)
+                    .fetch_all(&mut *tx)
+                    .await?
+            }
+        };
         for (id,) in &marked {
             let mut detail = detail.clone();
             detail["connection_id"] = id.clone().into();
@@ -219,26 +196,14 @@ impl TokenStore for Backend {
         tx.commit().await?;
         Ok(u64::try_from(marked.len()).unwrap_or(u64::MAX))
     }
+}
 
-    async fn warn_reconnect(
-        &self,
-        tenant_id: &str,
-        connection_id: &str,
-        detail: &serde_json::Value,
-        now: i64,
-    ) -> StoreResult<()> {
-        let _writer = self.write_gate().await;
-        let mut tx = self.begin_write().await?;
-        raise_alert(
-            &mut tx,
-            tenant_id,
-            NEEDS_RECONNECT_ALERT,
-            connection_id,
-            detail,
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
+/// The statement that marks the tenant's (`$2`) active connections matching `condition`
+/// (on `$3`, `$4`) `needs_reconnect` at `$1`, dropping any refresh claim: their ids.
+fn stop_active(condition: &str) -> String {
+    format!(
+        "UPDATE connections SET status = '{NEEDS_RECONNECT}', updated_at = $1, \
+         refresh_claim = NULL, refresh_lease_until = 0 \
+         WHERE tenant_id = $2 AND status = 'active' AND {condition} RETURNING id"
+    )
 }
