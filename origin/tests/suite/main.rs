@@ -5,6 +5,7 @@
 #[macro_use]
 mod common;
 
+mod accounts_store;
 mod api_conformance;
 mod auth;
 mod bounded_work;
@@ -14,6 +15,7 @@ mod connect;
 mod connect_ebay;
 mod connect_etsy;
 mod connection_binding;
+mod dashboard_accounts;
 mod docs;
 mod ebay_reconciliation;
 mod edge_signature;
