@@ -29,6 +29,16 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm install --no-save --no-audit --no-fund --loglevel=error
 fi
 
+# The dashboard's browser tests (tests/src/harness/browser.rs) drive Debian's Chromium through
+# its WebDriver; nothing downloads a browser of its own.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  step "apt-get install chromium chromium-driver"
+  as_root=""
+  [ "$(id -u)" = 0 ] || as_root="sudo"
+  $as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq chromium chromium-driver
+fi
+
 installed_version() { "$CARGO_BIN/$1" --version 2>/dev/null | awk '{ print $NF }'; }
 
 if [ "$(installed_version worker-build)" != "$WORKER_BUILD_VERSION" ]; then
@@ -53,4 +63,4 @@ if [ "$(.venv/bin/schemathesis --version 2>/dev/null | awk '{ print $NF }')" != 
   .venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
-step "tools ready: worker-build $(installed_version worker-build), wasm-bindgen $(installed_version wasm-bindgen), cargo-deny $(installed_version cargo-deny), wrangler $(node_modules/.bin/wrangler --version 2>/dev/null | tail -n1), schemathesis $(.venv/bin/schemathesis --version | awk '{ print $NF }')"
+step "tools ready: chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{ print $2 }'), worker-build $(installed_version worker-build), wasm-bindgen $(installed_version wasm-bindgen), cargo-deny $(installed_version cargo-deny), wrangler $(node_modules/.bin/wrangler --version 2>/dev/null | tail -n1), schemathesis $(.venv/bin/schemathesis --version | awk '{ print $NF }')"

@@ -12,6 +12,7 @@ mod api;
 mod bench;
 mod config;
 mod connect;
+mod dashboard;
 mod downloads;
 mod ebay_app;
 mod ebay_keys;
@@ -45,6 +46,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         .get_async("/d/:token", downloads::download)
         .post_async("/connect/woocommerce/keys", connect::relay)
         .get_async("/connect/:platform/callback", connect::relay)
+        .on_async("/app", dashboard::relay)
+        .on_async("/app/*path", dashboard::relay)
         .put_async("/api/v1/uploads/:file_id", uploads::upload)
         .on_async("/api/v1/*path", api::forward)
         .post_async("/bench/:kind", bench::verify)
@@ -73,12 +76,14 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     }
 }
 
+/// The router's own 404 / 405 are plain text; an answer relayed from the origin (its envelope,
+/// or a dashboard page) is JSON or HTML and goes back as it is.
 fn is_router_refusal(response: &Response) -> bool {
-    let json = response
+    let relayed = response
         .headers()
         .get("Content-Type")
         .ok()
         .flatten()
-        .is_some_and(|value| value.contains("json"));
-    matches!(response.status_code(), 404 | 405) && !json
+        .is_some_and(|value| value.contains("json") || value.contains("html"));
+    matches!(response.status_code(), 404 | 405) && !relayed
 }

@@ -4,7 +4,8 @@
 use shared::forward::{SIGNATURE_HEADER, sign_forwarded_request, sign_streamed_request};
 use shared::internal::REQUEST_ID_HEADER;
 use worker::{
-    AbortSignal, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result, RouteContext,
+    AbortSignal, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response,
+    Result, RouteContext,
 };
 
 use crate::{respond, settings};
@@ -46,7 +47,10 @@ pub async fn send(env: &Env, request: OriginRequest<'_>) -> Result<Response> {
     headers.set(SIGNATURE_HEADER, &signature)?;
     headers.set(REQUEST_ID_HEADER, request.request_id)?;
     let mut init = RequestInit::new();
-    init.with_method(request.method).with_headers(headers);
+    // A redirect is the origin's answer to pass on (the dashboard's 303s), not one to follow.
+    init.with_method(request.method)
+        .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual);
     if request.body.is_some() {
         init.with_body(Some(js_sys::Uint8Array::from(body).into()));
     }

@@ -76,7 +76,7 @@ impl Application {
             delivery_policy,
             platform_apis,
         };
-        let router = crate::http::router(state, settings.max_body_bytes);
+        let router = crate::http::router(state, settings.max_body_bytes, crate::web::routes());
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("listening on {}", settings.listen))?;

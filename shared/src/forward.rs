@@ -15,6 +15,12 @@ use sha2::Sha256;
 
 pub const SIGNATURE_HEADER: &str = "X-YS-Edge-Signature";
 
+/// The client's address as the edge saw it (`CF-Connecting-IP`), set by the edge on the
+/// forwards of browser routes (`/app/*`) in place of anything the client sent. Like the other
+/// passed headers it is outside the signature; the origin reads it only on requests whose
+/// signature verified, to count failed sign-ins per address.
+pub const CLIENT_ADDRESS_HEADER: &str = "X-YS-Client-Address";
+
 /// How far a signature's timestamp may be from the verifier's clock.
 pub const FRESHNESS_WINDOW_SECS: u64 = 300;
 

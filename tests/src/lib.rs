@@ -5,6 +5,7 @@
 pub mod harness;
 
 pub use harness::api::OriginApi;
+pub use harness::browser::Browser;
 pub use harness::fake_ebay::FakeEbay;
 pub use harness::origin::{OriginProcess, Tenant};
 pub use harness::process::ManagedProcess;

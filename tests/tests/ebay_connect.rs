@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use e2e::harness::browser::visit;
+use e2e::harness::connect_pages::visit;
 use e2e::harness::fake_ebay::{self, SELLER_USER_ID};
 use e2e::harness::fake_ebay_oauth::RU_NAME;
 use e2e::harness::wait_for;

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use e2e::harness::browser::visit;
+use e2e::harness::connect_pages::visit;
 use e2e::harness::fake_etsy::oauth::CONNECTED_SHOP_ID;
 use e2e::harness::fake_etsy::webhooks::{WEBHOOK_SECRET, paid_receipt};
 use e2e::harness::fake_etsy::{self, FakeEtsy};

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use e2e::harness::browser::visit;
+use e2e::harness::connect_pages::visit;
 use e2e::harness::fake_woocommerce::{FakeWooCommerce, php_json_encode};
 use e2e::harness::wait_for;
 use e2e::{EdgeSystem, PUBLIC_HTTPS, SystemOptions};

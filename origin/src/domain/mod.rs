@@ -1,6 +1,7 @@
 //! Rules with no HTTP and no SQL in them. Modules here import only `ids` and `crypto` from
 //! the crate (and `shared`); the store, HTTP, jobs and platform clients call into them.
 
+pub mod accounts;
 pub mod connect;
 pub mod connections;
 pub mod events;

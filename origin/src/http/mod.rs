@@ -98,9 +98,14 @@ fn served_document(openapi: utoipa::openapi::OpenApi) -> serde_json::Value {
     document
 }
 
-/// The service's router: every route, the 404/405 answers, the body limit and request ids.
-pub fn router(state: AppState, max_body_bytes: usize) -> axum::Router {
-    let (router, document) = api_routes().split_for_parts();
+/// The service's router: every route (the API's and `pages`, the dashboard's), the 404/405
+/// answers, the body limit and request ids. One document describes both.
+pub fn router(
+    state: AppState,
+    max_body_bytes: usize,
+    pages: OpenApiRouter<AppState>,
+) -> axum::Router {
+    let (router, document) = api_routes().merge(pages).split_for_parts();
     let idempotent = idempotency::Guard::new(state.clone(), &document);
     let document = served_document(document);
     router

@@ -7,6 +7,7 @@
 //! forget tenant scoping. Timestamps are Unix milliseconds, booleans 0/1, ids text. The store
 //! holds rows; the rules it applies in its transactions are `domain::ledger`'s.
 
+pub mod accounts;
 mod connect;
 pub mod fulfilment;
 pub mod group_commit;
@@ -20,6 +21,7 @@ pub mod tokens;
 
 use std::sync::Arc;
 
+pub use accounts::{AccountStore, SessionStore};
 pub use connect::{ConnectAttemptRow, ConnectStore};
 pub use fulfilment::FulfilmentStore;
 
@@ -41,6 +43,7 @@ pub use tokens::TokenStore;
 /// store methods on a concrete backend or name a narrower bound.
 pub mod prelude {
     pub use super::Store;
+    pub use super::accounts::{AccountStore, SessionStore};
     pub use super::connect::ConnectStore;
     pub use super::fulfilment::FulfilmentStore;
     pub use super::pipeline::{
@@ -114,6 +117,8 @@ pub trait Store:
     + QuotaStore
     + FulfilmentStore
     + TokenStore
+    + AccountStore
+    + SessionStore
     + Send
     + Sync
     + 'static
@@ -138,6 +143,8 @@ impl<T> Store for T where
         + QuotaStore
         + FulfilmentStore
         + TokenStore
+        + AccountStore
+        + SessionStore
         + Send
         + Sync
         + 'static

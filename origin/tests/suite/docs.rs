@@ -11,7 +11,7 @@ use serde_json::Value;
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 /// Routes the API document and the issue name; each must be documented.
-const REQUIRED: [(&str, &str); 40] = [
+const REQUIRED: [(&str, &str); 48] = [
     ("get", "/healthz"),
     ("get", "/api/v1/docs"),
     ("get", "/api/v1/docs/ui"),
@@ -52,6 +52,14 @@ const REQUIRED: [(&str, &str); 40] = [
     ("post", "/internal/v1/dead-letters"),
     ("get", "/internal/v1/etsy/shops/{shop_id}"),
     ("get", "/internal/v1/ebay/sellers/{user_id}"),
+    ("get", "/app"),
+    ("get", "/app/sign-up"),
+    ("post", "/app/sign-up"),
+    ("get", "/app/sign-in"),
+    ("post", "/app/sign-in"),
+    ("post", "/app/sign-out"),
+    ("get", "/app/{tenant_id}"),
+    ("get", "/app/assets/{file}"),
 ];
 
 async fn document(app: &TestApp) -> Value {

@@ -6,6 +6,7 @@
 mod common;
 
 mod account_routes;
+mod accounts_store;
 mod api_conformance;
 mod auth;
 mod bounded_work;
@@ -15,6 +16,7 @@ mod connect;
 mod connect_ebay;
 mod connect_etsy;
 mod connection_binding;
+mod dashboard_accounts;
 mod docs;
 mod ebay_reconciliation;
 mod edge_signature;

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod browser;
+pub mod connect_pages;
 pub mod fake_ebay;
 pub mod fake_ebay_fulfillment;
 pub mod fake_ebay_oauth;
@@ -36,6 +37,13 @@ pub fn project_root() -> PathBuf {
         .parent()
         .expect("tests/ sits in the repository root")
         .to_path_buf()
+}
+
+/// Where cargo builds: `CARGO_TARGET_DIR`, else `target/` in the repository root.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_root().join("target"))
 }
 
 /// A loopback port nothing listens on right now.

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use super::process::ManagedProcess;
-use super::{free_port, project_root};
+use super::{free_port, project_root, target_dir};
 
 /// A 32-byte master key (hex) used only by tests.
 const TEST_MASTER_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
@@ -185,10 +185,7 @@ pub fn origin_binary() -> PathBuf {
                 .status()
                 .expect("run cargo build -p origin");
             assert!(status.success(), "cargo build -p origin failed");
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| root.join("target"));
-            target.join("debug").join("origin")
+            target_dir().join("debug").join("origin")
         })
         .clone()
 }

@@ -121,7 +121,7 @@ impl EdgeSystem {
     /// The page a connect flow's `location` (under [`PUBLIC_HTTPS`]) shows, reached through
     /// the worker: its status and text.
     pub async fn return_page(&self, location: &str) -> (reqwest::StatusCode, String) {
-        super::browser::return_page(&self.edge.url(""), PUBLIC_HTTPS, location).await
+        super::connect_pages::return_page(&self.edge.url(""), PUBLIC_HTTPS, location).await
     }
 }
 

@@ -6,6 +6,7 @@
 //! backends differ only in how a write transaction begins and in row locking. This file holds
 //! the helpers the table families share and the write gate; each family has its own file.
 
+mod accounts;
 mod alerts;
 mod allocation;
 mod batch;
@@ -30,6 +31,7 @@ mod resume;
 mod retention;
 mod review;
 mod sends;
+mod sessions;
 mod templates;
 mod tenants;
 mod tokens;

@@ -1,6 +1,7 @@
 //! Tenants and their token balance: creating a tenant with its first key (audited as the
-//! operator's), topping up (which clears a low-tokens alert the new balance answers and makes
-//! the units waiting for tokens due at once).
+//! operator's; sign-up makes one with its owner instead, `accounts.rs`), topping up (which
+//! clears a low-tokens alert the new balance answers and makes the units waiting for tokens
+//! due at once).
 
 use async_trait::async_trait;
 
@@ -16,13 +17,7 @@ impl TenantStore for Backend {
     async fn create_tenant(&self, tenant: &TenantRow, first_key: &ApiKeyRow) -> StoreResult<()> {
         let _writer = self.write_gate().await;
         let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO tenants (id, name, tokens, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(&tenant.id)
-            .bind(&tenant.name)
-            .bind(tenant.tokens)
-            .bind(tenant.created_at)
-            .execute(&mut *tx)
-            .await?;
+        insert_tenant(&mut *tx, tenant).await?;
         insert_key(&mut *tx, first_key).await?;
         let change = KeyChange::by_operator(tenant.created_at);
         let detail = format!("name {:?}, the tenant's first key", first_key.name);
@@ -76,4 +71,19 @@ impl TenantStore for Backend {
         tx.commit().await?;
         Ok(Some(balance))
     }
+}
+
+/// Inserts a tenant, in a transaction or on the pool (the CLI's and sign-up's).
+pub(super) async fn insert_tenant<'e, E>(executor: E, tenant: &TenantRow) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    sqlx::query("INSERT INTO tenants (id, name, tokens, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(&tenant.id)
+        .bind(&tenant.name)
+        .bind(tenant.tokens)
+        .bind(tenant.created_at)
+        .execute(executor)
+        .await?;
+    Ok(())
 }

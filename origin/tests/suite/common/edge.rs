@@ -1,6 +1,6 @@
 //! A stand-in for the edge in front of the test app: it signs each request as the worker does
 //! (`shared::forward`, over method, path, query and body) and relays it to the origin, which
-//! serves nothing unsigned. A request that already carries a signature is relayed untouched,
+//! serves nothing unsigned; the origin's answer, a redirect too, comes back as it is. A request that already carries a signature is relayed untouched,
 //! so tests of the signature itself still control it; tests of what the origin does with an
 //! unsigned request talk to `TestApp::origin` directly.
 
@@ -14,7 +14,11 @@ use super::edge_signature;
 
 /// Starts the signing relay to `origin` on a random loopback port; its base URL.
 pub async fn start(origin: String) -> String {
-    let client = reqwest::Client::new();
+    // A redirect is the origin's answer to relay, as the worker relays it, not one to follow.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let relay = axum::Router::new().fallback(move |request: Request| {
         let (client, origin) = (client.clone(), origin.clone());
         async move { relay(&client, &origin, request).await }

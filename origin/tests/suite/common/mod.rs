@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod dashboard;
 pub mod edge;
 
 use std::sync::Arc;
