@@ -253,14 +253,12 @@ pub fn edge_config<'a>(
     connections: &[ConnectionFacts<'a>],
     now: i64,
 ) -> Result<EdgeConfig, SecretsError> {
+    let open = |c: &ConnectionFacts<'_>| {
+        ConnectionSecrets::open(master_key, &tenant_id, c.id, c.sealed_secrets)
+    };
     let mut woo = Vec::new();
     for connection in connections.iter().filter(|c| c.platform == "woocommerce") {
-        let secrets = ConnectionSecrets::open(
-            master_key,
-            &tenant_id,
-            connection.id,
-            connection.sealed_secrets,
-        )?;
+        let secrets = open(connection)?;
         woo.push(WooConnectionConfig {
             id: connection.id.to_owned(),
             store_url: connection.store_url.unwrap_or_default().to_owned(),
@@ -271,13 +269,7 @@ pub fn edge_config<'a>(
     let woocommerce = (!woo.is_empty()).then_some(WooEdgeConfig { connections: woo });
     let mut own_route = Vec::new();
     for connection in connections.iter().filter(|c| c.platform == "ebay") {
-        let secrets = ConnectionSecrets::open(
-            master_key,
-            &tenant_id,
-            connection.id,
-            connection.sealed_secrets,
-        )?;
-        if let Some(token) = secrets.verification_token {
+        if let Some(token) = open(connection)?.verification_token {
             own_route.push((*connection, token));
         }
     }

@@ -25,6 +25,12 @@ async fn connect_seller(app: &TestApp, tenant: &Tenant) -> (StatusCode, String) 
     come_back(app, &location).await
 }
 
+async fn deactivate(app: &TestApp, tenant: &Tenant, id: &str) {
+    let path = format!("/api/v1/connections/{id}/deactivate");
+    let (status, body) = app.post(&path, &tenant.key, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 async fn edge_config(app: &TestApp, tenant: &Tenant) -> EdgeConfig {
     let (status, body) = app
         .edge(Method::GET, &edge_config_path(&tenant.id), "")
@@ -75,17 +81,7 @@ async fn the_edge_learns_which_connection_speaks_for_an_ebay_seller(backend: Bac
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 
     // Deactivated, it is still the seller's route (the origin keeps what it sends, ignored).
-    let (status, _) = app
-        .post(
-            &format!(
-                "/api/v1/connections/{}/deactivate",
-                connection.as_str().unwrap()
-            ),
-            &tenant.key,
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    deactivate(&app, &tenant, connection.as_str().unwrap()).await;
     let (status, body) = app.edge(Method::GET, &path, "").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["connection_id"], connection);
@@ -100,14 +96,7 @@ async fn connecting_the_same_ebay_seller_again_reauthorises_its_connection(backe
     assert_eq!(status, StatusCode::OK, "{page}");
     let first = connections(&app, &tenant).await[0].clone();
     let id = first["id"].as_str().unwrap();
-    let (status, _) = app
-        .post(
-            &format!("/api/v1/connections/{id}/deactivate"),
-            &tenant.key,
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    deactivate(&app, &tenant, id).await;
 
     // A new connect (naming no connection) of the same seller: the same connection, active.
     let (status, page) = connect_seller(&app, &tenant).await;
@@ -180,14 +169,7 @@ async fn an_ebay_seller_another_tenant_connected_is_refused(backend: Backend) {
 
     // Let go by the first tenant, the seller may move.
     let id = held["id"].as_str().unwrap();
-    let (status, _) = app
-        .post(
-            &format!("/api/v1/connections/{id}/deactivate"),
-            &first.key,
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    deactivate(&app, &first, id).await;
     let (status, page) = connect_seller(&app, &second).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let (_, route) = app
